@@ -1,0 +1,17 @@
+"""Serve the gateway: `python -m trainyard_gateway`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from trainyard_gateway.app import create_app
+from trainyard_gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Build the gateway app: settings, job store, routing table, dispatcher, routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from trainyard_shared.http_api import install_error_handlers
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.storage import open_storage
+
+from trainyard_gateway.db import Database, migrate
+from trainyard_gateway.deps import Gateway
+from trainyard_gateway.dispatcher import Dispatcher
+from trainyard_gateway.routes import callbacks, jobs, system
+from trainyard_gateway.services import ServiceRegistry
+from trainyard_gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    db = Database(settings.resolved_database_url())
+    registry = ServiceRegistry(settings.service_urls(), settings.internal_token)
+    gateway = Gateway(
+        settings=settings,
+        db=db,
+        registry=registry,
+        dispatcher=Dispatcher(db, registry, settings),
+        storage=open_storage(settings.resolved_storage_uri()),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        migrate(db.engine)
+        gateway.dispatcher.start()
+        yield
+        gateway.dispatcher.stop()
+        registry.close()
+        db.engine.dispose()
+
+    app = FastAPI(title="Trainyard", version="0.1.0", lifespan=lifespan)
+    app.state.gateway = gateway
+    install_error_handlers(app, JobSpec)
+    app.include_router(system.router)
+    app.include_router(jobs.router)
+    app.include_router(callbacks.router)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app

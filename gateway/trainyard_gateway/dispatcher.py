@@ -1,0 +1,267 @@
+"""The dispatcher: starts queued jobs on their services and follows the runs it started.
+
+It runs in a background thread of each gateway process. Claiming a job is one conditional
+UPDATE (`queued` → `starting`), so two gateway workers never start the same job, and the
+service's start is idempotent on the job id, so a retried start never trains twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import select, update
+from trainyard_shared.states import ACTIVE, JobState, is_terminal
+
+from trainyard_gateway.db import Database
+from trainyard_gateway.job_state import transition
+from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.services import ServiceRegistry, describe_http_error, message_of
+from trainyard_gateway.settings import GatewaySettings
+from trainyard_gateway.tokens import new_token, token_hash
+
+log = logging.getLogger("trainyard.dispatcher")
+
+
+class Dispatcher:
+    def __init__(self, db: Database, registry: ServiceRegistry, settings: GatewaySettings):
+        self.db = db
+        self.registry = registry
+        self.settings = settings
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="trainyard-dispatcher", daemon=True)
+        self._last_poll = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # keep dispatching whatever one round hit; it is logged
+                log.exception("dispatcher round failed")
+            self._wake.wait(self.settings.dispatch_interval)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_poll >= self.settings.service_poll_interval:
+            self._last_poll = now
+            self.registry.poll_all()
+        self.dispatch_queued()
+        self.follow_active()
+
+    # -- dispatch ----------------------------------------------------------------------------
+    def dispatch_queued(self) -> None:
+        with self.db.session() as session:
+            queued = session.execute(
+                select(Job.id, Job.framework)
+                .where(Job.state == JobState.QUEUED)
+                .order_by(Job.priority.desc(), Job.created_at, Job.id)
+                .limit(200)
+            ).all()
+        blocked: dict[str, str] = {}
+        for job_id, framework in queued:
+            if framework in blocked:
+                self._set_queue_reason(job_id, blocked[framework])
+                continue
+            reason = self._dispatch(job_id, framework)
+            if reason:
+                blocked[framework] = reason
+
+    def _set_queue_reason(self, job_id: str, reason: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                .values(queue_reason=reason)
+            )
+
+    def _dispatch(self, job_id: str, framework: str) -> str | None:
+        """Try to start one job. Returns why its framework can take no more now, if so."""
+        status = self.registry.status(framework)
+        if not status.healthy:
+            status = self.registry.poll(framework)
+        if not status.healthy:
+            reason = f"waiting for the {framework} service: {status.error}"
+            self._set_queue_reason(job_id, reason)
+            return reason
+        token = new_token()
+        with self.db.session() as session:
+            claimed = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                .values(
+                    state=JobState.STARTING,
+                    callback_token_hash=token_hash(token),
+                    service_url=status.url,
+                    queue_reason=None,
+                    updated_at=utcnow(),
+                    dispatch_attempts=Job.dispatch_attempts + 1,
+                )
+            ).rowcount
+            spec = session.scalar(select(Job.spec).where(Job.id == job_id)) if claimed else None
+        if not claimed:
+            return None  # another worker took it, or it was cancelled meanwhile
+        body = {
+            "job_id": job_id,
+            "spec": spec,
+            "callback_url": f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
+            "callback_token": token,
+        }
+        try:
+            response = self.registry.client.post(f"{status.url}/v1/runs", json=body)
+        except httpx.HTTPError as exc:
+            error = f"unreachable at {status.url}: {describe_http_error(exc)}"
+            self.registry.mark_down(framework, error)
+            return self._requeue(job_id, f"waiting for the {framework} service: {error}")
+        if response.status_code in (200, 201):
+            self._started(job_id, response.json().get("run_id", job_id))
+            return None
+        message, errors = message_of(response)
+        if response.status_code == 422:
+            self._fail(job_id, "rejected_by_service", message, errors=errors)
+            return None
+        if response.status_code == 429:
+            return self._requeue(job_id, f"waiting for a free slot: {message}")
+        return self._requeue(
+            job_id, f"the {framework} service answered {response.status_code}: {message}"
+        )
+
+    def _requeue(self, job_id: str, reason: str) -> str:
+        with self.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.STARTING)
+                .values(state=JobState.QUEUED, queue_reason=reason, callback_token_hash=None)
+            )
+        return reason
+
+    def _started(self, job_id: str, run_id: str) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None:
+                return
+            job.run_id = run_id
+            cancelled_meanwhile = is_terminal(job.state) or job.cancel_requested
+            url = job.service_url
+        if cancelled_meanwhile:  # the user cancelled while the start was in flight
+            self._stop_run(url, run_id)
+
+    def _fail(self, job_id: str, reason: str, message: str, **details: object) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is not None:
+                transition(job, JobState.FAILED, {"reason": reason, "message": message, **details})
+
+    # -- follow ------------------------------------------------------------------------------
+    def follow_active(self) -> None:
+        with self.db.session() as session:
+            active = session.execute(
+                select(Job.id, Job.service_url, Job.run_id, Job.cancel_requested).where(
+                    Job.state.in_([s.value for s in ACTIVE])
+                )
+            ).all()
+        for job_id, url, run_id, cancel_requested in active:
+            if not url or not run_id:
+                continue
+            if cancel_requested and self._stop_run(url, run_id):
+                self._end(job_id, JobState.CANCELLED, {"reason": "cancelled by user"})
+                continue
+            self._check_run(job_id, url, run_id)
+
+    def _stop_run(self, url: str | None, run_id: str) -> bool:
+        try:
+            response = self.registry.client.post(f"{url}/v1/runs/{run_id}/stop")
+        except httpx.HTTPError:
+            return False
+        return response.status_code in (200, 404)
+
+    def _check_run(self, job_id: str, url: str, run_id: str) -> None:
+        try:
+            response = self.registry.client.get(f"{url}/v1/runs/{run_id}")
+        except httpx.HTTPError:
+            return  # the service is away; heartbeats decide later
+        if response.status_code == 404:
+            self._maybe_lost(job_id)
+            return
+        if response.status_code != 200:
+            return
+        run = response.json()
+        if run["status"] not in ("succeeded", "failed", "stopped") or not run.get("ended_at"):
+            return
+        # The run ended. Its own final status normally arrived before it exited; give any
+        # in-flight batch a moment, then say what we know from the outside.
+        ended = run["ended_at"]
+        if (utcnow() - datetime.fromisoformat(ended)).total_seconds() < (
+            self.settings.exit_grace_seconds
+        ):
+            return
+        if run["status"] == "stopped":
+            self._end(job_id, JobState.CANCELLED, {"reason": "stopped", "ended_at": ended})
+            return
+        tail = self._run_log_tail(url, run_id)
+        exit_code = run.get("exit_code")
+        reason = "exited_without_result" if exit_code == 0 else "process_exited"
+        message = (
+            "train.py exited with code 0 without reporting a result"
+            if exit_code == 0
+            else (run.get("reason") or f"exited with code {exit_code}")
+        )
+        self._end(
+            job_id,
+            JobState.FAILED,
+            {
+                "reason": reason,
+                "message": message,
+                "exit_code": exit_code,
+                "signal": run.get("signal"),
+                "log_tail": tail,
+            },
+        )
+
+    def _run_log_tail(self, url: str, run_id: str) -> list[str]:
+        try:
+            response = self.registry.client.get(
+                f"{url}/v1/runs/{run_id}/logs", params={"tail": self.settings.log_tail_lines}
+            )
+            return list(response.json().get("lines", [])) if response.status_code == 200 else []
+        except (httpx.HTTPError, ValueError):
+            return []
+
+    def _maybe_lost(self, job_id: str) -> None:
+        limit = timedelta(seconds=self.settings.heartbeat_timeout)
+        with self.db.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None or is_terminal(job.state):
+                return
+            last = job.last_event_at or job.updated_at
+            if utcnow() - last > limit:
+                transition(
+                    job,
+                    JobState.LOST,
+                    {
+                        "reason": "lost",
+                        "message": f"no heartbeat for {int(limit.total_seconds())}s and the "
+                        f"{job.framework} service no longer knows the run",
+                    },
+                )
+
+    def _end(self, job_id: str, state: JobState, error: dict[str, object]) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is not None:
+                transition(job, state, error)

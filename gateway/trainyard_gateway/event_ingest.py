@@ -1,0 +1,93 @@
+"""Store a batch of reported events once each, and derive the job's state from the new ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, _Event
+from trainyard_shared.states import JobState, can_transition, is_terminal
+
+from trainyard_gateway.job_state import transition
+from trainyard_gateway.models import Job, JobEvent, utcnow
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _insert_new(session: Session, job_id: str, events: list[_Event]) -> set[int]:
+    """Insert the events not stored yet; returns the seqs that were new (idempotent on seq)."""
+    now = utcnow()
+    rows = [
+        {
+            "job_id": job_id,
+            "seq": e.seq,
+            "type": e.type,  # type: ignore[attr-defined]
+            "time": e.time,
+            "received_at": now,
+            "data": e.model_dump(mode="json", exclude={"seq", "type", "time"}),
+        }
+        for e in events
+    ]
+    dialect = session.get_bind().dialect.name
+    make_insert = _INSERTS.get(dialect)
+    if make_insert is None:  # another database: check first, then insert
+        existing = set(
+            session.scalars(
+                JobEvent.__table__.select()
+                .with_only_columns(JobEvent.seq)
+                .where(JobEvent.job_id == job_id, JobEvent.seq.in_([r["seq"] for r in rows]))
+            )
+        )
+        fresh = [r for r in rows if r["seq"] not in existing]
+        if fresh:
+            session.execute(insert(JobEvent), fresh)
+        return {r["seq"] for r in fresh}
+    stmt = (
+        make_insert(JobEvent)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["job_id", "seq"])
+        .returning(JobEvent.seq)
+    )
+    return set(session.scalars(stmt))
+
+
+def _apply_status(job: Job, event: StatusEvent) -> None:
+    target = JobState(event.state)
+    if is_terminal(job.state) or not can_transition(job.state, target):
+        return  # a late or repeated report never rewrites history
+    error = None
+    if target in (JobState.FAILED, JobState.CANCELLED):
+        error = {
+            "reason": event.reason,
+            "message": event.message,
+            "error_type": event.error_type,
+            "exit_code": event.exit_code,
+            "log_tail": event.log_tail,
+        }
+    if event.metrics:
+        job.metrics = {**(job.metrics or {}), **event.metrics}
+    transition(job, target, error)
+
+
+def _apply_metric(job: Job, event: MetricEvent) -> None:
+    job.epoch = event.epoch
+    job.total_epochs = event.total_epochs
+    job.eta_seconds = event.eta_seconds
+    job.metrics = {**(job.metrics or {}), **event.metrics}
+
+
+def ingest(session: Session, job: Job, events: list[Any]) -> BatchAck:
+    unique = {e.seq: e for e in events}  # a batch repeating a seq counts it once
+    new = _insert_new(session, job.id, list(unique.values()))
+    for seq in sorted(new):
+        event = unique[seq]
+        if isinstance(event, StatusEvent):
+            _apply_status(job, event)
+        elif isinstance(event, MetricEvent):
+            _apply_metric(job, event)
+    job.last_event_at = utcnow()
+    if new:
+        job.updated_at = job.last_event_at
+    return BatchAck(stored=len(new), duplicates=len(events) - len(new), last_seq=max(unique))

@@ -1,0 +1,188 @@
+"""Reading jobs and their events back: views, listing with cursors, logs, metrics, artifacts."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.states import JobState
+
+from trainyard_gateway.models import Job, JobEvent
+from trainyard_gateway.schemas import (
+    Artifact,
+    EpochMetrics,
+    JobView,
+    LogLine,
+    Metrics,
+    Progress,
+    QueueInfo,
+)
+
+
+def get_job(session: Session, job_id: str, *, for_update: bool = False) -> Job:
+    job = session.get(Job, job_id, with_for_update=for_update)
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r}")
+    return job
+
+
+def queue_position(session: Session, job: Job) -> int:
+    """1-based place among queued jobs of its framework: higher priority first, then oldest."""
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.state == JobState.QUEUED,
+            Job.framework == job.framework,
+            or_(
+                Job.priority > job.priority,
+                and_(Job.priority == job.priority, Job.created_at < job.created_at),
+            ),
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def artifacts(session: Session, job_id: str) -> list[Artifact]:
+    rows = session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.type == "artifact")
+        .order_by(JobEvent.seq)
+    )
+    latest: dict[str, Artifact] = {}
+    for row in rows:  # a later upload of the same name replaces the earlier one
+        data = row.data
+        latest[data["name"]] = Artifact(
+            name=data["name"],
+            kind=data.get("kind", "checkpoint"),
+            uri=data["uri"],
+            size=data["size"],
+            sha256=data["sha256"],
+            created_at=row.time,
+            download_url=f"/v1/jobs/{job_id}/artifacts/{data['name']}",
+        )
+    return list(latest.values())
+
+
+def job_view(session: Session, job: Job) -> JobView:
+    total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
+    if job.state == JobState.SUCCEEDED:
+        percent = 100.0
+    else:
+        percent = round(100.0 * (job.epoch or 0) / total, 1) if total else 0.0
+    queue = None
+    if job.state == JobState.QUEUED:
+        queue = QueueInfo(position=queue_position(session, job), reason=job.queue_reason)
+    return JobView(
+        id=job.id,
+        state=job.state,
+        framework=job.framework,
+        task=job.task,
+        model=job.model,
+        project=job.project,
+        name=job.name,
+        priority=job.priority,
+        executor=job.executor,
+        spec=job.spec,
+        progress=Progress(
+            epoch=job.epoch, total_epochs=total, percent=percent, eta_seconds=job.eta_seconds
+        ),
+        metrics=job.metrics,
+        error=job.error,
+        queue=queue,
+        artifacts=artifacts(session, job.id),
+        mlflow=None,
+        run_id=job.run_id,
+        cancel_requested=job.cancel_requested,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        last_event_at=job.last_event_at,
+    )
+
+
+def encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, job_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError) as exc:
+        raise ApiError(
+            422, "invalid cursor: pass the next_cursor value of a previous page unchanged"
+        ) from exc
+
+
+def list_jobs(
+    session: Session,
+    *,
+    state: str | None,
+    framework: str | None,
+    project: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Job], str | None]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    if state:
+        query = query.where(Job.state == state)
+    if framework:
+        query = query.where(Job.framework == framework)
+    if project:
+        query = query.where(Job.project == project)
+    if cursor:
+        created, job_id = decode_cursor(cursor)
+        query = query.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+        )
+    jobs = list(session.scalars(query))
+    next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
+    return jobs[:limit], next_cursor
+
+
+def log_lines(
+    session: Session, job_id: str, *, tail: int | None = None, after_seq: int = 0, limit: int = 1000
+) -> list[LogLine]:
+    query = select(JobEvent).where(
+        JobEvent.job_id == job_id, JobEvent.type == "log", JobEvent.seq > after_seq
+    )
+    if tail is not None:
+        rows = list(session.scalars(query.order_by(JobEvent.seq.desc()).limit(tail)))[::-1]
+    else:
+        rows = list(session.scalars(query.order_by(JobEvent.seq).limit(limit)))
+    return [
+        LogLine(seq=r.seq, time=r.time, stream=r.data.get("stream", "stdout"), line=r.data["line"])
+        for r in rows
+    ]
+
+
+def metrics(session: Session, job_id: str) -> Metrics:
+    rows = session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.type == "metric")
+        .order_by(JobEvent.seq)
+    )
+    by_epoch: dict[int, EpochMetrics] = {}
+    for row in rows:  # a repeated epoch (a resumed run) keeps its latest values
+        data: dict[str, Any] = row.data
+        by_epoch[data["epoch"]] = EpochMetrics(
+            epoch=data["epoch"],
+            total_epochs=data["total_epochs"],
+            time=row.time,
+            metrics=data["metrics"],
+        )
+    epochs = [by_epoch[e] for e in sorted(by_epoch)]
+    series: dict[str, list[tuple[int, float | None]]] = {}
+    for item in epochs:
+        for name, value in item.metrics.items():
+            series.setdefault(name, []).append((item.epoch, value))
+    return Metrics(job_id=job_id, epochs=epochs, series=series)

@@ -1,0 +1,148 @@
+"""Public job API: submit, list, inspect, cancel, logs (tail and live), metrics, artifacts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.states import JobState
+from trainyard_shared.storage import UnsafeKeyError
+
+from trainyard_gateway.cancellation import cancel
+from trainyard_gateway.deps import GatewayDep, SessionDep
+from trainyard_gateway.job_queries import (
+    artifacts,
+    get_job,
+    job_view,
+    list_jobs,
+    log_lines,
+    metrics,
+)
+from trainyard_gateway.job_submission import check_spec, submit
+from trainyard_gateway.log_stream import stream_logs
+from trainyard_gateway.schemas import Artifact, JobList, JobView, Logs, Metrics
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+StateFilter = Annotated[JobState | None, Query(description="only jobs in this state")]
+
+
+@router.post("", status_code=201, response_model=JobView)
+async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
+    await run_in_threadpool(check_spec, spec, gateway.registry)
+    with gateway.db.session() as session:
+        job = submit(session, spec)
+        view = job_view(session, job)
+    gateway.dispatcher.wake()
+    return view
+
+
+@router.get("", response_model=JobList)
+def list_all(
+    session: SessionDep,
+    state: StateFilter = None,
+    framework: Annotated[str | None, Query(max_length=32)] = None,
+    project: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> JobList:
+    jobs, next_cursor = list_jobs(
+        session,
+        state=state.value if state else None,
+        framework=framework,
+        project=project,
+        limit=limit,
+        cursor=cursor,
+    )
+    return JobList(items=[job_view(session, job) for job in jobs], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobView)
+def get_one(job_id: str, session: SessionDep) -> JobView:
+    return job_view(session, get_job(session, job_id))
+
+
+@router.post("/{job_id}/cancel", response_model=JobView)
+def cancel_job(job_id: str, session: SessionDep, gateway: GatewayDep) -> JSONResponse:
+    job = get_job(session, job_id, for_update=True)
+    done = cancel(session, job, gateway.registry)
+    view = job_view(session, job)
+    # 202: the service could not be reached yet; the stop is retried until it is.
+    return JSONResponse(view.model_dump(mode="json"), status_code=200 if done else 202)
+
+
+@router.get("/{job_id}/logs", response_model=Logs)
+def logs(
+    job_id: str,
+    session: SessionDep,
+    tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Logs:
+    job = get_job(session, job_id)
+    return Logs(job_id=job.id, state=job.state, lines=log_lines(session, job.id, tail=tail))
+
+
+@router.get("/{job_id}/logs/stream")
+def logs_stream(
+    job_id: str,
+    session: SessionDep,
+    gateway: GatewayDep,
+    tail: Annotated[int, Query(ge=0, le=10_000)] = 100,
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: the last `tail` lines, then each new line until the job ends."""
+    job = get_job(session, job_id)
+    if last_event_id is not None:
+        after = last_event_id
+    else:
+        recent = log_lines(session, job.id, tail=tail) if tail else []
+        after = recent[0].seq - 1 if recent else 0
+        if not tail:
+            newest = log_lines(session, job.id, tail=1)
+            after = newest[0].seq if newest else 0
+    return StreamingResponse(
+        stream_logs(gateway.db, job.id, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/{job_id}/metrics", response_model=Metrics)
+def job_metrics(job_id: str, session: SessionDep) -> Metrics:
+    return metrics(session, get_job(session, job_id).id)
+
+
+@router.get("/{job_id}/artifacts", response_model=list[Artifact])
+def job_artifacts(job_id: str, session: SessionDep) -> list[Artifact]:
+    return artifacts(session, get_job(session, job_id).id)
+
+
+@router.get("/{job_id}/artifacts/{name}")
+def download_artifact(job_id: str, name: str, session: SessionDep, gateway: GatewayDep):
+    found = {a.name: a for a in artifacts(session, get_job(session, job_id).id)}
+    if name not in found:
+        raise ApiError(404, f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")
+    artifact = found[name]
+    try:
+        key = gateway.storage.key_for(artifact.uri)
+        stream = gateway.storage.open_read(key)
+    except (UnsafeKeyError, FileNotFoundError) as exc:
+        raise ApiError(404, f"artifact {name!r} is not readable from this gateway: {exc}") from exc
+
+    def chunks():
+        with stream:
+            while block := stream.read(1 << 20):
+                yield block
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Length": str(artifact.size),
+            "X-Checksum-Sha256": artifact.sha256,
+        },
+    )

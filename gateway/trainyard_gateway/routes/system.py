@@ -1,0 +1,46 @@
+"""Liveness, readiness and the frameworks the gateway routes to."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from trainyard_gateway.deps import GatewayDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+def ready(gateway: GatewayDep) -> JSONResponse:
+    try:
+        with gateway.db.session() as session:
+            session.execute(text("SELECT 1"))
+        database: dict[str, Any] = {"ok": True}
+    except SQLAlchemyError as exc:
+        database = {"ok": False, "error": type(exc).__name__}
+    services = {
+        fw: {"healthy": s.healthy, "error": s.error, "url": s.url}
+        for fw, s in gateway.registry.statuses.items()
+    }
+    # Ready to take jobs when the store works; a service that is down only delays its jobs.
+    body = {"ready": database["ok"], "database": database, "services": services}
+    return JSONResponse(body, status_code=200 if database["ok"] else 503)
+
+
+@router.get("/v1/frameworks")
+def frameworks(gateway: GatewayDep) -> list[dict[str, Any]]:
+    """Every service, asked now: URL, health, versions, device, tasks, models, options schema."""
+    registry = gateway.registry
+    with ThreadPoolExecutor(max_workers=max(1, len(registry.frameworks))) as pool:
+        statuses = list(pool.map(registry.poll, registry.frameworks))
+    return [status.view() for status in statuses]

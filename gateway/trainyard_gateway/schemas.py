@@ -1,0 +1,87 @@
+"""What the public API answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Progress(BaseModel):
+    epoch: int | None
+    total_epochs: int | None
+    percent: float
+    eta_seconds: float | None
+
+
+class QueueInfo(BaseModel):
+    position: int
+    reason: str | None
+
+
+class Artifact(BaseModel):
+    name: str
+    kind: str
+    uri: str
+    size: int
+    sha256: str
+    created_at: datetime
+    download_url: str
+
+
+class JobView(BaseModel):
+    id: str
+    state: str
+    framework: str
+    task: str
+    model: str
+    project: str
+    name: str | None
+    priority: int
+    executor: str | None
+    spec: dict[str, Any]
+    progress: Progress
+    metrics: dict[str, Any] | None
+    error: dict[str, Any] | None
+    queue: QueueInfo | None
+    artifacts: list[Artifact]
+    mlflow: dict[str, Any] | None
+    run_id: str | None
+    cancel_requested: bool
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_event_at: datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobView]
+    next_cursor: str | None
+
+
+class LogLine(BaseModel):
+    seq: int
+    time: datetime
+    stream: str
+    line: str
+
+
+class Logs(BaseModel):
+    job_id: str
+    state: str
+    lines: list[LogLine]
+
+
+class EpochMetrics(BaseModel):
+    epoch: int
+    total_epochs: int
+    time: datetime
+    metrics: dict[str, float | None]
+
+
+class Metrics(BaseModel):
+    job_id: str
+    epochs: list[EpochMetrics]
+    series: dict[str, list[tuple[int, float | None]]]

@@ -1,0 +1,66 @@
+"""The gateway's settings, read from the environment once, when the app is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(8000, validation_alias="PORT")
+    data_dir: Path = Field(Path(".data"), validation_alias="TRAINYARD_DATA_DIR")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    storage_uri: str | None = Field(None, validation_alias="STORAGE_URI")
+    internal_token: str = Field(DEV_INTERNAL_TOKEN, validation_alias="TRAINYARD_INTERNAL_TOKEN")
+    # The address training runs use to call back; defaults to this gateway on loopback.
+    public_url: str | None = Field(None, validation_alias="GATEWAY_URL")
+
+    timm_service_url: str = Field("http://127.0.0.1:8001", validation_alias="TIMM_SERVICE_URL")
+    ultralytics_service_url: str = Field(
+        "http://127.0.0.1:8002", validation_alias="ULTRALYTICS_SERVICE_URL"
+    )
+    huggingface_service_url: str = Field(
+        "http://127.0.0.1:8003", validation_alias="HUGGINGFACE_SERVICE_URL"
+    )
+    # More frameworks without code changes: "name=http://host:port,other=http://…".
+    extra_services: str = Field("", validation_alias="TRAINYARD_EXTRA_SERVICES")
+
+    dispatch_interval: float = Field(1.0, gt=0, validation_alias="DISPATCH_INTERVAL")
+    service_poll_interval: float = Field(5.0, gt=0, validation_alias="SERVICE_POLL_INTERVAL")
+    exit_grace_seconds: float = Field(3.0, ge=0, validation_alias="EXIT_GRACE_SECONDS")
+    heartbeat_timeout: float = Field(60.0, gt=0, validation_alias="HEARTBEAT_TIMEOUT")
+    callback_grace_seconds: float = Field(300.0, ge=0, validation_alias="CALLBACK_GRACE_SECONDS")
+    log_tail_lines: int = Field(50, ge=1, le=10_000, validation_alias="LOG_TAIL_LINES")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    def resolved_storage_uri(self) -> str:
+        return self.storage_uri or (self.data_dir / "storage").resolve().as_uri()
+
+    def callback_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def service_urls(self) -> dict[str, str]:
+        urls = {
+            "timm": self.timm_service_url,
+            "ultralytics": self.ultralytics_service_url,
+            "huggingface": self.huggingface_service_url,
+        }
+        for entry in filter(None, (e.strip() for e in self.extra_services.split(","))):
+            name, sep, url = entry.partition("=")
+            if not sep or not name.strip() or not url.strip():
+                raise ValueError(
+                    f"TRAINYARD_EXTRA_SERVICES entry {entry!r} must look like name=http://host:port"
+                )
+            urls[name.strip()] = url.strip()
+        return {name: url.rstrip("/") for name, url in urls.items()}

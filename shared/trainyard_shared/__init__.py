@@ -1,0 +1,1 @@
+"""What every Trainyard part shares: contracts, reporter, storage, executors, service factory."""

@@ -1,0 +1,1 @@
+"""Dataset formats and the synthetic datasets used by demos and tests."""

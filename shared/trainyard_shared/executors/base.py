@@ -1,0 +1,78 @@
+"""The executor interface: start, status, stop, logs, list — the same for every tier."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # exited 0
+    FAILED = "failed"  # exited non-zero or killed by a signal it was not sent by us
+    STOPPED = "stopped"  # ended after a stop request
+
+
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED})
+
+
+class RunNotFound(KeyError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no run {self.run_id!r}"
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to run: `python -m {module}` with the job spec and environment."""
+
+    run_id: str
+    module: str
+    spec_json: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    status: RunStatus
+    executor: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    stop_requested: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class Executor(ABC):
+    name: str
+
+    @abstractmethod
+    def start(self, launch: LaunchSpec) -> RunInfo: ...
+
+    @abstractmethod
+    def status(self, run_id: str) -> RunInfo: ...
+
+    @abstractmethod
+    def stop(self, run_id: str, grace_seconds: float = 10.0) -> RunInfo: ...
+
+    @abstractmethod
+    def logs(self, run_id: str, tail: int | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def list(self) -> list[RunInfo]: ...
+
+    def running_count(self) -> int:
+        return sum(1 for run in self.list() if not run.finished)

@@ -1,0 +1,16 @@
+"""Serve a framework's training service: `python -m trainyard_<framework>`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from trainyard_shared.service.app import create_service_app
+from trainyard_shared.service.plugin import FrameworkPlugin
+from trainyard_shared.service.settings import ServiceSettings
+
+
+def serve(plugin: FrameworkPlugin) -> None:
+    settings = ServiceSettings()
+    app = create_service_app(plugin, settings)
+    # One worker: runs are tracked in this process.
+    uvicorn.run(app, host=settings.host, port=settings.port or plugin.default_port, workers=1)

@@ -1,0 +1,58 @@
+"""Request and response bodies of the internal service API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from trainyard_shared.executors import RunInfo
+from trainyard_shared.spec import JobSpec, StrictModel
+
+
+class StartRun(StrictModel):
+    job_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    spec: JobSpec
+    callback_url: str = Field(min_length=1, max_length=2048)
+    callback_token: str = Field(min_length=16, max_length=512)
+
+
+class ValidateRun(StrictModel):
+    spec: JobSpec
+
+
+class RunView(BaseModel):
+    run_id: str
+    status: str
+    executor: str
+    started_at: datetime
+    ended_at: datetime | None
+    pid: int | None
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    stop_requested: bool
+
+    @classmethod
+    def of(cls, info: RunInfo) -> RunView:
+        return cls(
+            run_id=info.run_id,
+            status=info.status.value,
+            executor=info.executor,
+            started_at=info.started_at,
+            ended_at=info.ended_at,
+            pid=info.pid,
+            exit_code=info.exit_code,
+            signal=info.signal,
+            reason=info.reason,
+            stop_requested=info.stop_requested,
+        )
+
+
+class Health(BaseModel):
+    status: str
+    framework: str
+    versions: dict[str, str]
+    device: str
+    running: int
+    capacity: int

@@ -1,0 +1,70 @@
+"""The job spec: what a user asks Trainyard to train. Unknown fields are refused everywhere."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Task = Literal["classification", "detection", "segmentation", "pose"]
+DatasetFormat = Literal["imagefolder", "yolo", "coco"]
+ExecutorName = Literal["subprocess", "kubernetes"]
+
+TASKS: tuple[str, ...] = ("classification", "detection", "segmentation", "pose")
+DATASET_FORMATS: tuple[str, ...] = ("imagefolder", "yolo", "coco")
+
+# Names that end up in storage keys, Kubernetes labels and file names: keep them boring.
+SAFE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetRef(StrictModel):
+    uri: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="A local path, file://…, s3://bucket/prefix, or a registered dataset id.",
+    )
+    format: DatasetFormat
+
+
+class Hyperparams(StrictModel):
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(16, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0, le=10)
+    image_size: int = Field(224, ge=16, le=4096)
+    optimizer: Literal["sgd", "adam", "adamw"] = "adamw"
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    pretrained: bool = False
+    workers: int = Field(0, ge=0, le=64, description="Data loader worker processes.")
+
+
+class Resources(StrictModel):
+    cpu: float = Field(1.0, gt=0, le=512)
+    memory: str = Field("2Gi", pattern=r"^[1-9][0-9]*(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$")
+    gpu: int | None = Field(
+        None,
+        ge=0,
+        le=16,
+        description="GPUs to use: none given = a GPU if the machine has one, 0 = CPU only.",
+    )
+
+
+class JobSpec(StrictModel):
+    framework: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    task: Task
+    model: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    dataset: DatasetRef
+    hyperparams: Hyperparams = Field(default_factory=Hyperparams)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Framework-specific, checked by that service's schema."
+    )
+    resources: Resources = Field(default_factory=Resources)
+    executor: ExecutorName | None = None
+    project: str = Field("default", pattern=SAFE_NAME)
+    name: str | None = Field(None, max_length=200)
+    priority: int = Field(0, ge=-100, le=100)
+    resume_from: str | None = Field(None, max_length=2048)

@@ -1,0 +1,48 @@
+"""Job states and the transitions allowed between them, in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+TERMINAL: frozenset[JobState] = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+)
+ACTIVE: frozenset[JobState] = frozenset({JobState.STARTING, JobState.RUNNING})
+
+_ENDINGS = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.STARTING, JobState.CANCELLED, JobState.FAILED}),
+    # A start the service never confirmed goes back to the queue.
+    JobState.STARTING: frozenset({JobState.QUEUED, JobState.RUNNING, *_ENDINGS}),
+    JobState.RUNNING: frozenset(_ENDINGS),
+    **{state: frozenset() for state in TERMINAL},
+}
+
+
+def is_terminal(state: JobState | str) -> bool:
+    return JobState(state) in TERMINAL
+
+
+def can_transition(current: JobState | str, target: JobState | str) -> bool:
+    return JobState(target) in TRANSITIONS[JobState(current)]
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, current: JobState | str, target: JobState | str) -> None:
+        allowed = sorted(TRANSITIONS[JobState(current)])
+        super().__init__(
+            f"a job in state '{current}' cannot become '{target}'"
+            f" (allowed: {', '.join(allowed) if allowed else 'none, the state is final'})"
+        )

@@ -1,0 +1,34 @@
+"""Pick the storage backend from the URI's scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from trainyard_shared.storage.base import Storage
+from trainyard_shared.storage.local import LocalStorage
+
+
+def _local(uri: str) -> Storage:
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise ValueError(f"file:// storage must be a local path, got host {parsed.netloc!r}")
+    return LocalStorage(Path(unquote(parsed.path)))
+
+
+BACKENDS: dict[str, Callable[[str], Storage]] = {"file": _local}
+
+
+def open_storage(uri: str) -> Storage:
+    scheme = urlparse(uri).scheme
+    if scheme == "":  # a bare path
+        return LocalStorage(Path(uri))
+    try:
+        backend = BACKENDS[scheme]
+    except KeyError:
+        allowed = ", ".join(f"{s}://" for s in sorted(BACKENDS))
+        raise ValueError(
+            f"STORAGE_URI scheme {scheme!r} is not supported (allowed: {allowed})"
+        ) from None
+    return backend(uri)

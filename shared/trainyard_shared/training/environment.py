@@ -1,0 +1,44 @@
+"""The settings train.py receives from whoever started it: a service, a Kubernetes Job, a user."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainyard_shared.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    job_id: str
+    spec: JobSpec
+    callback_url: str | None
+    callback_token: str | None
+    storage_uri: str
+    work_dir: Path
+    heartbeat_interval: float
+    final_delivery_timeout: float
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> RunEnvironment:
+        env = dict(os.environ if env is None else env)
+        if "JOB_SPEC_PATH" in env:
+            raw = Path(env["JOB_SPEC_PATH"]).read_text()
+        elif "JOB_SPEC" in env:
+            raw = env["JOB_SPEC"]
+        else:
+            raise SystemExit("train.py needs JOB_SPEC_PATH (a JSON file) or JOB_SPEC (JSON text)")
+        spec = JobSpec.model_validate(json.loads(raw))
+        work_dir = Path(env.get("WORK_DIR") or Path.cwd() / "work")
+        return cls(
+            job_id=env.get("JOB_ID", "local"),
+            spec=spec,
+            callback_url=env.get("CALLBACK_URL") or None,
+            callback_token=env.get("CALLBACK_TOKEN") or None,
+            storage_uri=env.get("STORAGE_URI") or (Path.cwd() / ".data" / "storage").as_uri(),
+            work_dir=work_dir,
+            heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "5")),
+            final_delivery_timeout=float(env.get("FINAL_DELIVERY_TIMEOUT", "300")),
+        )

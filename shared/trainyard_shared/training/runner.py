@@ -1,0 +1,98 @@
+"""The lifecycle of one training run, the same in a subprocess and in a Kubernetes Job.
+
+`run_training(train)` reads the run's environment, reports `running`, calls the framework's
+`train(ctx)`, and always ends with one final status — succeeded, failed (with the reason,
+exception and last log lines) or cancelled (on SIGTERM) — delivered before the process exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any, NoReturn
+
+from trainyard_shared.reporter import Reporter
+from trainyard_shared.storage import open_storage
+from trainyard_shared.training.context import TrainingContext, TrainingError
+from trainyard_shared.training.datasets import resolve_dataset
+from trainyard_shared.training.environment import RunEnvironment
+from trainyard_shared.training.offline_sink import OfflineSink
+from trainyard_shared.training.output_capture import OutputCapture
+
+TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 128 + signal.SIGTERM
+
+
+class Cancelled(BaseException):
+    """Raised in the main thread when the run is asked to stop (SIGTERM)."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # Ignore further SIGTERMs while we wind down and report.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Cancelled()
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, TrainingError):
+        return exc.reason
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "out_of_memory"
+    return "exception"
+
+
+def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
+    env = env or RunEnvironment.from_env()
+    if env.callback_url and env.callback_token:
+        sink: Any = Reporter(
+            env.callback_url, env.callback_token, heartbeat_interval=env.heartbeat_interval
+        ).start()
+    else:
+        sink = OfflineSink()
+    capture = OutputCapture(sink.log).start()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    code = 0
+    try:
+        sink.status("running")
+        print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
+        storage = open_storage(env.storage_uri)
+        env.work_dir.mkdir(parents=True, exist_ok=True)
+        ctx = TrainingContext(
+            job_id=env.job_id,
+            spec=env.spec,
+            dataset_dir=resolve_dataset(env.spec.dataset),
+            work_dir=env.work_dir,
+            storage=storage,
+            reporter=sink,
+        )
+        final = train(ctx) or {}
+        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()})
+    except Cancelled:
+        print("[trainyard] stop requested: training cancelled", flush=True)
+        sink.status("cancelled", reason="stopped", message="stopped by request")
+        code = EXIT_CANCELLED
+    except BaseException as exc:
+        traceback.print_exc()
+        sys.stderr.flush()
+        capture.stop()  # flush the traceback into the tail before we read it
+        code = EXIT_FAILED
+        sink.status(
+            "failed",
+            reason=_failure_reason(exc),
+            error_type=type(exc).__name__,
+            message=str(exc)[:8000] or type(exc).__name__,
+            exit_code=code,
+            log_tail=list(capture.tail),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        capture.stop()
+        delivered = sink.close(timeout=env.final_delivery_timeout)
+        if not delivered:
+            print("[trainyard] some events could not be delivered to the gateway", file=sys.stderr)
+    sys.exit(code)

@@ -30,18 +30,15 @@ def framework_python(name: str) -> Path:
     return python
 
 
-ServiceFactory = Callable[..., tuple[ManagedProcess, str]]
+class Processes:
+    """Starts Trainyard components as real processes under one folder; stops them all at the end."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.started: list[ManagedProcess] = []
 
-@pytest.fixture
-def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
-    """Start a training service: `start_service("timm", python=..., module=..., **env)`.
-
-    Returns the process and its base URL once `/health` answers 200.
-    """
-    started: list[ManagedProcess] = []
-
-    def start(
+    def service(
+        self,
         framework: str,
         *,
         module: str | None = None,
@@ -50,6 +47,7 @@ def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
         wait: bool = True,
         **env: str,
     ) -> tuple[ManagedProcess, str]:
+        """Start a training service; returns it and its base URL once `/health` answers."""
         port = port or free_port()
         base = f"http://127.0.0.1:{port}"
         proc = ManagedProcess(
@@ -62,22 +60,90 @@ def start_service(tmp_path: Path) -> Iterator[ServiceFactory]:
             env={
                 "PORT": str(port),
                 "HOST": "127.0.0.1",
-                "TRAINYARD_DATA_DIR": str(tmp_path / f"data-{framework}"),
-                "STORAGE_URI": (tmp_path / "storage").as_uri(),
+                "TRAINYARD_DATA_DIR": str(self.root / f"data-{framework}"),
+                "STORAGE_URI": (self.root / "storage").as_uri(),
                 "TRAINYARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
                 "PYTHONPATH": str(REPO / "tests"),
                 **env,
             },
-            log_path=tmp_path / f"{framework}-{port}.log",
+            log_path=self.root / f"{framework}-{port}.log",
         ).start()
-        started.append(proc)
+        self.started.append(proc)
         if wait:
             proc.wait_healthy(f"{base}/health", timeout=180)
         return proc, base
 
-    yield start
-    for proc in started:
-        proc.stop()
+    def toy_service(self, **env: str) -> tuple[ManagedProcess, str]:
+        return self.service(
+            "toy",
+            python=sys.executable,
+            module="toy_framework",
+            **{"HEARTBEAT_INTERVAL": "0.5", **env},
+        )
+
+    def gateway(self, **env: str) -> Gateway:
+        """Start the gateway with fast loops; services default to ports where nothing listens."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        data_dir = self.root / "gateway-data"
+        defaults = {
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "TRAINYARD_DATA_DIR": str(data_dir),
+            "STORAGE_URI": (self.root / "storage").as_uri(),
+            "TRAINYARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
+            "DISPATCH_INTERVAL": "0.2",
+            "SERVICE_POLL_INTERVAL": "1",
+            "EXIT_GRACE_SECONDS": "1",
+            "TIMM_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+            "ULTRALYTICS_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+            "HUGGINGFACE_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
+        }
+        proc = ManagedProcess(
+            name="gateway",
+            argv=[sys.executable, "-m", "trainyard_gateway"],
+            env={**defaults, **env},
+            log_path=self.root / f"gateway-{port}.log",
+        ).start()
+        self.started.append(proc)
+        proc.wait_healthy(f"{url}/health", timeout=60)
+        return Gateway(proc, url, data_dir)
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.started):
+            proc.stop()
+
+
+class Gateway:
+    """A running gateway process."""
+
+    def __init__(self, proc: ManagedProcess, url: str, data_dir: Path) -> None:
+        self.proc, self.url, self.data_dir = proc, url, data_dir
+
+    def restart(self) -> None:
+        self.proc.stop()
+        self.proc.start()
+        self.proc.wait_healthy(f"{self.url}/health", timeout=60)
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Processes]:
+    procs = Processes(tmp_path_factory.mktemp("stack"))
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def start_service(processes: Processes) -> Callable[..., tuple[ManagedProcess, str]]:
+    """Start a training service: `start_service("timm", **env)` -> (process, base_url)."""
+    return processes.service
 
 
 @pytest.fixture
@@ -91,59 +157,3 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-
-
-class Gateway:
-    """A running gateway process and an HTTP client for it."""
-
-    def __init__(self, proc: ManagedProcess, url: str, data_dir: Path) -> None:
-        self.proc, self.url, self.data_dir = proc, url, data_dir
-
-    def restart(self) -> None:
-        self.proc.stop()
-        self.proc.start()
-        self.proc.wait_healthy(f"{self.url}/health", timeout=60)
-
-
-GatewayFactory = Callable[..., Gateway]
-
-
-@pytest.fixture
-def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
-    """Start the gateway from the development environment with fast loops for tests.
-
-    Services default to ports where nothing listens; pass e.g. `TIMM_SERVICE_URL=…` or
-    `TRAINYARD_EXTRA_SERVICES="toy=…"` to route to real ones.
-    """
-    started: list[ManagedProcess] = []
-
-    def start(**env: str) -> Gateway:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        data_dir = tmp_path / "gateway-data"
-        defaults = {
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "TRAINYARD_DATA_DIR": str(data_dir),
-            "STORAGE_URI": (tmp_path / "storage").as_uri(),
-            "TRAINYARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
-            "DISPATCH_INTERVAL": "0.2",
-            "SERVICE_POLL_INTERVAL": "1",
-            "EXIT_GRACE_SECONDS": "1",
-            "TIMM_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-            "ULTRALYTICS_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-            "HUGGINGFACE_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
-        }
-        proc = ManagedProcess(
-            name="gateway",
-            argv=[sys.executable, "-m", "trainyard_gateway"],
-            env={**defaults, **env},
-            log_path=tmp_path / f"gateway-{port}.log",
-        ).start()
-        started.append(proc)
-        proc.wait_healthy(f"{url}/health", timeout=60)
-        return Gateway(proc, url, data_dir)
-
-    yield start
-    for proc in started:
-        proc.stop()

@@ -7,18 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from trainyard_shared.datasets.synthetic import make_classification
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 
 
-def toy_spec(dataset: Path, **overrides: Any) -> dict[str, Any]:
+def toy_spec(dataset_dir: Path | str, **overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "framework": "toy",
         "task": "classification",
         "model": "counter",
-        "dataset": {"uri": str(dataset), "format": "imagefolder"},
+        "dataset": {"uri": str(dataset_dir), "format": "imagefolder"},
         "hyperparams": {"epochs": 3},
         "options": {},
     }

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import httpx
-
-from platform_helpers import get_job, submit, tiny_dataset, toy_spec, wait_for
-
-
-def start_toy_stack(start_gateway, start_service, **gateway_env):
-    _, service_url = start_service(
-        "toy", python=sys.executable, module="toy_framework", HEARTBEAT_INTERVAL="0.5"
-    )
-    gateway = start_gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}", **gateway_env)
-    return gateway, service_url
+from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
 
 
-def test_job_trains_to_success_with_metrics_logs_and_checkpoints(
-    tmp_path, start_gateway, start_service
-):
-    gateway, _ = start_toy_stack(start_gateway, start_service)
+def test_job_trains_to_success_with_metrics_logs_and_checkpoints(tmp_path, processes):
+    _, service_url = processes.toy_service()
+    gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
     created = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds")))
     assert created["state"] == "queued"
     job = wait_for(gateway.url, created["id"], {"succeeded", "failed"}, timeout=60)

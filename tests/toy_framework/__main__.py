@@ -1,4 +1,5 @@
-from toy_framework.plugin import PLUGIN
 from trainyard_shared.service.main import serve
+
+from toy_framework.plugin import PLUGIN
 
 serve(PLUGIN)

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-from toy_framework.plugin import ToyOptions
 from trainyard_shared.training import TrainingContext, run_training
+
+from toy_framework.plugin import ToyOptions
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:

@@ -187,7 +187,7 @@ class Reporter:
     def _send_with_retry(self, batch: list[_Event]) -> None:
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
-            wait=wait_exponential_jitter(initial=0.2, max=self._max_backoff),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff, jitter=0.2),
             stop=self._stop_retrying,
             reraise=True,
         )

@@ -6,7 +6,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO
 
 
@@ -18,8 +18,7 @@ def check_key(key: str) -> str:
     """Refuse keys that could leave the storage root: absolute, `..`, empty parts, backslashes."""
     if not key or key.startswith("/") or "\\" in key or "\x00" in key:
         raise UnsafeKeyError(f"unsafe storage key {key!r}: must be a relative path")
-    parts = PurePosixPath(key).parts
-    if any(part in ("..", ".", "") for part in parts) or key.endswith("/"):
+    if any(part in ("..", ".", "") for part in key.split("/")):
         raise UnsafeKeyError(f"unsafe storage key {key!r}: no '.', '..' or empty parts allowed")
     return key
 

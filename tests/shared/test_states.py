@@ -1,0 +1,32 @@
+import itertools
+
+import pytest
+from trainyard_shared.states import (
+    TERMINAL,
+    InvalidTransition,
+    JobState,
+    can_transition,
+    is_terminal,
+)
+
+
+def test_happy_path_is_allowed():
+    path = [JobState.QUEUED, JobState.STARTING, JobState.RUNNING, JobState.SUCCEEDED]
+    assert all(can_transition(a, b) for a, b in itertools.pairwise(path))
+
+
+@pytest.mark.parametrize("final", sorted(TERMINAL))
+def test_terminal_states_never_change(final):
+    assert is_terminal(final)
+    assert not any(can_transition(final, target) for target in JobState)
+
+
+def test_running_cannot_go_back_to_queue():
+    assert not can_transition(JobState.RUNNING, JobState.QUEUED)
+    assert can_transition(JobState.STARTING, JobState.QUEUED)
+
+
+def test_invalid_transition_says_what_is_allowed():
+    message = str(InvalidTransition("succeeded", "running"))
+    assert "none, the state is final" in message
+    assert "cancelled" in str(InvalidTransition("queued", "running"))

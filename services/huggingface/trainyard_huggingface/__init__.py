@@ -1,0 +1,1 @@
+"""Trainyard training service for Hugging Face transformers image classification."""

@@ -1,0 +1,191 @@
+"""Build a transformers image classifier from a job (config or local pretrained weights), and
+save/rebuild the single-file checkpoints this service writes."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainyard_huggingface import models  # sets the offline switches before transformers loads
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.training import TrainingError
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+CHECKPOINT_FORMAT = "trainyard-huggingface/1"
+
+
+@dataclass
+class Built:
+    model: Any  # a PreTrainedModel
+    image_mean: list[float]
+    image_std: list[float]
+    # Pretrained ViT-like models keep their position embeddings and interpolate them when the
+    # job's image size differs from the checkpoint's.
+    interpolate_pos_encoding: bool
+
+
+def _hub_cache() -> str:
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_CACHE
+
+
+def locate_pretrained(source: str) -> str:
+    """Check the weights are on this machine (cheap, before importing transformers)."""
+    local = Path(source)
+    if local.is_dir():
+        if (local / "config.json").is_file() and any((local / f).is_file() for f in WEIGHT_FILES):
+            return str(local.resolve())
+        raise TrainingError(
+            "pretrained_unavailable",
+            f"local model directory {local.resolve()} needs config.json and one of "
+            f"{', '.join(WEIGHT_FILES)} (as written by save_pretrained)",
+        )
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(source, "config.json")
+    if isinstance(found, str) and any(
+        isinstance(try_to_load_from_cache(source, f), str) for f in WEIGHT_FILES
+    ):
+        return source
+    raise TrainingError(
+        "pretrained_unavailable",
+        f"pretrained weights for {source!r} are not on this machine: looked for a local "
+        f"directory {local} and for the hub model in the cache {_hub_cache()} (HF_HOME), and "
+        "downloads are off. Provide them by running `hf download "
+        f"{source}` where there is network with the same HF_HOME, or save_pretrained() the "
+        "model into a directory and name that directory as the model.",
+    )
+
+
+def _with_architecture(config: Any) -> Any:
+    # transformers 5 fails in from_config when a family maps to several heads (deit, levit)
+    # and config.architectures is unset: name the plain classification head.
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES
+
+    head = MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING_NAMES[config.model_type]
+    config.architectures = [head[0] if isinstance(head, tuple) else head]
+    return config
+
+
+def _labels(classes: list[str]) -> dict[str, Any]:
+    id2label = dict(enumerate(classes))
+    return {
+        "num_labels": len(classes),
+        "id2label": id2label,
+        "label2id": {v: k for k, v in id2label.items()},
+    }
+
+
+def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) -> Built:
+    hp = spec.hyperparams
+    if hp.pretrained:
+        source = models.pretrained_source(spec.model)
+        if source is None:
+            raise TrainingError(
+                "pretrained_unavailable",
+                f"no pretrained weights are known for {spec.model!r}; name a hub id or a local "
+                f"directory, or one of {sorted(models.HUB_WEIGHTS)}",
+            )
+        return _from_pretrained(locate_pretrained(source), classes, overrides)
+    found = models.family_of(spec.model)
+    if found is None:
+        raise TrainingError(
+            "model_unknown",
+            f"unknown model {spec.model!r}: use one of {models.accepted_names()}, or a hub id / "
+            "local directory with pretrained=true",
+        )
+    family, preset = found
+    problems = models.check_overrides(family, overrides)
+    if problems:
+        raise TrainingError(
+            "options_invalid", "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        )
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    try:  # a config can be well typed and still inconsistent (hidden size vs heads...)
+        config = AutoConfig.for_model(family, **{**preset, **overrides}, **_labels(classes))
+        if hasattr(config, "image_size"):
+            config.image_size = hp.image_size
+        model = AutoModelForImageClassification.from_config(_with_architecture(config))
+    except (ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
+        raise TrainingError(
+            "model_invalid", f"cannot build {spec.model!r} with {overrides}: {exc}"
+        ) from exc
+    return Built(model, IMAGENET_MEAN, IMAGENET_STD, interpolate_pos_encoding=False)
+
+
+def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any]) -> Built:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    try:
+        model, info = AutoModelForImageClassification.from_pretrained(
+            source,
+            **overrides,
+            **_labels(classes),
+            ignore_mismatched_sizes=True,  # the head is new: it has this dataset's classes
+            output_loading_info=True,
+        )
+    except OSError as exc:
+        raise TrainingError("pretrained_unavailable", f"cannot load {source!r}: {exc}") from exc
+    except ValueError as exc:  # e.g. a saved model that is no image classifier
+        raise TrainingError("model_invalid", f"{source!r} is no image classifier: {exc}") from exc
+    # Anything but the classification head left at random init means the weights do not fit.
+    fresh = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
+    fresh += [str(k) for k in info.get("missing_keys", [])]
+    body = [k for k in fresh if not k.startswith("classifier")]
+    if body:
+        raise TrainingError(
+            "pretrained_mismatch",
+            f"{source!r} weights do not fit the model (new or resized: {body[:8]}); "
+            "drop config_overrides that change the architecture",
+        )
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    try:
+        processor = AutoImageProcessor.from_pretrained(source)
+        mean, std = list(processor.image_mean), list(processor.image_std)
+    except (OSError, ValueError, AttributeError, TypeError):
+        pass  # no preprocessor_config.json: ImageNet statistics are the common default
+    interpolate = "interpolate_pos_encoding" in inspect.signature(model.forward).parameters
+    return Built(model, mean, std, interpolate)
+
+
+def save_checkpoint(path: Path, built: Built, image_size: int, epoch: int, metrics: dict) -> Path:
+    import torch
+
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "state_dict": {k: v.detach().cpu() for k, v in built.model.state_dict().items()},
+        "config": built.model.config.to_dict(),
+        "id2label": {int(k): v for k, v in built.model.config.id2label.items()},
+        "image_size": image_size,
+        "image_mean": built.image_mean,
+        "image_std": built.image_std,
+        "interpolate_pos_encoding": built.interpolate_pos_encoding,
+        "epoch": epoch,
+        "metrics": dict(metrics),
+    }
+    torch.save(payload, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
+    """Rebuild a model from one of this service's checkpoints, with no hub access."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    config_dict = dict(payload["config"])
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    model = AutoModelForImageClassification.from_config(_with_architecture(config))
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), payload

@@ -1,0 +1,99 @@
+"""The Hugging Face transformers service: what it trains, its options, and spec checks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainyard_huggingface import models
+from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.training.torch_env import device_description, package_versions
+
+OverrideValue = int | float | bool | str | list[int | float | str] | None
+
+
+class HuggingfaceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config_overrides: dict[str, OverrideValue] = Field(
+        default_factory=dict,
+        max_length=64,
+        description=(
+            "Attributes of the family's transformers config to set (e.g. hidden_size, "
+            "num_hidden_layers, depths). Only keys that config has, with values of the same type; "
+            "image_size, labels and channels come from the job and the dataset."
+        ),
+    )
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="Learning-rate schedule over all training steps (Trainer's)."
+    )
+    warmup_ratio: float = Field(
+        0.0, ge=0.0, le=0.5, description="Fraction of all training steps spent warming up."
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, le=0.5, description="Label smoothing factor of the cross-entropy loss."
+    )
+    momentum: float = Field(
+        0.9, ge=0.0, le=0.999, description="SGD momentum (used only with optimizer=sgd)."
+    )
+
+
+def _tasks() -> dict[str, TaskSupport]:
+    return {
+        "classification": TaskSupport(
+            dataset_formats=["imagefolder"],
+            models=models.accepted_names(),
+            models_exhaustive=True,
+        )
+    }
+
+
+def _is_known_model(task: str, model: str) -> bool:
+    # Hub ids and local directories (anything with a "/") are not listed: they are accepted
+    # when pretrained=true, which extra_checks enforces (it sees the whole spec).
+    return task == "classification" and (
+        models.family_of(model) is not None or models.is_external(model)
+    )
+
+
+def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
+    if spec.task != "classification":
+        return []
+    pretrained = spec.hyperparams.pretrained
+    if models.is_external(spec.model) and not pretrained:
+        return [
+            {
+                "field": "model",
+                "message": "a hub id or local directory needs hyperparams.pretrained=true; "
+                "to train from scratch use a family or preset name",
+                "allowed": models.accepted_names(),
+            }
+        ]
+    if pretrained and models.pretrained_source(spec.model) is None:
+        return [
+            {
+                "field": "hyperparams.pretrained",
+                "message": f"no pretrained weights are known for {spec.model!r}",
+                "allowed": sorted(models.HUB_WEIGHTS),
+            }
+        ]
+    overrides = spec.options.get("config_overrides")
+    found = models.family_of(spec.model)
+    if found and not pretrained and isinstance(overrides, dict) and overrides:
+        return models.check_overrides(found[0], overrides)
+    return []
+
+
+PLUGIN = FrameworkPlugin(
+    name="huggingface",
+    train_module="trainyard_huggingface.train",
+    default_port=8003,
+    tasks=_tasks,
+    versions=lambda: package_versions("transformers", "torch", "torchvision", "accelerate"),
+    device=device_description,
+    options_model=HuggingfaceOptions,
+    is_known_model=_is_known_model,
+    extra_checks=_extra_checks,
+)

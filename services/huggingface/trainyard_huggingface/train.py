@@ -1,0 +1,157 @@
+"""Train a transformers image classifier with Trainer: `python -m trainyard_huggingface.train`.
+
+Trainer runs the loop (optimizer, schedule, evaluation once per epoch); a callback reports each
+epoch to Trainyard after its evaluation and keeps the best weights by accuracy. Trainer's own
+checkpoint folders are off: the run keeps two single-file .pt checkpoints, uploaded at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from trainyard_huggingface import models
+from trainyard_huggingface.build import Built, build_model, locate_pretrained, save_checkpoint
+from trainyard_huggingface.data import Collator, check_layout, make_datasets
+from trainyard_huggingface.plugin import HuggingfaceOptions
+from trainyard_shared.training import TrainingContext, TrainingError, run_training
+from trainyard_shared.training.torch_env import choose_device, seed_everything
+
+
+def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:
+    """TrainingArguments and Trainer settings for the job's optimizer name."""
+    hp = spec.hyperparams
+    if hp.optimizer == "adamw":
+        return {"args": {"optim": "adamw_torch"}, "trainer": {}}
+    if hp.optimizer == "sgd":
+        return {
+            "args": {"optim": "sgd", "optim_args": f"momentum={options.momentum}"},
+            "trainer": {},
+        }
+    # adam: Trainer has no plain-Adam name, but takes an optimizer class; torch.optim.Adam
+    # applies weight_decay as L2 in the gradient (Adam's meaning), unlike AdamW's decoupled decay.
+    import torch
+
+    return {
+        "args": {},
+        "trainer": {"optimizer_cls_and_kwargs": (torch.optim.Adam, {"lr": hp.learning_rate})},
+    }
+
+
+def _make_callback(ctx: TrainingContext, built: Built, work_dir, image_size: int):
+    from transformers import TrainerCallback
+
+    class EpochReporter(TrainerCallback):
+        """After each epoch's evaluation: report it, and write best.pt when accuracy improves."""
+
+        def __init__(self) -> None:
+            self.best: tuple[float, float] | None = None  # (accuracy, -val_loss)
+            self.last_metrics: dict[str, float] = {}
+            self.best_path = work_dir / "best.pt"
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            epoch = round(state.epoch or 0)
+            # Trainer logs the epoch's mean training loss (logging_strategy="epoch") just before
+            # it evaluates: the newest "loss" entry is this epoch's.
+            train_loss = next(
+                (e["loss"] for e in reversed(state.log_history) if "loss" in e), math.nan
+            )
+            values = {
+                "train_loss": float(train_loss),
+                "val_loss": float(metrics["eval_loss"]),
+                "accuracy": float(metrics["eval_accuracy"]),
+            }
+            ctx.epoch_end(epoch, values)
+            self.last_metrics = values
+            score = (values["accuracy"], -values["val_loss"])
+            if self.best is None or score > self.best:
+                self.best = score
+                save_checkpoint(self.best_path, built, image_size, epoch, values)
+
+    return EpochReporter()
+
+
+def _accuracy(prediction) -> dict[str, float]:
+    import numpy as np
+
+    logits = prediction.predictions
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return {"accuracy": float((np.argmax(logits, axis=-1) == prediction.label_ids).mean())}
+
+
+def train(ctx: TrainingContext) -> dict[str, float]:
+    spec, hp = ctx.spec, ctx.spec.hyperparams
+    if spec.task != "classification" or spec.dataset.format != "imagefolder":
+        raise TrainingError(
+            "task_unsupported", "huggingface trains classification on imagefolder datasets only"
+        )
+    options = HuggingfaceOptions.model_validate(spec.options)
+    classes = check_layout(ctx.dataset_dir)
+    if hp.pretrained:  # fail fast, before the slow imports, when the weights are not here
+        source = models.pretrained_source(spec.model)
+        if source is not None:
+            locate_pretrained(source)
+
+    import transformers
+    from transformers import Trainer, TrainingArguments
+
+    transformers.logging.set_verbosity_warning()
+    seed_everything(hp.seed)  # before building: the random init follows the seed
+    built = build_model(spec, classes, options.config_overrides)
+    train_set, val_set = make_datasets(
+        ctx.dataset_dir, hp.image_size, built.image_mean, built.image_std
+    )
+    device = choose_device(spec.resources.gpu)
+    print(
+        f"[huggingface] {type(built.model).__name__}: "
+        f"{sum(p.numel() for p in built.model.parameters()):,} parameters, classes {classes}, "
+        f"{len(train_set)} train / {len(val_set)} val images, device {device}",
+        flush=True,
+    )
+    opt = _optimizer(spec, options)
+    args = TrainingArguments(
+        output_dir=str(ctx.work_dir / "trainer"),
+        num_train_epochs=hp.epochs,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size,
+        learning_rate=hp.learning_rate,
+        weight_decay=hp.weight_decay,
+        lr_scheduler_type=options.lr_scheduler,
+        warmup_steps=options.warmup_ratio,  # a float below 1 is a fraction of all steps
+        label_smoothing_factor=options.label_smoothing,
+        seed=hp.seed,
+        eval_strategy="epoch",
+        logging_strategy="epoch",
+        save_strategy="no",  # checkpoints are our own .pt files (see module docstring)
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=hp.workers,
+        use_cpu=device == "cpu",
+        remove_unused_columns=False,  # our dataset is a plain torch one, nothing to prune
+        **opt["args"],
+    )
+    reporter = _make_callback(ctx, built, ctx.work_dir, hp.image_size)
+    trainer = Trainer(
+        model=built.model,
+        args=args,
+        data_collator=Collator(built.interpolate_pos_encoding),
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        compute_metrics=_accuracy,
+        callbacks=[reporter],
+        **opt["trainer"],
+    )
+    trainer.train()
+
+    if reporter.best is None:
+        raise TrainingError("no_epochs", "training ended without a single evaluated epoch")
+    last = save_checkpoint(
+        ctx.work_dir / "last.pt", built, hp.image_size, hp.epochs, reporter.last_metrics
+    )
+    ctx.save_checkpoint(reporter.best_path, "best")
+    ctx.save_checkpoint(last, "last")
+    return {**reporter.last_metrics, "best_accuracy": reporter.best[0]}
+
+
+if __name__ == "__main__":
+    run_training(train)

@@ -1,0 +1,1 @@
+"""Trainyard training service for timm image classification."""

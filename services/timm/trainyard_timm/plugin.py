@@ -1,0 +1,109 @@
+"""What the timm service trains: image classification with any timm architecture."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.training.torch_env import device_description, package_versions
+
+# Listing models must never reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class TimmOptions(BaseModel):
+    """Options for `framework: timm` jobs (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    augment: bool = Field(
+        True, description="Light train-time augmentation: random resized crop and horizontal flip."
+    )
+    scheduler: Literal["cosine", "none"] = Field(
+        "cosine", description="Learning-rate schedule over the epochs: cosine decay or constant."
+    )
+    warmup_epochs: int = Field(
+        0, ge=0, le=100, description="Epochs of linear learning-rate warmup before the schedule."
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0.0, le=0.5, description="Label smoothing of the cross-entropy loss."
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="Momentum (used by sgd only).")
+    drop_rate: float = Field(
+        0.0, ge=0.0, le=0.9, description="Dropout before the classifier (timm drop_rate)."
+    )
+    amp: bool = Field(True, description="Mixed precision on CUDA; ignored on CPU.")
+    pretrained_file: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="Local weights file (.pth/.bin/.safetensors) for hyperparams.pretrained=true; "
+        "without it weights come from the local Hugging Face / torch hub cache only.",
+    )
+
+
+@functools.cache
+def _architectures() -> list[str]:
+    import timm
+
+    return timm.list_models()
+
+
+@functools.cache
+def _architecture_set() -> frozenset[str]:
+    return frozenset(_architectures())
+
+
+@functools.cache
+def _pretrained_tags() -> frozenset[str]:
+    import timm
+
+    return frozenset(timm.list_pretrained())
+
+
+def _tasks() -> dict[str, TaskSupport]:
+    return {
+        "classification": TaskSupport(
+            dataset_formats=["imagefolder"], models=_architectures(), models_exhaustive=True
+        )
+    }
+
+
+def is_known_model(task: str, model: str) -> bool:
+    """An architecture name (`resnet18`) or one with a known weight tag (`resnet18.a1_in1k`)."""
+    if task != "classification":
+        return False
+    return model in _architecture_set() or model in _pretrained_tags()
+
+
+def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
+    if spec.options.get("pretrained_file") and not spec.hyperparams.pretrained:
+        return [
+            {
+                "field": "options.pretrained_file",
+                "message": "only used with hyperparams.pretrained=true",
+            }
+        ]
+    return []
+
+
+def _versions() -> dict[str, str]:
+    return package_versions("timm", "torch", "torchvision")
+
+
+PLUGIN = FrameworkPlugin(
+    name="timm",
+    train_module="trainyard_timm.train",
+    default_port=8001,
+    tasks=_tasks,
+    versions=_versions,
+    device=device_description,
+    options_model=TimmOptions,
+    is_known_model=is_known_model,
+    extra_checks=_extra_checks,
+)

@@ -1,0 +1,1 @@
+"""Trainyard training service for Ultralytics YOLO (detect, segment, pose, classify)."""

@@ -1,0 +1,112 @@
+"""What the ultralytics service trains: YOLO detection, segmentation, pose and classification."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.training.torch_env import device_description, package_versions
+from trainyard_ultralytics.models import catalog, is_known
+
+DATASET_FORMATS = {
+    "detection": ["yolo"],
+    "segmentation": ["yolo"],
+    "pose": ["yolo"],
+    "classification": ["imagefolder"],
+}
+
+
+class UltralyticsOptions(BaseModel):
+    """Options for `framework: ultralytics` jobs (all optional; ultralytics' own defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patience: int = Field(
+        100, ge=0, le=10_000, description="Stop after N epochs without improvement; 0: never."
+    )
+    cos_lr: bool = Field(False, description="Cosine learning-rate schedule instead of linear.")
+    lrf: float = Field(
+        0.01, gt=0.0, le=1.0, description="Final learning rate as a fraction of the initial one."
+    )
+    momentum: float = Field(0.937, ge=0.0, lt=1.0, description="SGD momentum / Adam beta1.")
+    warmup_epochs: float = Field(
+        3.0, ge=0.0, le=100.0, description="Epochs of learning-rate warmup (fractions allowed)."
+    )
+    nbs: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Nominal batch size: gradients accumulate over about nbs/batch_size batches "
+        "per optimizer step (weight decay is scaled to it).",
+    )
+    mosaic: float = Field(
+        1.0, ge=0.0, le=1.0, description="Probability of mosaic augmentation (not classification)."
+    )
+    close_mosaic: int = Field(
+        10, ge=0, le=10_000, description="Turn mosaic off for the last N epochs; 0: keep it on."
+    )
+    mixup: float = Field(0.0, ge=0.0, le=1.0, description="Probability of MixUp augmentation.")
+    fliplr: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
+    flipud: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a vertical flip.")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout before the classifier (classification only)."
+    )
+    freeze: int = Field(
+        0, ge=0, le=100, description="Freeze the first N layers (useful with pretrained weights)."
+    )
+    single_cls: bool = Field(False, description="Train every class as one class.")
+    rect: bool = Field(False, description="Rectangular training batches (turns mosaic off).")
+    fraction: float = Field(
+        1.0, gt=0.0, le=1.0, description="Fraction of the training images to use."
+    )
+    cache: Literal["none", "ram", "disk"] = Field(
+        "none", description="Cache decoded images in RAM or on disk to speed up loading."
+    )
+    amp: Literal["auto", "fp16", "bf16", "off"] = Field(
+        "auto",
+        description="Mixed precision on CUDA (ignored on CPU). auto: bf16 where the GPU has it, "
+        "else fp16.",
+    )
+    plots: bool = Field(
+        False, description="Write ultralytics' plots (labels, curves, batches) in the work dir."
+    )
+
+
+def _tasks() -> dict[str, TaskSupport]:
+    return {
+        task: TaskSupport(dataset_formats=DATASET_FORMATS[task], models=names)
+        for task, names in catalog().items()
+    }
+
+
+def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
+    if spec.model.endswith(".pt") and not spec.hyperparams.pretrained:
+        stem = spec.model.removesuffix(".pt").rsplit("/", 1)[-1]
+        return [
+            {
+                "field": "hyperparams.pretrained",
+                "message": f"a .pt model is a weights file: set pretrained=true, "
+                f"or name {stem}.yaml to train from scratch",
+            }
+        ]
+    return []
+
+
+def _versions() -> dict[str, str]:
+    return package_versions("ultralytics", "torch", "torchvision")
+
+
+PLUGIN = FrameworkPlugin(
+    name="ultralytics",
+    train_module="trainyard_ultralytics.train",
+    default_port=8002,
+    tasks=_tasks,
+    versions=_versions,
+    device=device_description,
+    options_model=UltralyticsOptions,
+    is_known_model=is_known,
+    extra_checks=_extra_checks,
+)

@@ -1,0 +1,161 @@
+"""Train an ultralytics YOLO model for a Trainyard job: `python -m trainyard_ultralytics.train`.
+
+ultralytics runs its own loop (`model.train`); a callback at the end of each fitted epoch
+reports that epoch's losses and validation metrics, and the run's best.pt/last.pt are
+uploaded when it ends.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from trainyard_shared.training import TrainingContext, TrainingError, run_training
+from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
+from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
+from trainyard_ultralytics.plugin import UltralyticsOptions
+from trainyard_ultralytics.runtime import (
+    amp_setting,
+    apply_offline_settings,
+    find_weights,
+    prepare_offline,
+)
+
+OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+_VAL_METRIC = re.compile(r"metrics/(precision|recall|mAP50|mAP50-95)\(([BMP])\)")
+_KIND = {"B": "", "M": "mask_", "P": "pose_"}  # boxes, masks, keypoints
+
+
+def metric_name(key: str) -> str | None:
+    """Readable Trainyard names: `metrics/mAP50-95(M)` -> `val/mask_mAP50-95`; None: drop it."""
+    if match := _VAL_METRIC.fullmatch(key):
+        return f"val/{_KIND[match[2]]}{match[1]}"
+    if key.startswith("metrics/accuracy_top"):  # classification: top1 / top5
+        return f"val/{key.removeprefix('metrics/accuracy_')}_accuracy"
+    if key.startswith(("train/", "val/")):  # losses: train/box_loss, val/seg_loss…
+        return key
+    return None
+
+
+def readable(metrics: dict[str, Any]) -> dict[str, float]:
+    named = {metric_name(k): float(v) for k, v in (metrics or {}).items()}
+    return {k: v for k, v in named.items() if k is not None}
+
+
+def _dataset_arg(ctx: TrainingContext) -> str:
+    spec = ctx.spec
+    if spec.task == "classification":
+        check_imagefolder(ctx.dataset_dir)
+        return str(ctx.dataset_dir)
+    return str(write_yolo_yaml(ctx.dataset_dir, spec.task, ctx.work_dir / "data.yaml"))
+
+
+def _pretrained_weights(ctx: TrainingContext) -> Path | None:
+    """The local .pt file to start from, or None to build the model from its config."""
+    spec = ctx.spec
+    if spec.model.endswith(".pt") and not spec.hyperparams.pretrained:
+        raise TrainingError(
+            "pretrained_unavailable",
+            f"{spec.model} is a weights file but pretrained=false: set pretrained=true, "
+            f"or use {config_name(spec.model)} to train from scratch",
+        )
+    return find_weights(spec.model) if spec.hyperparams.pretrained else None
+
+
+def _load_model(ctx: TrainingContext, weights: Path | None):
+    from ultralytics import YOLO
+
+    task = ULTRALYTICS_TASKS[ctx.spec.task]
+    if weights is None:
+        return YOLO(ctx.spec.model, task=task)
+    print(f"[trainyard] pretrained weights: {weights}", flush=True)
+    model = YOLO(str(weights))
+    if model.task != task:
+        raise TrainingError(
+            "pretrained_unavailable",
+            f"{weights} holds a {model.task} model, not one for {ctx.spec.task} ({task})",
+        )
+    return model
+
+
+def train(ctx: TrainingContext) -> dict[str, float]:
+    spec, hp = ctx.spec, ctx.spec.hyperparams
+    options = UltralyticsOptions.model_validate(spec.options)
+    # Fail on a bad dataset or missing weights before the slow imports.
+    data = _dataset_arg(ctx)
+    weights = _pretrained_weights(ctx)
+    prepare_offline(ctx.work_dir / "ultralytics-config")
+    apply_offline_settings()
+    seed_everything(hp.seed)
+    device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0
+    model = _load_model(ctx, weights)
+
+    state: dict[str, Any] = {"stopped": False, "final": {}}
+
+    def on_fit_epoch_end(trainer) -> None:
+        metrics = readable(trainer.metrics)
+        if state["stopped"]:
+            # ultralytics calls this once more after the loop, for best.pt's validation.
+            state["final"] = metrics
+            return
+        losses = trainer.label_loss_items(trainer.tloss, prefix="train")
+        report = {**readable(losses), **metrics}
+        if trainer.lr:
+            report["train/lr"] = float(next(iter(trainer.lr.values())))
+        ctx.epoch_end(trainer.epoch + 1, report)
+        state["final"] = metrics
+        state["stopped"] = bool(trainer.stop)
+
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    extra: dict[str, Any] = {"freeze": options.freeze} if options.freeze else {}
+    model.train(
+        data=data,
+        epochs=hp.epochs,
+        batch=hp.batch_size,
+        imgsz=hp.image_size,
+        lr0=hp.learning_rate,
+        optimizer=OPTIMIZERS[hp.optimizer],
+        weight_decay=hp.weight_decay,
+        seed=hp.seed,
+        deterministic=True,
+        workers=hp.workers,
+        device=device,
+        pretrained=weights is not None,
+        amp=amp_setting(options.amp, device),
+        project=str(ctx.work_dir / "runs"),
+        name="train",
+        exist_ok=True,
+        val=True,
+        save=True,
+        patience=options.patience,
+        cos_lr=options.cos_lr,
+        lrf=options.lrf,
+        momentum=options.momentum,
+        warmup_epochs=options.warmup_epochs,
+        nbs=options.nbs,
+        mosaic=options.mosaic,
+        close_mosaic=options.close_mosaic,
+        mixup=options.mixup,
+        fliplr=options.fliplr,
+        flipud=options.flipud,
+        dropout=options.dropout,
+        single_cls=options.single_cls,
+        rect=options.rect,
+        fraction=options.fraction,
+        cache=False if options.cache == "none" else options.cache,
+        plots=options.plots,
+        **extra,
+    )
+    trainer = model.trainer
+    last, best = Path(trainer.last), Path(trainer.best)
+    if not last.is_file():
+        raise TrainingError("no_checkpoint", f"ultralytics saved no checkpoint at {last}")
+    ctx.save_checkpoint(best if best.is_file() else last, "best")
+    ctx.save_checkpoint(last, "last")
+    return state["final"]
+
+
+if __name__ == "__main__":
+    run_training(train)

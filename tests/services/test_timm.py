@@ -1,0 +1,207 @@
+"""The timm service for real: train.py as a subprocess on tiny synthetic data, and the HTTP service.
+
+The test process has no torch: everything timm runs in `.venvs/timm` through subprocesses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from trainyard_shared.datasets.synthetic import make_classification
+from trainyard_shared.launcher import environment_python
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = environment_python(REPO, "timm")
+MODEL = "test_resnet"  # a tiny timm ResNet: seconds per epoch at 32 px on 2 cores
+BASE_METRICS = {"train_loss", "val_loss", "top1", "lr"}
+
+
+def spec(data: Path, **overrides: Any) -> dict[str, Any]:
+    hyperparams = {"epochs": 2, "batch_size": 8, "image_size": 32, "learning_rate": 0.01}
+    hyperparams.update(overrides.pop("hyperparams", {}))
+    job = {
+        "framework": "timm",
+        "task": "classification",
+        "model": MODEL,
+        "dataset": {"uri": data.as_uri(), "format": "imagefolder"},
+        "hyperparams": hyperparams,
+        "resources": {"gpu": 0},
+        "project": "tests",
+    }
+    return {**job, **overrides}
+
+
+def run_train(tmp: Path, job_id: str, job_spec: dict[str, Any], timeout: float = 180, **env: str):
+    """Run train.py with no CALLBACK_URL; return (exit code, events, output, seconds)."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(PYTHON), "-m", "trainyard_timm.train"],
+        env={
+            **os.environ,
+            "JOB_ID": job_id,
+            "JOB_SPEC": json.dumps(job_spec),
+            "STORAGE_URI": (tmp / "storage").as_uri(),
+            "WORK_DIR": str(tmp / f"work-{job_id}"),
+            "HF_HOME": str(tmp / "hf-home"),  # an empty cache: nothing pretrained is local
+            "TORCH_HOME": str(tmp / "torch-home"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    events = [
+        json.loads(line.removeprefix("[trainyard] "))
+        for line in proc.stderr.splitlines()
+        if line.startswith("[trainyard] {")
+    ]
+    return proc.returncode, events, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == kind]
+
+
+def checkpoint(tmp: Path, job_id: str, name: str) -> Path:
+    return tmp / "storage" / "checkpoints" / "projects" / "tests" / "jobs" / job_id / name
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("timm-train")
+    data = make_classification(tmp / "shapes", train_per_class=8, val_per_class=4, size=32)
+    return tmp, run_train(tmp, "job-e2e", spec(data))
+
+
+@pytest.mark.e2e
+def test_train_end_to_end(trained) -> None:
+    tmp, (code, events, output, seconds) = trained
+    print(f"train.py end to end: {seconds:.1f}s")
+    assert code == 0, output
+    statuses = of_type(events, "status")
+    assert [s["state"] for s in statuses] == ["running", "succeeded"], output
+    metrics = of_type(events, "metric")
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for m in metrics:
+        assert m["total_epochs"] == 2
+        assert set(m["metrics"]) == BASE_METRICS  # 3 classes: no top5
+        assert 0.0 <= m["metrics"]["top1"] <= 1.0
+        assert m["metrics"]["train_loss"] > 0
+    assert {a["name"] for a in of_type(events, "artifact")} == {"best.pt", "last.pt"}
+    for name in ("best.pt", "last.pt"):
+        assert checkpoint(tmp, "job-e2e", name).stat().st_size > 10_000
+    final = statuses[-1]["metrics"]
+    assert final["best_top1"] == max(m["metrics"]["top1"] for m in metrics)
+
+
+@pytest.mark.e2e
+def test_finetune_from_checkpoint_with_options(trained, tmp_path: Path) -> None:
+    """A previous job's best.pt as local pretrained weights, 5 classes (so top5), other options."""
+    tmp, (code, _, output, _) = trained
+    assert code == 0, output
+    data = make_classification(tmp_path / "shapes", train_per_class=6, val_per_class=2, size=32)
+    for split in ("train", "val"):  # two more classes, so that top5 is reported
+        for src, extra in (("circle", "disc"), ("square", "block")):
+            shutil.copytree(data / split / src, data / split / extra)
+    job = spec(
+        data,
+        hyperparams={"epochs": 1, "optimizer": "sgd", "pretrained": True, "weight_decay": 1e-4},
+        options={
+            "pretrained_file": str(checkpoint(tmp, "job-e2e", "best.pt")),
+            "scheduler": "none",
+            "augment": False,
+            "label_smoothing": 0.1,
+            "warmup_epochs": 0,
+        },
+    )
+    code, events, output, seconds = run_train(tmp_path, "job-finetune", job)
+    print(f"fine-tune from checkpoint: {seconds:.1f}s")
+    assert code == 0, output
+    (metric,) = of_type(events, "metric")
+    assert set(metric["metrics"]) == BASE_METRICS | {"top5"}
+    assert metric["metrics"]["top1"] <= metric["metrics"]["top5"] <= 1.0
+    assert metric["metrics"]["lr"] == pytest.approx(0.01)  # scheduler none: constant
+    assert checkpoint(tmp_path, "job-finetune", "best.pt").is_file()
+
+
+@pytest.mark.e2e
+def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
+    data = make_classification(tmp_path / "shapes", train_per_class=2, val_per_class=1, size=32)
+    job = spec(data, model="resnet18", hyperparams={"pretrained": True})
+    code, events, output, seconds = run_train(tmp_path, "job-pretrained", job, timeout=120)
+    print(f"pretrained unavailable: {seconds:.1f}s")
+    assert code == 1, output
+    final = of_type(events, "status")[-1]
+    assert final["state"] == "failed"
+    assert final["reason"] == "pretrained_unavailable"
+    assert "hf-home" in final["message"]  # says where it looked
+    assert not of_type(events, "metric")
+
+
+@pytest.mark.e2e
+def test_bad_dataset_layout_is_reported(tmp_path: Path) -> None:
+    data = make_classification(tmp_path / "shapes", train_per_class=2, val_per_class=1, size=32)
+    shutil.rmtree(data / "val" / "triangle")
+    code, events, output, _ = run_train(tmp_path, "job-bad-data", spec(data))
+    assert code == 1, output
+    final = of_type(events, "status")[-1]
+    assert (final["state"], final["reason"]) == ("failed", "dataset_invalid")
+    assert "triangle" in final["message"]
+
+
+@pytest.mark.e2e
+def test_service_health_capabilities_and_validation(start_service, internal_headers) -> None:
+    _, base = start_service("timm")
+    with httpx.Client(base_url=base, headers=internal_headers, timeout=30) as client:
+        health = client.get("/health").json()
+        assert health["framework"] == "timm"
+        assert {"timm", "torch", "torchvision"} <= set(health["versions"])
+        assert health["versions"]["timm"] != "not installed"
+        assert health["device"].startswith(("cpu", "cuda"))
+
+        caps = client.get("/v1/capabilities").json()
+        support = caps["tasks"]["classification"]
+        assert set(caps["tasks"]) == {"classification"}
+        assert support["dataset_formats"] == ["imagefolder"]
+        assert {"resnet18", "vit_tiny_patch16_224", MODEL} <= set(support["models"])
+        assert support["models_exhaustive"] is True
+        props = caps["options_schema"]["properties"]
+        assert {"augment", "scheduler", "label_smoothing", "pretrained_file"} <= set(props)
+        assert caps["options_schema"]["additionalProperties"] is False
+
+        def validate(**overrides: Any) -> httpx.Response:
+            return client.post("/v1/validate", json={"spec": spec(Path("/data/x"), **overrides)})
+
+        assert validate().status_code == 200, validate().text
+        assert validate(model="resnet18.a1_in1k").status_code == 200  # arch + weight tag
+        assert validate(options={"scheduler": "none", "label_smoothing": 0.1}).status_code == 200
+
+        def problems(response: httpx.Response) -> dict[str, dict[str, Any]]:
+            assert response.status_code == 422, response.text
+            return {e["field"]: e for e in response.json()["errors"]}
+
+        unknown = problems(validate(model="resnet_nonexistent"))["model"]
+        assert "more" in unknown["allowed"][-1]
+        typo = problems(validate(model="resnt18"))["model"]
+        assert typo["allowed"][0] == "resnet18"  # the closest names come first
+        assert "model" in problems(validate(model="resnet18.no_such_tag"))
+        assert "task" in problems(validate(task="detection"))
+        wrong_format = {"uri": "/data/x", "format": "yolo"}
+        assert problems(validate(dataset=wrong_format))["dataset.format"]["allowed"] == [
+            "imagefolder"
+        ]
+        assert "options.mixup" in problems(validate(options={"mixup": 0.2}))
+        assert "options.label_smoothing" in problems(validate(options={"label_smoothing": 2}))
+        assert "options.scheduler" in problems(validate(options={"scheduler": "step"}))
+        assert "options.pretrained_file" in problems(
+            validate(options={"pretrained_file": "/w.pth"})  # without pretrained=true
+        )

@@ -1,0 +1,287 @@
+"""The ultralytics service for real: train.py as a subprocess on tiny synthetic data, and HTTP.
+
+The test process has no torch: everything ultralytics runs in `.venvs/ultralytics` through
+subprocesses. Each training run pays a fixed ~15-20 s on 2 cores for importing torch and
+ultralytics; the training itself is a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from trainyard_shared.datasets.synthetic import make_classification, make_yolo
+from trainyard_shared.launcher import environment_python
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = environment_python(REPO, "ultralytics")
+MODELS = {
+    "detection": "yolo11n.yaml",
+    "segmentation": "yolo11n-seg.yaml",
+    "pose": "yolo11n-pose.yaml",
+    "classification": "yolo11n-cls.yaml",
+}
+BOX = {"val/precision", "val/recall", "val/mAP50", "val/mAP50-95"}
+DETECTION_METRICS = BOX | {
+    "train/box_loss",
+    "train/cls_loss",
+    "train/dfl_loss",
+    "val/box_loss",
+    "val/cls_loss",
+    "val/dfl_loss",
+    "train/lr",
+}
+TASK_METRICS = {
+    "segmentation": DETECTION_METRICS
+    | {"train/seg_loss", "val/seg_loss"}
+    | {m.replace("val/", "val/mask_") for m in BOX},
+    "pose": DETECTION_METRICS
+    | {"train/pose_loss", "train/kobj_loss", "val/pose_loss", "val/kobj_loss"}
+    | {m.replace("val/", "val/pose_") for m in BOX},
+}
+CLASSIFICATION_METRICS = {
+    "train/loss",
+    "val/loss",
+    "val/top1_accuracy",
+    "val/top5_accuracy",
+    "train/lr",
+}
+
+
+def spec(task: str, data: Path, **overrides: Any) -> dict[str, Any]:
+    size = 32 if task == "classification" else 64
+    hyperparams = {"epochs": 2, "batch_size": 4, "image_size": size, "learning_rate": 0.01}
+    hyperparams.update(overrides.pop("hyperparams", {}))
+    return {
+        "framework": "ultralytics",
+        "task": task,
+        "model": MODELS.get(task, "yolo11n.yaml"),
+        "dataset": {
+            "uri": data.as_uri(),
+            "format": "imagefolder" if task == "classification" else "yolo",
+        },
+        "hyperparams": hyperparams,
+        "resources": {"gpu": 0},
+        "project": "tests",
+        **overrides,
+    }
+
+
+def run_train(tmp: Path, job_id: str, job_spec: dict[str, Any], timeout: float = 240, **env: str):
+    """Run train.py with no CALLBACK_URL, in `tmp` (so ./weights is empty).
+
+    Returns (exit code, events, output, seconds).
+    """
+    (tmp / "no-weights").mkdir(exist_ok=True)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(PYTHON), "-m", "trainyard_ultralytics.train"],
+        cwd=tmp,
+        env={
+            **os.environ,
+            "JOB_ID": job_id,
+            "JOB_SPEC": json.dumps(job_spec),
+            "STORAGE_URI": (tmp / "storage").as_uri(),
+            "WORK_DIR": str(tmp / f"work-{job_id}"),
+            "TRAINYARD_WEIGHTS_DIR": str(tmp / "no-weights"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    events = [
+        json.loads(line.removeprefix("[trainyard] "))
+        for line in proc.stderr.splitlines()
+        if line.startswith("[trainyard] {")
+    ]
+    return proc.returncode, events, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == kind]
+
+
+def checkpoint(tmp: Path, job_id: str, name: str) -> Path:
+    return tmp / "storage" / "checkpoints" / "projects" / "tests" / "jobs" / job_id / name
+
+
+def assert_trained(tmp: Path, job_id: str, result, epochs: int, names: set[str]) -> None:
+    code, events, output, _ = result
+    assert code == 0, output
+    statuses = of_type(events, "status")
+    assert [s["state"] for s in statuses] == ["running", "succeeded"], output
+    metrics = of_type(events, "metric")
+    assert [m["epoch"] for m in metrics] == list(range(1, epochs + 1)), output
+    for m in metrics:
+        assert m["total_epochs"] == epochs
+        assert names <= set(m["metrics"]), sorted(m["metrics"])
+        assert all(isinstance(v, float) for v in m["metrics"].values()), m["metrics"]
+    assert {a["name"] for a in of_type(events, "artifact")} == {"best.pt", "last.pt"}
+    for name in ("best.pt", "last.pt"):
+        assert checkpoint(tmp, job_id, name).stat().st_size > 100_000
+    final = statuses[-1]["metrics"]
+    assert final and set(final) <= names and not any(k.startswith("train/") for k in final)
+
+
+@pytest.mark.e2e
+def test_detection_end_to_end(tmp_path: Path) -> None:
+    data = make_yolo(tmp_path / "shapes", "detection", train_images=8, val_images=4, size=64)
+    job = spec(
+        "detection",
+        data,
+        hyperparams={"optimizer": "sgd", "weight_decay": 5e-4, "seed": 3},
+        options={"cos_lr": True, "close_mosaic": 1, "nbs": 4, "warmup_epochs": 0},
+    )
+    result = run_train(tmp_path, "job-det", job)
+    print(f"detection, 2 epochs: {result[3]:.1f}s")
+    assert_trained(tmp_path, "job-det", result, 2, DETECTION_METRICS)
+    metrics = of_type(result[1], "metric")
+    assert set(metrics[0]["metrics"]) == DETECTION_METRICS
+    assert metrics[0]["metrics"]["train/lr"] == pytest.approx(0.01)  # no warmup
+    assert 0.0 <= metrics[-1]["metrics"]["val/mAP50-95"] <= metrics[-1]["metrics"]["val/mAP50"]
+    assert "Arial" not in result[2]  # no font download attempted
+
+
+@pytest.mark.e2e
+def test_segmentation_and_pose_end_to_end(tmp_path: Path) -> None:
+    """One epoch each, one after the other (parallel runs only fight over the 2 cores)."""
+    for task in ("segmentation", "pose"):
+        data = make_yolo(tmp_path / task, task, train_images=8, val_images=4, size=64)
+        job = spec(task, data, hyperparams={"epochs": 1, "optimizer": "adam"})
+        result = run_train(tmp_path, f"job-{task}", job)
+        print(f"{task}, 1 epoch: {result[3]:.1f}s")
+        assert_trained(tmp_path, f"job-{task}", result, 1, TASK_METRICS[task])
+
+
+@pytest.fixture(scope="module")
+def classified(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("ultralytics-cls")
+    data = make_classification(tmp / "shapes", train_per_class=6, val_per_class=2, size=32)
+    job = spec("classification", data, hyperparams={"optimizer": "adamw"})
+    return tmp, data, run_train(tmp, "job-cls", job)
+
+
+@pytest.mark.e2e
+def test_classification_end_to_end(classified) -> None:
+    tmp, _, result = classified
+    print(f"classification, 2 epochs: {result[3]:.1f}s")
+    assert_trained(tmp, "job-cls", result, 2, CLASSIFICATION_METRICS)
+    for m in of_type(result[1], "metric"):
+        assert set(m["metrics"]) == CLASSIFICATION_METRICS
+        top1, top5 = m["metrics"]["val/top1_accuracy"], m["metrics"]["val/top5_accuracy"]
+        assert 0.0 <= top1 <= top5 <= 1.0
+
+
+@pytest.mark.e2e
+def test_pretrained_from_local_weights(classified, tmp_path: Path) -> None:
+    """A previous job's best.pt, placed as yolo11n-cls.pt in $TRAINYARD_WEIGHTS_DIR."""
+    tmp, data, result = classified
+    assert result[0] == 0, result[2]
+    weights = tmp_path / "weights-dir"
+    weights.mkdir()
+    shutil.copyfile(checkpoint(tmp, "job-cls", "best.pt"), weights / "yolo11n-cls.pt")
+    job = spec(
+        "classification",
+        data,
+        model="yolo11n-cls.pt",
+        hyperparams={"epochs": 1, "pretrained": True},
+        options={"freeze": 2, "dropout": 0.1},
+    )
+    result = run_train(tmp_path, "job-ft", job, TRAINYARD_WEIGHTS_DIR=str(weights))
+    print(f"classification from local weights, 1 epoch: {result[3]:.1f}s")
+    assert_trained(tmp_path, "job-ft", result, 1, CLASSIFICATION_METRICS)
+    assert f"pretrained weights: {weights / 'yolo11n-cls.pt'}" in result[2]
+    assert "Transferred" in result[2]  # ultralytics loaded the weights into the model
+
+
+@pytest.mark.e2e
+def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
+    data = make_yolo(tmp_path / "shapes", "detection", train_images=2, val_images=1, size=64)
+    job = spec("detection", data, hyperparams={"pretrained": True})
+    code, events, output, seconds = run_train(tmp_path, "job-pre", job, timeout=60)
+    print(f"pretrained unavailable: {seconds:.1f}s")
+    assert code == 1, output
+    assert seconds < 30
+    final = of_type(events, "status")[-1]
+    assert (final["state"], final["reason"]) == ("failed", "pretrained_unavailable")
+    assert "yolo11n.pt" in final["message"] and "TRAINYARD_WEIGHTS_DIR" in final["message"]
+    assert str(tmp_path / "no-weights") in final["message"]  # says where it looked
+    assert not of_type(events, "metric")
+
+
+@pytest.mark.e2e
+def test_bad_dataset_layout_is_reported(tmp_path: Path) -> None:
+    data = make_yolo(tmp_path / "shapes", "pose", train_images=2, val_images=1, size=64)
+    shutil.rmtree(data / "images" / "val")
+    code, events, output, _ = run_train(tmp_path, "job-bad", spec("pose", data))
+    assert code == 1, output
+    final = of_type(events, "status")[-1]
+    assert (final["state"], final["reason"]) == ("failed", "dataset_invalid")
+    assert "images/val" in final["message"]
+
+
+@pytest.mark.e2e
+def test_service_health_capabilities_and_validation(start_service, internal_headers) -> None:
+    _, base = start_service("ultralytics")
+    with httpx.Client(base_url=base, headers=internal_headers, timeout=30) as client:
+        health = client.get("/health").json()
+        assert health["framework"] == "ultralytics"
+        assert {"ultralytics", "torch", "torchvision"} <= set(health["versions"])
+        assert health["versions"]["ultralytics"] != "not installed"
+        assert health["device"].startswith(("cpu", "cuda"))
+
+        caps = client.get("/v1/capabilities").json()
+        tasks = caps["tasks"]
+        assert set(tasks) == {"detection", "segmentation", "pose", "classification"}
+        assert tasks["classification"]["dataset_formats"] == ["imagefolder"]
+        for task in ("detection", "segmentation", "pose"):
+            assert tasks[task]["dataset_formats"] == ["yolo"]
+        assert {"yolo11n.yaml", "yolo11x.yaml", "yolov8s.yaml"} <= set(tasks["detection"]["models"])
+        assert "yolo11s-seg.yaml" in tasks["segmentation"]["models"]
+        assert "yolov8m-pose.yaml" in tasks["pose"]["models"]
+        assert "yolo11n-cls.yaml" in tasks["classification"]["models"]
+        assert "yolo11n-seg.yaml" not in tasks["detection"]["models"]
+        props = caps["options_schema"]["properties"]
+        assert {"patience", "cos_lr", "mosaic", "close_mosaic", "plots", "amp"} <= set(props)
+        assert all(p.get("description") for p in props.values())
+        assert caps["options_schema"]["additionalProperties"] is False
+
+        def validate(task: str = "detection", **overrides: Any) -> httpx.Response:
+            return client.post("/v1/validate", json={"spec": spec(task, Path("/x"), **overrides)})
+
+        for task in MODELS:
+            assert validate(task).status_code == 200, validate(task).text
+        pretrained = {"pretrained": True}
+        assert validate(model="yolov8l.yaml", options={"mosaic": 0.5}).status_code == 200
+        assert validate(model="yolo11n.pt", hyperparams=pretrained).status_code == 200
+
+        def problems(response: httpx.Response) -> dict[str, dict[str, Any]]:
+            assert response.status_code == 422, response.text
+            return {e["field"]: e for e in response.json()["errors"]}
+
+        unknown = problems(validate(model="yolo99n.yaml"))["model"]
+        assert "yolo11n.yaml" in unknown["allowed"]
+        pose_allowed = problems(validate("pose", model="yolo11n.yaml"))["model"]["allowed"]
+        assert "yolo11n-pose.yaml" in pose_allowed and "yolo11n.yaml" not in pose_allowed
+        assert "model" in problems(validate(model="yolo11n"))  # configs end in .yaml
+        assert "hyperparams.pretrained" in problems(validate(model="yolo11n.pt"))
+        wrong_format = {"uri": "/x", "format": "imagefolder"}
+        assert problems(validate(dataset=wrong_format))["dataset.format"]["allowed"] == ["yolo"]
+        coco = {"uri": "/x", "format": "coco"}
+        assert "dataset.format" in problems(validate("segmentation", dataset=coco))
+        # ultralytics does every Trainyard task; any other task is refused by the spec itself.
+        response = validate(task="obb")
+        assert response.status_code == 422, response.text
+        assert any("task" in e["field"] for e in response.json()["errors"]), response.text
+        assert "options.mixup" in problems(validate(options={"mixup": 2}))
+        assert "options.label_smoothing" in problems(validate(options={"label_smoothing": 0.1}))
+        assert "options.cache" in problems(validate(options={"cache": "gpu"}))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from trainyard_shared.launcher import ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from trainyard_shared.datasets.synthetic import make_classification
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}

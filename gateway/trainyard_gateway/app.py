@@ -7,9 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from trainyard_shared.http_api import install_error_handlers
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.storage import open_storage
 
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
@@ -17,6 +14,9 @@ from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.routes import callbacks, jobs, system
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
+from trainyard_shared.http_api import install_error_handlers
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.storage import open_storage
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy.orm import Session
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.states import JobState, is_terminal
 
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job
 from trainyard_gateway.services import ServiceRegistry
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.states import JobState, is_terminal
 
 CANCELLED_BY_USER = {"reason": "cancelled", "message": "cancelled by user"}
 

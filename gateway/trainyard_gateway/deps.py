@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from trainyard_shared.storage import Storage
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
+from trainyard_shared.storage import Storage
 
 
 @dataclass

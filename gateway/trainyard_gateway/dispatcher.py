@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select, update
-from trainyard_shared.states import ACTIVE, JobState, is_terminal
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.job_state import transition
@@ -22,6 +21,7 @@ from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.services import ServiceRegistry, describe_http_error, message_of
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.tokens import new_token, token_hash
+from trainyard_shared.states import ACTIVE, JobState, is_terminal
 
 log = logging.getLogger("trainyard.dispatcher")
 

@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, _Event
-from trainyard_shared.states import JobState, can_transition, is_terminal
 
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
+from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, _Event
+from trainyard_shared.states import JobState, can_transition, is_terminal
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 

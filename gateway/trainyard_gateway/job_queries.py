@@ -9,8 +9,6 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.states import JobState
 
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_gateway.schemas import (
@@ -22,6 +20,8 @@ from trainyard_gateway.schemas import (
     Progress,
     QueueInfo,
 )
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.states import JobState
 
 
 def get_job(session: Session, job_id: str, *, for_update: bool = False) -> Job:

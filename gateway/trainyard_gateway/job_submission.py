@@ -6,13 +6,13 @@ import uuid
 
 import httpx
 from sqlalchemy.orm import Session
+
+from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.services import ServiceRegistry, message_of
 from trainyard_shared.http_api import ApiError
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.states import JobState
 from trainyard_shared.training.datasets import SUPPORTED_DATASET_URIS, local_dataset_path
-
-from trainyard_gateway.models import Job, utcnow
-from trainyard_gateway.services import ServiceRegistry, message_of
 
 
 def new_job_id() -> str:

@@ -11,10 +11,9 @@ import json
 import time
 from collections.abc import AsyncIterator
 
-from trainyard_shared.states import is_terminal
-
 from trainyard_gateway.db import Database
 from trainyard_gateway.job_queries import get_job, log_lines
+from trainyard_shared.states import is_terminal
 
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0

@@ -53,7 +53,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     framework: Mapped[str] = mapped_column(String(32))
     task: Mapped[str] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(500))
     project: Mapped[str] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(200))
     priority: Mapped[int] = mapped_column(Integer, default=0)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
 
 

@@ -56,7 +56,8 @@ class Resources(StrictModel):
 class JobSpec(StrictModel):
     framework: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     task: Task
-    model: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+    # A model name, or a local path for pretrained weights (hence `/` and a leading `/`).
+    model: str = Field(min_length=1, max_length=500, pattern=r"^[A-Za-z0-9/][A-Za-z0-9._/-]*$")
     dataset: DatasetRef
     hyperparams: Hyperparams = Field(default_factory=Hyperparams)
     options: dict[str, Any] = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+
 from conftest import free_port
 from platform_helpers import get_job, process_alive, submit, tiny_dataset, toy_spec, wait_for
 

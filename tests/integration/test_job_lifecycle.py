@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
+
 from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from platform_helpers import tiny_dataset, toy_spec
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from trainyard_shared.storage import UnsafeKeyError, open_storage
 from trainyard_shared.storage.base import sha256_file
 from trainyard_shared.storage.layout import checkpoint_key

@@ -1,5 +1,6 @@
 import pytest
 from pydantic import ValidationError
+
 from trainyard_shared.errors import describe_errors
 from trainyard_shared.spec import JobSpec
 

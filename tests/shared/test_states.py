@@ -1,6 +1,7 @@
 import itertools
 
 import pytest
+
 from trainyard_shared.states import (
     TERMINAL,
     InvalidTransition,

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from platform_helpers import process_alive
 from trainyard_shared.executors import LaunchSpec, RunNotFound, RunStatus
 from trainyard_shared.executors.subprocess import SubprocessExecutor

@@ -1,6 +1,7 @@
 import pytest
 import yaml
 from PIL import Image
+
 from trainyard_shared.datasets.synthetic import SHAPES, make_classification, make_yolo
 
 

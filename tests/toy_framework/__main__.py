@@ -1,5 +1,4 @@
-from trainyard_shared.service.main import serve
-
 from toy_framework.plugin import PLUGIN
+from trainyard_shared.service.main import serve
 
 serve(PLUGIN)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from trainyard_shared.service import FrameworkPlugin, TaskSupport
 
 

@@ -7,9 +7,8 @@ import subprocess
 import sys
 import time
 
-from trainyard_shared.training import TrainingContext, run_training
-
 from toy_framework.plugin import ToyOptions
+from trainyard_shared.training import TrainingContext, run_training
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
-from trainyard_shared.events import BatchAck, EventBatch
-from trainyard_shared.http_api import ApiError, bearer_token
 
 from trainyard_gateway.deps import GatewayDep, SessionDep
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.tokens import token_matches
+from trainyard_shared.events import BatchAck, EventBatch
+from trainyard_shared.http_api import ApiError, bearer_token
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 

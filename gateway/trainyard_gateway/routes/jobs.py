@@ -7,10 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.states import JobState
-from trainyard_shared.storage import UnsafeKeyError
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import GatewayDep, SessionDep
@@ -25,6 +21,10 @@ from trainyard_gateway.job_queries import (
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
 from trainyard_gateway.schemas import Artifact, JobList, JobView, Logs, Metrics
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.states import JobState
+from trainyard_shared.storage import UnsafeKeyError
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

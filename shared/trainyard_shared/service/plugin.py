@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,14 @@ class Capabilities(BaseModel):
 
 class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def suggest(given: str, known: list[str], limit: int = 40) -> list[str]:
+    """Names to show for an unknown one: the closest first, then the rest up to `limit`."""
+    close = difflib.get_close_matches(given, known, n=5, cutoff=0.6)
+    shown = close + [name for name in known if name not in close][: limit - len(close)]
+    hidden = len(known) - len(shown)
+    return shown + ([f"… {hidden} more (GET /v1/frameworks lists all)"] if hidden > 0 else [])
 
 
 def _no_extra_checks(_spec: JobSpec) -> list[dict[str, Any]]:
@@ -91,8 +100,7 @@ class FrameworkPlugin:
                 {
                     "field": "model",
                     "message": f"unknown {self.name} model {spec.model!r} for {spec.task}",
-                    "allowed": support.models[:40]
-                    + ([f"… {len(support.models) - 40} more"] if len(support.models) > 40 else []),
+                    "allowed": suggest(spec.model, support.models),
                 }
             )
         try:

@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
 from trainyard_gateway.models import UTCDateTime
 
 revision = "0001"
@@ -20,7 +21,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("framework", sa.String(32), nullable=False),
         sa.Column("task", sa.String(32), nullable=False),
-        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("model", sa.String(500), nullable=False),
         sa.Column("project", sa.String(64), nullable=False),
         sa.Column("name", sa.String(200)),
         sa.Column("priority", sa.Integer, nullable=False),

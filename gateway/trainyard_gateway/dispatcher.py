@@ -123,7 +123,8 @@ class Dispatcher:
             "callback_token": token,
         }
         try:
-            response = self.registry.client.post(f"{status.url}/v1/runs", json=body)
+            # Generous: a busy service may take a while; a retried start is idempotent anyway.
+            response = self.registry.client.post(f"{status.url}/v1/runs", json=body, timeout=60)
         except httpx.HTTPError as exc:
             error = f"unreachable at {status.url}: {describe_http_error(exc)}"
             self.registry.mark_down(framework, error)

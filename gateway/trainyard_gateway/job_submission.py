@@ -48,7 +48,7 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
     status = registry.status(spec.framework)
     try:
         response = registry.client.post(
-            f"{status.url}/v1/validate", json={"spec": spec.model_dump(mode="json")}, timeout=5
+            f"{status.url}/v1/validate", json={"spec": spec.model_dump(mode="json")}, timeout=15
         )
     except httpx.HTTPError:
         return  # the service is away: the job waits in the queue and is checked at dispatch

@@ -177,6 +177,11 @@ def _type_ok(default: Any, value: Any) -> bool:
     return False  # dicts and objects (sub-configs) are not overridable here
 
 
+def import_transformers() -> None:
+    """Load transformers' config classes once, before the service takes requests."""
+    from transformers import AutoConfig  # noqa: F401
+
+
 def check_overrides(family: str, overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """Problems with options.config_overrides for a family: unknown keys or wrong value types."""
     from transformers import AutoConfig

@@ -96,4 +96,5 @@ PLUGIN = FrameworkPlugin(
     options_model=HuggingfaceOptions,
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,
+    warm_up=models.import_transformers,
 )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -27,13 +30,24 @@ class TrainingService:
         self.settings = settings
         self.executor = executor
         self._start_lock = asyncio.Lock()
+        # Checks may import a framework lazily; two threads importing one module at the same
+        # time can see it half-initialised, so checks run one at a time.
+        self._check_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Compute the capabilities and load what checks need before the first request."""
+        with self._check_lock:
+            if self.plugin.warm_up:
+                self.plugin.warm_up()
+            _ = self.capabilities
 
     @functools.cached_property
     def capabilities(self) -> Capabilities:
         return self.plugin.capabilities()
 
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
-        problems = self.plugin.check(spec, self.capabilities.tasks)
+        with self._check_lock:
+            problems = self.plugin.check(spec, self.capabilities.tasks)
         if spec.executor not in (None, self.executor.name):
             problems.append(
                 {
@@ -61,7 +75,7 @@ class TrainingService:
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:
         """Start a run for the job, or return the one already started (retries are safe)."""
-        self.reject_if_unfit(request.spec)
+        await run_in_threadpool(self.reject_if_unfit, request.spec)
         async with self._start_lock:
             try:
                 return RunView.of(self.executor.status(request.job_id)), False
@@ -92,7 +106,15 @@ def create_service_app(
     settings = settings or ServiceSettings()
     runs_dir = (settings.data_dir / "services" / plugin.name / "runs").resolve()
     service = TrainingService(plugin, settings, executor or SubprocessExecutor(runs_dir))
-    app = FastAPI(title=f"Trainyard {plugin.name} training service", version="0.1.0")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(service.warm_up)
+        yield
+
+    app = FastAPI(
+        title=f"Trainyard {plugin.name} training service", version="0.1.0", lifespan=lifespan
+    )
     app.state.service = service
     install_error_handlers(app, StartRun)
 

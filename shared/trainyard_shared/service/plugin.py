@@ -58,6 +58,8 @@ class FrameworkPlugin:
     options_model: type[BaseModel] = NoOptions
     is_known_model: Callable[[str, str], bool] | None = None  # (task, model) -> bool
     extra_checks: Callable[[JobSpec], list[dict[str, Any]]] = field(default=_no_extra_checks)
+    # Heavy imports the checks need, done once before the service answers (see app.py).
+    warm_up: Callable[[], None] | None = None
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -1,0 +1,177 @@
+"""The timm training loop: a classifier on an ImageFolder dataset (entry point: train.py).
+
+Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end.
+Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
+and lr, the learning rate used in that epoch.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before timm / huggingface_hub are imported: never wait on a download (see model.py).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import math
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import ValidationError
+from timm.optim import create_optimizer_v2
+
+from trainyard_shared.training import TrainingContext, TrainingError
+from trainyard_shared.training.torch_env import choose_device, package_versions, seed_everything
+from trainyard_timm import model as models
+from trainyard_timm.data import build_loaders, check_layout
+from trainyard_timm.plugin import TimmOptions
+
+
+def _options(ctx: TrainingContext) -> TimmOptions:
+    spec = ctx.spec
+    if spec.task != "classification" or spec.dataset.format != "imagefolder":
+        raise TrainingError(
+            "spec_unsupported",
+            f"timm trains classification on imagefolder datasets, not {spec.task} on "
+            f"{spec.dataset.format}",
+        )
+    try:
+        return TimmOptions.model_validate(spec.options)
+    except ValidationError as exc:
+        raise TrainingError("options_invalid", f"invalid timm options: {exc}") from exc
+
+
+def _lr_factor(epoch: int, epochs: int, opts: TimmOptions) -> float:
+    """Multiplier of the base learning rate for a 0-based epoch."""
+    if epoch < opts.warmup_epochs:
+        return (epoch + 1) / (opts.warmup_epochs + 1)
+    if opts.scheduler == "none":
+        return 1.0
+    progress = (epoch - opts.warmup_epochs) / max(1, epochs - opts.warmup_epochs)
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class Amp:
+    """Mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)."""
+
+    def __init__(self, device: str, enabled: bool) -> None:
+        self.enabled = enabled and device == "cuda"
+        bf16 = self.enabled and torch.cuda.is_bf16_supported()
+        self.dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.enabled and not bf16)
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=self.dtype) if self.enabled else nullcontext()
+
+
+def train_one_epoch(model, loader, criterion, optimizer, amp: Amp, device: str) -> float:
+    model.train()
+    total, count = 0.0, 0
+    for images, targets in loader:
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        with amp.autocast():
+            loss = criterion(model(images), targets)
+        optimizer.zero_grad(set_to_none=True)
+        amp.scaler.scale(loss).backward()
+        amp.scaler.step(optimizer)
+        amp.scaler.update()
+        total += loss.item() * targets.size(0)
+        count += targets.size(0)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model, loader, criterion, amp: Amp, device: str, num_classes: int) -> dict[str, float]:
+    model.eval()
+    loss_sum, top1, top5, count = 0.0, 0, 0, 0
+    k = min(5, num_classes)
+    for images, targets in loader:
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        with amp.autocast():
+            logits = model(images)
+        loss_sum += criterion(logits.float(), targets).item() * targets.size(0)
+        hits = logits.topk(k, dim=1).indices.eq(targets[:, None])
+        top1 += hits[:, 0].sum().item()
+        top5 += hits.any(dim=1).sum().item()
+        count += targets.size(0)
+    metrics = {"val_loss": loss_sum / max(count, 1), "top1": top1 / max(count, 1)}
+    if num_classes >= 5:
+        metrics["top5"] = top5 / max(count, 1)
+    return metrics
+
+
+def _save(path: Path, model, ctx: TrainingContext, extra: dict[str, Any]) -> Path:
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    versions = package_versions("timm", "torch")
+    torch.save({"state_dict": state, "model": ctx.spec.model, **extra, **versions}, path)
+    return path
+
+
+def train(ctx: TrainingContext) -> dict[str, float]:
+    spec, hp = ctx.spec, ctx.spec.hyperparams
+    opts = _options(ctx)
+    classes = check_layout(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
+    seed_everything(hp.seed)
+    device = choose_device(spec.resources.gpu)
+
+    model = models.create(
+        spec.model, len(classes), hp.pretrained, opts.drop_rate, opts.pretrained_file
+    )
+    mean, std = models.normalization(model)
+    data = build_loaders(ctx.dataset_dir, spec, mean, std, opts.augment, device)
+    model.to(device)
+    print(
+        f"[timm] {spec.model} on {device}: {len(classes)} classes, "
+        f"{len(data.train.dataset)} train / {len(data.val.dataset)} val images, "
+        f"image_size {hp.image_size}",
+        flush=True,
+    )
+
+    optimizer = create_optimizer_v2(
+        model,
+        opt=hp.optimizer,
+        lr=hp.learning_rate,
+        weight_decay=hp.weight_decay,
+        **({"momentum": opts.momentum} if hp.optimizer == "sgd" else {}),
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: _lr_factor(e, hp.epochs, opts)
+    )
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
+    amp = Amp(device, opts.amp)
+
+    meta = {"class_names": classes, "image_size": hp.image_size, "mean": mean, "std": std}
+    best_path, last_path = ctx.work_dir / "best.pt", ctx.work_dir / "last.pt"
+    best: tuple[float, float] | None = None  # (top1, -val_loss): higher is better
+    best_epoch = 0
+    metrics: dict[str, float] = {}
+    for epoch in range(1, hp.epochs + 1):
+        started = time.monotonic()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = train_one_epoch(model, data.train, criterion, optimizer, amp, device)
+        metrics = {
+            "train_loss": train_loss,
+            **evaluate(model, data.val, criterion, amp, device, len(classes)),
+            "lr": lr,
+        }
+        scheduler.step()
+        ctx.epoch_end(epoch, metrics)
+        print(
+            f"[timm] epoch {epoch}/{hp.epochs} ({time.monotonic() - started:.1f}s) "
+            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
+            flush=True,
+        )
+        score = (metrics["top1"], -metrics["val_loss"])
+        if best is None or score > best:
+            best, best_epoch = score, epoch
+            _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
+
+    _save(last_path, model, ctx, {**meta, "epoch": hp.epochs, "metrics": metrics})
+    ctx.save_checkpoint(best_path, "best")
+    ctx.save_checkpoint(last_path, "last")
+    assert best is not None
+    return {**metrics, "best_top1": best[0], "best_epoch": float(best_epoch)}

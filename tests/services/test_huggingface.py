@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from train_py import checkpoint, of_type, run_train_py
 from trainyard_shared.datasets.synthetic import make_classification
 from trainyard_shared.launcher import environment_python
 
@@ -49,36 +49,17 @@ def spec(data: Path, **overrides: Any) -> dict[str, Any]:
 
 def run_train(tmp: Path, job_id: str, job_spec: dict[str, Any], timeout: float = 180, **env: str):
     """Run train.py with no CALLBACK_URL; return (exit code, events, output, seconds)."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(PYTHON), "-m", "trainyard_huggingface.train"],
+    return run_train_py(
+        "huggingface",
+        tmp,
+        job_id,
+        job_spec,
+        timeout=timeout,
         env={
-            **os.environ,
-            "JOB_ID": job_id,
-            "JOB_SPEC": json.dumps(job_spec),
-            "STORAGE_URI": (tmp / "storage").as_uri(),
-            "WORK_DIR": str(tmp / f"work-{job_id}"),
             "HF_HOME": str(tmp / "hf-home"),  # an empty cache unless a test fills it
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
     )
-    events = [
-        json.loads(line.removeprefix("[trainyard] "))
-        for line in proc.stderr.splitlines()
-        if line.startswith("[trainyard] {")
-    ]
-    return proc.returncode, events, proc.stdout + proc.stderr, time.monotonic() - started
-
-
-def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["type"] == kind]
-
-
-def checkpoint(tmp: Path, job_id: str, name: str) -> Path:
-    return tmp / "storage" / "checkpoints" / "projects" / "tests" / "jobs" / job_id / name
 
 
 @pytest.fixture(scope="module")

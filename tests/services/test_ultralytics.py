@@ -7,17 +7,14 @@ ultralytics; the training itself is a few seconds.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from train_py import checkpoint, of_type, run_train_py
 from trainyard_shared.datasets.synthetic import make_classification, make_yolo
 from trainyard_shared.launcher import environment_python
 
@@ -81,37 +78,18 @@ def run_train(tmp: Path, job_id: str, job_spec: dict[str, Any], timeout: float =
     Returns (exit code, events, output, seconds).
     """
     (tmp / "no-weights").mkdir(exist_ok=True)
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(PYTHON), "-m", "trainyard_ultralytics.train"],
+    return run_train_py(
+        "ultralytics",
+        tmp,
+        job_id,
+        job_spec,
+        timeout=timeout,
         cwd=tmp,
         env={
-            **os.environ,
-            "JOB_ID": job_id,
-            "JOB_SPEC": json.dumps(job_spec),
-            "STORAGE_URI": (tmp / "storage").as_uri(),
-            "WORK_DIR": str(tmp / f"work-{job_id}"),
             "TRAINYARD_WEIGHTS_DIR": str(tmp / "no-weights"),
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=timeout,
     )
-    events = [
-        json.loads(line.removeprefix("[trainyard] "))
-        for line in proc.stderr.splitlines()
-        if line.startswith("[trainyard] {")
-    ]
-    return proc.returncode, events, proc.stdout + proc.stderr, time.monotonic() - started
-
-
-def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [e for e in events if e["type"] == kind]
-
-
-def checkpoint(tmp: Path, job_id: str, name: str) -> Path:
-    return tmp / "storage" / "checkpoints" / "projects" / "tests" / "jobs" / job_id / name
 
 
 def assert_trained(tmp: Path, job_id: str, result, epochs: int, names: set[str]) -> None:

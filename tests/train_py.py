@@ -1,0 +1,60 @@
+"""Run a framework's train.py by hand, as a user would: no gateway, events on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from trainyard_shared.launcher import environment_python
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_train_py(
+    framework: str,
+    tmp: Path,
+    job_id: str,
+    job_spec: dict[str, Any],
+    *,
+    timeout: float = 180,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[int, list[dict[str, Any]], str, float]:
+    """Run `python -m trainyard_<framework>.train` with no CALLBACK_URL.
+
+    Returns (exit code, the events it printed, its whole output, seconds).
+    """
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(environment_python(REPO, framework)), "-m", f"trainyard_{framework}.train"],
+        cwd=cwd,
+        env={
+            **os.environ,
+            "JOB_ID": job_id,
+            "JOB_SPEC": json.dumps(job_spec),
+            "STORAGE_URI": (tmp / "storage").as_uri(),
+            "WORK_DIR": str(tmp / f"work-{job_id}"),
+            **(env or {}),
+        },
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    events = [
+        json.loads(line.removeprefix("[trainyard] "))
+        for line in proc.stderr.splitlines()
+        if line.startswith("[trainyard] {")
+    ]
+    return proc.returncode, events, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def of_type(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == kind]
+
+
+def checkpoint(tmp: Path, job_id: str, name: str, project: str = "tests") -> Path:
+    return tmp / "storage" / "checkpoints" / "projects" / project / "jobs" / job_id / name

@@ -32,6 +32,7 @@ test: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared/trainyard_shared gateway/trainyard_gateway
 
 fmt: setup
 	.venv/bin/ruff format .

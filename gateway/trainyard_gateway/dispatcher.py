@@ -101,7 +101,7 @@ class Dispatcher:
             return reason
         token = new_token()
         with self.db.session() as session:
-            claimed = session.execute(
+            claimed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED)
                 .values(

@@ -13,7 +13,8 @@ from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, _Event
 from trainyard_shared.states import JobState, can_transition, is_terminal
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# Both dialects can skip a conflicting row and return the ones inserted.
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def _insert_new(session: Session, job_id: str, events: list[_Event]) -> set[int]:

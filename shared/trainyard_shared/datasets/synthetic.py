@@ -106,10 +106,11 @@ def make_yolo(
                 placed = _place(rng, size, taken)
                 if placed is None:
                     continue
+                cx, cy, r = placed
                 cls = int(rng.integers(0, len(names)))
                 shape = names[cls]
-                draw.polygon(_outline(shape, *placed), fill=COLOURS[SHAPES.index(shape)])
-                lines.append(_yolo_label(task, cls, shape, *placed, size))
+                draw.polygon(_outline(shape, cx, cy, r), fill=COLOURS[SHAPES.index(shape)])
+                lines.append(_yolo_label(task, cls, shape, cx, cy, r, size))
             image.save(root / "images" / split / f"{i:04d}.png")
             (root / "labels" / split / f"{i:04d}.txt").write_text("\n".join(lines) + "\n")
     data: dict = {

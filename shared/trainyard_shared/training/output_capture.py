@@ -58,7 +58,7 @@ class OutputCapture:
         self._originals = (sys.stdout, sys.stderr)
         out, err = _Tee(sys.stdout, "stdout", self), _Tee(sys.stderr, "stderr", self)
         self._tees = [out, err]
-        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+        sys.stdout, sys.stderr = out, err
         return self
 
     def stop(self) -> None:

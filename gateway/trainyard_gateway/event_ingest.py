@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
-from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, _Event
+from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
 from trainyard_shared.states import JobState, can_transition, is_terminal
 
 # Both dialects can skip a conflicting row and return the ones inserted.
@@ -88,6 +88,8 @@ def ingest(session: Session, job: Job, events: list[Any]) -> BatchAck:
             _apply_status(job, event)
         elif isinstance(event, MetricEvent):
             _apply_metric(job, event)
+        elif isinstance(event, TrackingEvent):
+            job.mlflow = event.model_dump(include={"run_id", "experiment_id", "url", "error"})
     job.last_event_at = utcnow()
     if new:
         job.updated_at = job.last_event_at

@@ -96,7 +96,7 @@ def job_view(session: Session, job: Job) -> JobView:
         error=job.error,
         queue=queue,
         artifacts=artifacts(session, job.id),
-        mlflow=None,
+        mlflow=job.mlflow,
         run_id=job.run_id,
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,

@@ -72,6 +72,8 @@ class Job(Base):
     eta_seconds: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    mlflow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    dataset_id: Mapped[str | None] = mapped_column(String(64))
 
     queue_reason: Mapped[str | None] = mapped_column(Text)
     service_url: Mapped[str | None] = mapped_column(String(2048))
@@ -84,6 +86,7 @@ class Job(Base):
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),
         Index("ix_jobs_listing", "created_at", "id"),
         Index("ix_jobs_project", "project"),
+        Index("ix_jobs_dataset_id", "dataset_id"),
     )
 
 
@@ -104,3 +107,19 @@ class JobEvent(Base):
         UniqueConstraint("job_id", "seq", name="uq_job_events_job_seq"),
         Index("ix_job_events_job_type_seq", "job_id", "type", "seq"),
     )
+
+
+class Dataset(Base):
+    """A dataset uploaded to, or registered in, object storage; jobs name it by id."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(16))
+    uri: Mapped[str] = mapped_column(String(2048))  # the dataset's root in object storage
+    source: Mapped[str] = mapped_column(String(16))  # "upload" or "registered"
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -64,8 +64,19 @@ class ArtifactEvent(_Event):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class TrackingEvent(_Event):
+    """Where the run is tracked (MLflow), or why tracking failed; training goes on either way."""
+
+    type: Literal["tracking"] = "tracking"
+    system: Literal["mlflow"] = "mlflow"
+    run_id: str | None = Field(None, max_length=200)
+    experiment_id: str | None = Field(None, max_length=200)
+    url: str | None = Field(None, max_length=2048)
+    error: str | None = Field(None, max_length=2000)
+
+
 Event = Annotated[
-    StatusEvent | HeartbeatEvent | MetricEvent | LogEvent | ArtifactEvent,
+    StatusEvent | HeartbeatEvent | MetricEvent | LogEvent | ArtifactEvent | TrackingEvent,
     Field(discriminator="type"),
 ]
 

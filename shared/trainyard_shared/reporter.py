@@ -31,6 +31,7 @@ from trainyard_shared.events import (
     LogEvent,
     MetricEvent,
     StatusEvent,
+    TrackingEvent,
     _Event,
 )
 
@@ -120,6 +121,9 @@ class Reporter:
         self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"
     ) -> None:
         self._put(ArtifactEvent, name=name, uri=uri, size=size, sha256=sha256, kind=kind)
+
+    def tracking(self, **fields: Any) -> None:
+        self._put(TrackingEvent, **fields)
 
     @property
     def pending(self) -> int:

@@ -32,6 +32,9 @@ class OfflineSink:
     def artifact(self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"):
         self._print({"type": "artifact", "name": name, "uri": uri, "size": size})
 
+    def tracking(self, **fields: Any) -> None:
+        self._print({"type": "tracking", **fields})
+
     def close(self, timeout: float = 0.0) -> bool:
         return True
 

@@ -32,6 +32,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 @dataclass(frozen=True)
+class ObjectInfo:
+    """One listed object; `etag` changes whenever the content does (S3 ETag, or size+mtime)."""
+
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
 class StoredObject:
     key: str
     uri: str
@@ -61,6 +70,13 @@ class Storage(ABC):
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]: ...
+
+    @abstractmethod
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def presigned_url(self, key: str, expires_seconds: int = 3600) -> str | None:
+        """A URL anyone can download the object from for a while; None where there is none."""
+        return None
 
     @abstractmethod
     def delete(self, key: str) -> None: ...

@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from trainyard_shared.storage.base import Storage, StoredObject, check_key, sha256_file
+from trainyard_shared.storage.base import (
+    ObjectInfo,
+    Storage,
+    StoredObject,
+    check_key,
+    sha256_file,
+)
 
 
 class LocalStorage(Storage):
@@ -58,6 +64,11 @@ class LocalStorage(Storage):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     yield key
+
+    def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for key in self.list(prefix):
+            stat = self._path(key).stat()
+            yield ObjectInfo(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}")
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

@@ -32,11 +32,16 @@ def framework_python(name: str) -> Path:
 
 
 class Processes:
-    """Starts Trainyard components as real processes under one folder; stops them all at the end."""
+    """Starts Trainyard components as real processes under one folder; stops them all at the end.
 
-    def __init__(self, root: Path) -> None:
+    `database_url` (a callable giving a fresh URL) puts the gateways it starts on that database
+    instead of their embedded SQLite file.
+    """
+
+    def __init__(self, root: Path, database_url: Callable[[], str] | None = None) -> None:
         self.root = root
         self.started: list[ManagedProcess] = []
+        self.database_url = database_url
 
     def service(
         self,
@@ -87,7 +92,9 @@ class Processes:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         data_dir = self.root / "gateway-data"
+        database = {"DATABASE_URL": self.database_url()} if self.database_url else {}
         defaults = {
+            **database,
             "PORT": str(port),
             "HOST": "127.0.0.1",
             "TRAINYARD_DATA_DIR": str(data_dir),
@@ -108,7 +115,7 @@ class Processes:
         ).start()
         self.started.append(proc)
         proc.wait_healthy(f"{url}/health", timeout=60)
-        return Gateway(proc, url, data_dir)
+        return Gateway(proc, url, data_dir, proc.env.get("DATABASE_URL"))
 
     def stop_all(self) -> None:
         for proc in reversed(self.started):
@@ -118,8 +125,12 @@ class Processes:
 class Gateway:
     """A running gateway process."""
 
-    def __init__(self, proc: ManagedProcess, url: str, data_dir: Path) -> None:
+    def __init__(
+        self, proc: ManagedProcess, url: str, data_dir: Path, database_url: str | None
+    ) -> None:
         self.proc, self.url, self.data_dir = proc, url, data_dir
+        # None: the embedded SQLite file under data_dir.
+        self.database_url = database_url or f"sqlite:///{data_dir / 'gateway.db'}"
 
     def restart(self) -> None:
         self.proc.stop()

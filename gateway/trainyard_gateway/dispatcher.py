@@ -1,8 +1,9 @@
 """The dispatcher: starts queued jobs on their services and follows the runs it started.
 
-It runs in a background thread of each gateway process. Claiming a job is one conditional
-UPDATE (`queued` → `starting`), so two gateway workers never start the same job, and the
-service's start is idempotent on the job id, so a retried start never trains twice.
+It runs in a background thread of each gateway process. A job is claimed under a row lock
+(`SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL) while still `queued`, so two gateway workers
+never start the same job, and the service's start is idempotent on the job id, so a retried
+start never trains twice.
 """
 
 from __future__ import annotations
@@ -100,21 +101,8 @@ class Dispatcher:
             self._set_queue_reason(job_id, reason)
             return reason
         token = new_token()
-        with self.db.session() as session:
-            claimed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
-                update(Job)
-                .where(Job.id == job_id, Job.state == JobState.QUEUED)
-                .values(
-                    state=JobState.STARTING,
-                    callback_token_hash=token_hash(token),
-                    service_url=status.url,
-                    queue_reason=None,
-                    updated_at=utcnow(),
-                    dispatch_attempts=Job.dispatch_attempts + 1,
-                )
-            ).rowcount
-            spec = session.scalar(select(Job.spec).where(Job.id == job_id)) if claimed else None
-        if not claimed:
+        spec = self._claim(job_id, token, status.url)
+        if spec is None:
             return None  # another worker took it, or it was cancelled meanwhile
         body = {
             "job_id": job_id,
@@ -141,6 +129,35 @@ class Dispatcher:
         return self._requeue(
             job_id, f"the {framework} service answered {response.status_code}: {message}"
         )
+
+    def _claim(self, job_id: str, token: str, service_url: str) -> dict | None:
+        """Take a queued job for this worker (`queued` -> `starting`); its spec, or None.
+
+        On PostgreSQL the row is locked first and skipped when another worker holds it; the
+        UPDATE itself only changes a row that is still `queued`, which keeps every database
+        (SQLite: one writer at a time) safe.
+        """
+        with self.db.session() as session:
+            spec = session.scalars(
+                select(Job.spec)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if spec is None:
+                return None
+            claimed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                .values(
+                    state=JobState.STARTING,
+                    callback_token_hash=token_hash(token),
+                    service_url=service_url,
+                    queue_reason=None,
+                    updated_at=utcnow(),
+                    dispatch_attempts=Job.dispatch_attempts + 1,
+                )
+            ).rowcount
+            return dict(spec) if claimed == 1 else None
 
     def _requeue(self, job_id: str, reason: str) -> str:
         with self.db.session() as session:

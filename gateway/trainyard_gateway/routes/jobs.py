@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from trainyard_gateway.cancellation import cancel
-from trainyard_gateway.deps import GatewayDep, SessionDep
+from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
 from trainyard_gateway.job_queries import (
     artifacts,
     get_job,
@@ -116,8 +116,21 @@ def job_metrics(job_id: str, session: SessionDep) -> Metrics:
 
 
 @router.get("/{job_id}/artifacts", response_model=list[Artifact])
-def job_artifacts(job_id: str, session: SessionDep) -> list[Artifact]:
-    return artifacts(session, get_job(session, job_id).id)
+def job_artifacts(job_id: str, session: SessionDep, gateway: GatewayDep) -> list[Artifact]:
+    """Checkpoints with size and checksum; `download_url` is presigned where storage can sign."""
+    listed = artifacts(session, get_job(session, job_id).id)
+    for artifact in listed:
+        signed = _presigned(gateway, artifact.uri)
+        if signed:
+            artifact.download_url = signed
+    return listed
+
+
+def _presigned(gateway: Gateway, uri: str) -> str | None:
+    try:
+        return gateway.storage.presigned_url(gateway.storage.key_for(uri))
+    except UnsafeKeyError:
+        return None  # stored elsewhere: the streamed route answers for it
 
 
 @router.get("/{job_id}/artifacts/{name}")
@@ -126,6 +139,9 @@ def download_artifact(job_id: str, name: str, session: SessionDep, gateway: Gate
     if name not in found:
         raise ApiError(404, f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")
     artifact = found[name]
+    signed = _presigned(gateway, artifact.uri)
+    if signed:  # object storage serves the bytes itself
+        return RedirectResponse(signed, status_code=307)
     try:
         key = gateway.storage.key_for(artifact.uri)
         stream = gateway.storage.open_read(key)

@@ -17,7 +17,14 @@ def _local(uri: str) -> Storage:
     return LocalStorage(Path(unquote(parsed.path)))
 
 
-BACKENDS: dict[str, Callable[[str], Storage]] = {"file": _local}
+def _s3(uri: str) -> Storage:
+    # Imported here: boto3 is slow to import and only S3 users need it.
+    from trainyard_shared.storage.s3 import S3Storage
+
+    return S3Storage.from_uri(uri)
+
+
+BACKENDS: dict[str, Callable[[str], Storage]] = {"file": _local, "s3": _s3}
 
 
 def open_storage(uri: str) -> Storage:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.storage import Storage, StoredObject
 from trainyard_shared.storage.layout import checkpoint_key
+from trainyard_shared.tracking import NullTracker, Tracker
 
 
 class TrainingError(Exception):
@@ -48,6 +49,7 @@ class TrainingContext:
     work_dir: Path
     storage: Storage
     reporter: EventSink
+    tracker: Tracker = field(default_factory=NullTracker)
     started: float = field(default_factory=time.monotonic)
     epochs_reported: dict[int, dict[str, float | None]] = field(default_factory=dict)
     checkpoints: dict[str, StoredObject] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class TrainingContext:
         eta = elapsed / done * max(total - epoch, 0)
         self.epochs_reported[epoch] = {k: float(v) for k, v in metrics.items()}
         self.reporter.metric(epoch, total, metrics, elapsed_seconds=elapsed, eta_seconds=eta)
+        self.tracker.epoch(epoch, self.epochs_reported[epoch])
 
     def save_checkpoint(self, local: Path, name: str) -> StoredObject:
         """Upload a checkpoint file as `{name}{suffix}` (name: best or last) and report it."""
@@ -75,4 +78,5 @@ class TrainingContext:
         assert stored.sha256 is not None
         self.reporter.artifact(filename, stored.uri, stored.size, stored.sha256)
         self.checkpoints[name] = stored
+        self.tracker.checkpoint(local, filename)
         return stored

@@ -20,6 +20,10 @@ class RunEnvironment:
     work_dir: Path
     heartbeat_interval: float
     final_delivery_timeout: float
+    # MLflow tracking: off unless a tracking server is given.
+    mlflow_tracking_uri: str | None = None
+    mlflow_ui_url: str | None = None
+    mlflow_experiment_prefix: str = "trainyard/"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RunEnvironment:
@@ -41,4 +45,7 @@ class RunEnvironment:
             work_dir=work_dir,
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "5")),
             final_delivery_timeout=float(env.get("FINAL_DELIVERY_TIMEOUT", "300")),
+            mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
+            mlflow_ui_url=env.get("MLFLOW_UI_URL") or None,
+            mlflow_experiment_prefix=env.get("MLFLOW_EXPERIMENT_PREFIX", "trainyard/"),
         )

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from trainyard_shared.reporter import Reporter
 from trainyard_shared.storage import open_storage
+from trainyard_shared.tracking import open_tracker
 from trainyard_shared.training.context import TrainingContext, TrainingError
 from trainyard_shared.training.datasets import resolve_dataset
 from trainyard_shared.training.environment import RunEnvironment
@@ -56,29 +57,40 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         sink = OfflineSink()
     capture = OutputCapture(sink.log).start()
     signal.signal(signal.SIGTERM, _on_sigterm)
+    tracker = open_tracker(
+        env.mlflow_tracking_uri,
+        sink,
+        ui_url=env.mlflow_ui_url,
+        experiment_prefix=env.mlflow_experiment_prefix,
+    )
     code = 0
     try:
         sink.status("running")
         print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
+        tracker.start(env.job_id, env.spec)
         storage = open_storage(env.storage_uri)
         env.work_dir.mkdir(parents=True, exist_ok=True)
         ctx = TrainingContext(
             job_id=env.job_id,
             spec=env.spec,
-            dataset_dir=resolve_dataset(env.spec.dataset),
+            dataset_dir=resolve_dataset(env.spec.dataset, storage),
             work_dir=env.work_dir,
             storage=storage,
             reporter=sink,
+            tracker=tracker,
         )
         final = train(ctx) or {}
+        tracker.finish("FINISHED")
         sink.status("succeeded", metrics={k: float(v) for k, v in final.items()})
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
+        tracker.finish("KILLED")
         sink.status("cancelled", reason="stopped", message="stopped by request")
         code = EXIT_CANCELLED
     except BaseException as exc:
         traceback.print_exc()
         sys.stderr.flush()
+        tracker.finish("FAILED")
         capture.stop()  # flush the traceback into the tail before we read it
         code = EXIT_FAILED
         sink.status(

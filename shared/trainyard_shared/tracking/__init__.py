@@ -1,0 +1,40 @@
+"""Experiment tracking for training runs: MLflow over its REST API (no `mlflow` package)."""
+
+from __future__ import annotations
+
+from trainyard_shared.tracking.mlflow_client import MlflowRestClient, RunInfo, TrackingError
+from trainyard_shared.tracking.run_tracker import (
+    DEFAULT_EXPERIMENT_PREFIX,
+    NullTracker,
+    RunStatus,
+    RunTracker,
+    Tracker,
+    TrackingSink,
+)
+
+
+def open_tracker(
+    tracking_uri: str | None,
+    sink: TrackingSink,
+    *,
+    ui_url: str | None = None,
+    experiment_prefix: str = DEFAULT_EXPERIMENT_PREFIX,
+) -> Tracker:
+    """A tracker for the run: MLflow when a tracking URI is set, otherwise one that does nothing."""
+    if not tracking_uri:
+        return NullTracker()
+    client = MlflowRestClient(tracking_uri)
+    return RunTracker(client, sink, experiment_prefix=experiment_prefix, ui_url=ui_url)
+
+
+__all__ = [
+    "DEFAULT_EXPERIMENT_PREFIX",
+    "MlflowRestClient",
+    "NullTracker",
+    "RunInfo",
+    "RunStatus",
+    "RunTracker",
+    "Tracker",
+    "TrackingError",
+    "open_tracker",
+]

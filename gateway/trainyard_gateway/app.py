@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
-from trainyard_gateway.routes import callbacks, jobs, system
+from trainyard_gateway.routes import callbacks, datasets, jobs, system
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_shared.http_api import install_error_handlers
@@ -45,6 +45,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app, JobSpec)
     app.include_router(system.router)
     app.include_router(jobs.router)
+    app.include_router(datasets.router)
     app.include_router(callbacks.router)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

@@ -7,12 +7,16 @@ import uuid
 import httpx
 from sqlalchemy.orm import Session
 
-from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.models import Dataset, Job, utcnow
 from trainyard_gateway.services import ServiceRegistry, message_of
 from trainyard_shared.http_api import ApiError
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.states import JobState
-from trainyard_shared.training.datasets import SUPPORTED_DATASET_URIS, local_dataset_path
+from trainyard_shared.training.datasets import (
+    SUPPORTED_DATASET_URIS,
+    dataset_location,
+    is_dataset_id,
+)
 
 
 def new_job_id() -> str:
@@ -33,7 +37,7 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
                 }
             ],
         )
-    if local_dataset_path(spec.dataset.uri) is None:
+    if dataset_location(spec.dataset.uri) is None:
         raise ApiError(
             422,
             f"dataset.uri {spec.dataset.uri!r} is not supported",
@@ -57,7 +61,45 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
         raise ApiError(422, message, errors)
 
 
+def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str | None]:
+    """For a dataset id: the spec to run (a registered location replaces the id) and the id."""
+    if not is_dataset_id(spec.dataset.uri):
+        return spec, None
+    dataset = session.get(Dataset, spec.dataset.uri)
+    if dataset is None:
+        raise ApiError(
+            422,
+            f"dataset.uri {spec.dataset.uri!r}: no dataset has this id",
+            [
+                {
+                    "field": "dataset.uri",
+                    "message": "unknown dataset id",
+                    "allowed": ["an id from GET /v1/datasets", SUPPORTED_DATASET_URIS],
+                }
+            ],
+        )
+    if dataset.format != spec.dataset.format:
+        raise ApiError(
+            422,
+            f"dataset {dataset.id} is {dataset.format}, not {spec.dataset.format}: "
+            f"set dataset.format to {dataset.format!r}",
+            [
+                {
+                    "field": "dataset.format",
+                    "message": f"dataset {dataset.id} is {dataset.format}",
+                    "allowed": [dataset.format],
+                }
+            ],
+        )
+    if dataset.source == "registered":  # not under datasets/<id>/: train.py fetches it there
+        spec = spec.model_copy(
+            update={"dataset": spec.dataset.model_copy(update={"uri": dataset.uri})}
+        )
+    return spec, dataset.id
+
+
 def submit(session: Session, spec: JobSpec) -> Job:
+    spec, dataset_id = _registered_dataset(session, spec)
     now = utcnow()
     job = Job(
         id=new_job_id(),
@@ -74,6 +116,7 @@ def submit(session: Session, spec: JobSpec) -> Job:
         updated_at=now,
         cancel_requested=False,
         dispatch_attempts=0,
+        dataset_id=dataset_id,
     )
     session.add(job)
     session.flush()

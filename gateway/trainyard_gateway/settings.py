@@ -39,6 +39,15 @@ class GatewaySettings(BaseSettings):
     callback_grace_seconds: float = Field(300.0, ge=0, validation_alias="CALLBACK_GRACE_SECONDS")
     log_tail_lines: int = Field(50, ge=1, le=10_000, validation_alias="LOG_TAIL_LINES")
 
+    # Datasets: the largest zip accepted, and what one may unpack to (files, bytes).
+    max_dataset_upload_bytes: int = Field(
+        2 * 1024**3, ge=1, validation_alias="MAX_DATASET_UPLOAD_BYTES"
+    )
+    max_dataset_files: int = Field(100_000, ge=1, validation_alias="MAX_DATASET_FILES")
+    max_dataset_bytes: int = Field(10 * 1024**3, ge=1, validation_alias="MAX_DATASET_BYTES")
+    # Where registered remote datasets are fetched to be checked; default under the data dir.
+    dataset_cache_dir: Path | None = Field(None, validation_alias="DATASET_CACHE_DIR")
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -47,6 +56,9 @@ class GatewaySettings(BaseSettings):
 
     def resolved_storage_uri(self) -> str:
         return self.storage_uri or (self.data_dir / "storage").resolve().as_uri()
+
+    def resolved_dataset_cache_dir(self) -> Path:
+        return self.dataset_cache_dir or self.data_dir / "dataset-cache"
 
     def callback_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

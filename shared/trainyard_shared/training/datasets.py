@@ -1,14 +1,34 @@
-"""Find the dataset a job names on this machine."""
+"""Find the dataset a job names on this machine, fetching it from object storage when needed.
+
+A local path or `file://` URI is used where it is. `s3://bucket/prefix` and a registered
+dataset id (`ds-…`, stored under `datasets/<id>/` in the run's storage) are downloaded once
+into the dataset cache (DATASET_CACHE_DIR, default `~/.cache/trainyard/datasets`) and reused
+by later runs while their content is unchanged.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
+from trainyard_shared.datasets.cache import (
+    DatasetCache,
+    DatasetNotFound,
+    default_cache_dir,
+)
 from trainyard_shared.spec import DatasetRef
+from trainyard_shared.storage import Storage, UnsafeKeyError, open_storage
 from trainyard_shared.training.context import TrainingError
 
-SUPPORTED_DATASET_URIS = "a local path or a file:// URI"
+SUPPORTED_DATASET_URIS = (
+    "a local path, a file:// URI, s3://bucket/prefix, or a registered dataset id (ds-…)"
+)
+DATASET_ID = re.compile(r"^ds-[A-Za-z0-9_-]{1,61}$")
+REMOTE_SCHEMES = ("s3",)
+
+Location = Literal["local", "remote", "id"]
 
 
 def local_dataset_path(uri: str) -> Path | None:
@@ -21,7 +41,72 @@ def local_dataset_path(uri: str) -> Path | None:
     return None
 
 
-def resolve_dataset(ref: DatasetRef) -> Path:
+def is_dataset_id(uri: str) -> bool:
+    return DATASET_ID.match(uri) is not None
+
+
+def dataset_location(uri: str) -> Location | None:
+    """What kind of place a dataset URI names, or None when it is none Trainyard supports."""
+    if is_dataset_id(uri):
+        return "id"
+    if local_dataset_path(uri) is not None:
+        return "local"
+    parsed = urlparse(uri)
+    if parsed.scheme in REMOTE_SCHEMES and parsed.netloc:
+        return "remote"
+    return None
+
+
+def close_storage(storage: Storage) -> None:
+    """Release a backend's connections (S3 has a client to close; Storage has no close yet)."""
+    close = getattr(storage, "close", None)
+    if callable(close):
+        close()
+
+
+def dataset_prefix(dataset_id: str) -> str:
+    """Where an uploaded dataset's files live in the platform's storage."""
+    return f"datasets/{dataset_id}/"
+
+
+def _fetch(storage: Storage, prefix: str, label: str, cache_dir: Path) -> Path:
+    try:
+        fetched = DatasetCache(cache_dir).fetch(storage, prefix)
+    except DatasetNotFound as exc:
+        raise TrainingError("dataset_not_found", f"dataset {label}: {exc}") from None
+    except UnsafeKeyError as exc:
+        raise TrainingError("dataset_invalid", f"dataset {label}: {exc}") from None
+    how = "downloaded" if fetched.downloaded else "reused from the cache"
+    print(
+        f"[trainyard] dataset {label}: {fetched.files} files, {fetched.size_bytes} bytes, "
+        f"{how} at {fetched.path}",
+        flush=True,
+    )
+    return fetched.path
+
+
+def resolve_dataset(
+    ref: DatasetRef, run_storage: Storage | None = None, cache_dir: Path | None = None
+) -> Path:
+    """The local folder of the job's dataset. `run_storage` holds registered datasets (`ds-…`)."""
+    location = dataset_location(ref.uri)
+    cache_dir = cache_dir or default_cache_dir()
+    if location == "id":
+        if run_storage is None:
+            raise TrainingError(
+                "dataset_unsupported",
+                f"dataset {ref.uri} is a registered dataset id, but this run has no storage",
+            )
+        return _fetch(run_storage, dataset_prefix(ref.uri), ref.uri, cache_dir)
+    if location == "remote":
+        try:
+            storage = open_storage(ref.uri.rstrip("/"))
+        except ValueError as exc:
+            raise TrainingError("dataset_unsupported", f"dataset {ref.uri}: {exc}") from None
+        try:
+            return _fetch(storage, "", ref.uri, cache_dir)
+        finally:
+            close_storage(storage)
     path = local_dataset_path(ref.uri)
     if path is None:
         raise TrainingError(

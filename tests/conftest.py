@@ -13,6 +13,9 @@ import pytest
 from trainyard_shared.launcher import ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]
+# Real servers as session fixtures, started once per run when a test asks for them:
+# postgres_server, s3_server, mlflow_server.
+pytest_plugins = ["server_postgres", "server_s3", "server_mlflow"]
 INTERNAL_TOKEN = "test-internal-token-0123456789"
 sys.path.insert(0, str(REPO / "tests"))
 

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,19 +78,8 @@ def running_mlflow(root: Path) -> Iterator[MlflowServer]:
         _stop_group(proc)
 
 
-_SERVER = pytest.StashKey[MlflowServer]()
-
-
 @pytest.fixture(scope="session")
-def mlflow_server(
-    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
-) -> MlflowServer:
-    """One server for the whole session. Each module that imports this fixture gets its own
-    session fixture, so the server is kept in the config's stash and stopped at exit."""
-    server = pytestconfig.stash.get(_SERVER, None)
-    if server is None:
-        stack = ExitStack()
-        pytestconfig.add_cleanup(stack.close)
-        server = stack.enter_context(running_mlflow(tmp_path_factory.mktemp("mlflow")))
-        pytestconfig.stash[_SERVER] = server
-    return server
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One server for the whole run (registered once through tests/conftest.py)."""
+    with running_mlflow(tmp_path_factory.mktemp("mlflow")) as server:
+        yield server

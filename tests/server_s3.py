@@ -1,8 +1,7 @@
 """A real SeaweedFS S3 endpoint on loopback ports, for tests and benchmarks.
 
 `running_s3_server(tmpdir)` is a plain context manager (the benchmark uses it); the `s3_server`
-fixture wraps it once per session. Use it from a test module with
-`from server_s3 import s3_server  # noqa: F401`.
+fixture wraps it once per session (registered through tests/conftest.py).
 """
 
 from __future__ import annotations

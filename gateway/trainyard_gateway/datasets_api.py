@@ -32,7 +32,6 @@ from trainyard_shared.storage import ObjectInfo, Storage, open_storage
 from trainyard_shared.storage.base import sha256_file
 from trainyard_shared.storage.layout import dataset_key
 from trainyard_shared.training.datasets import (
-    close_storage,
     dataset_prefix,
     local_dataset_path,
 )
@@ -211,7 +210,7 @@ def register_uri(gateway: Gateway, request: RegisterDataset) -> DatasetView:
     try:
         objects, fetched = _inspect(storage, uri, settings)
     finally:
-        close_storage(storage)
+        storage.close()
     root = fetched or local
     assert root is not None  # a remote dataset was fetched, a local one is checked in place
     report = validate_dataset(root)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from conftest import Processes
-from server_postgres import postgres_server  # noqa: F401 - a fixture
 
 DATABASES = ["sqlite", "postgresql"]
 

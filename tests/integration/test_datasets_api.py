@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from pathlib import Path
 
 import httpx
 import pytest
 
-from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
+from platform_helpers import submit, tiny_dataset, toy_spec, wait_for, zip_of
 from trainyard_shared.datasets.synthetic import make_yolo
 
 UPLOAD_LIMIT = 100_000
@@ -28,16 +27,6 @@ def stack(module_processes):
         MAX_DATASET_BYTES="1000000",
     )
     return gateway, root
-
-
-def zip_of(folder: Path, top: str | None = "shapes") -> bytes:
-    """The folder as a zip, wrapped in one top folder like most zip tools do."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            relative = path.relative_to(folder).as_posix()
-            archive.write(path, f"{top}/{relative}" if top else relative)
-    return buffer.getvalue()
 
 
 def zip_entries(entries: dict[str, bytes]) -> bytes:

@@ -162,3 +162,16 @@ def test_callback_token_is_valid_for_its_job_only_and_batches_are_idempotent(tmp
     assert bad.status_code == 422
     for job in (a, b):
         httpx.post(f"{gateway.url}/v1/jobs/{job['id']}/cancel")
+
+
+def test_a_crash_keeps_the_last_periodic_checkpoint(tmp_path, processes):
+    _, service_url = processes.toy_service(CHECKPOINT_INTERVAL_SECONDS="0")
+    gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
+    options = {"hard_exit_at_epoch": 3, "epoch_seconds": 0.6}  # time to report each epoch
+    spec = toy_spec(tiny_dataset(tmp_path / "ds"), options=options)
+    job = wait_for(gateway.url, submit(gateway.url, spec)["id"], {"succeeded", "failed"})
+    assert job["state"] == "failed"
+    artifacts = {a["name"]: a for a in job["artifacts"]}
+    assert set(artifacts) == {"last.bin"}
+    body = httpx.get(f"{gateway.url}{artifacts['last.bin']['download_url']}").content
+    assert body == b"epoch 2"  # the crash at epoch 3 lost one epoch, not the run

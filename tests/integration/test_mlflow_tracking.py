@@ -14,7 +14,7 @@ from mlflow.entities import Run
 
 from conftest import Processes, free_port
 from platform_helpers import get_job, submit, tiny_dataset, toy_spec, wait_for
-from server_mlflow import MlflowServer, mlflow_server  # noqa: F401 - a fixture
+from server_mlflow import MlflowServer
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 @pytest.fixture(scope="module")
 def tracked_gateway(
     tmp_path_factory: pytest.TempPathFactory,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
 ) -> Iterator[str]:
     """A gateway and a toy service whose runs are tracked in the MLflow server."""
     procs = Processes(tmp_path_factory.mktemp("tracked"))
@@ -50,7 +50,7 @@ def _run_of(client: mlflow.MlflowClient, experiment: str, job_id: str) -> Run:
 def test_job_is_one_mlflow_run_with_params_metrics_and_checkpoints(
     tmp_path: Path,
     tracked_gateway: str,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
 ) -> None:
     dataset = tiny_dataset(tmp_path / "ds")
     created = submit(tracked_gateway, toy_spec(dataset, name="tracked run"))
@@ -97,7 +97,7 @@ def test_job_is_one_mlflow_run_with_params_metrics_and_checkpoints(
 def test_failed_job_marks_its_mlflow_run_failed(
     tmp_path: Path,
     tracked_gateway: str,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
 ) -> None:
     spec = toy_spec(tiny_dataset(tmp_path / "ds"), options={"fail_at_epoch": 2})
     created = submit(tracked_gateway, spec)
@@ -135,7 +135,7 @@ def test_training_goes_on_when_mlflow_is_down(tmp_path: Path, processes: Process
 def test_cancelled_job_marks_its_mlflow_run_killed(
     tmp_path: Path,
     tracked_gateway: str,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
 ) -> None:
     spec = toy_spec(
         tiny_dataset(tmp_path / "ds"), hyperparams={"epochs": 500}, options={"epoch_seconds": 0.2}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from server_s3 import s3_server  # noqa: F401
 from trainyard_shared.datasets.cache import DatasetCache, DatasetNotFound, content_key
 from trainyard_shared.datasets.synthetic import make_classification
 from trainyard_shared.spec import DatasetRef
@@ -139,7 +138,7 @@ def test_resolve_dataset_uses_local_paths_in_place(tmp_path):
     assert unsupported.value.reason == "dataset_unsupported"
 
 
-def test_resolve_dataset_fetches_s3_prefixes_once(tmp_path, s3_server, monkeypatch):  # noqa: F811
+def test_resolve_dataset_fetches_s3_prefixes_once(tmp_path, s3_server, monkeypatch):
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     source = make_classification(tmp_path / "src", train_per_class=1, val_per_class=1, size=8)

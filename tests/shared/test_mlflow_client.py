@@ -11,13 +11,13 @@ import mlflow
 import pytest
 
 from conftest import free_port
-from server_mlflow import MlflowServer, mlflow_server  # noqa: F401 - a fixture
+from server_mlflow import MlflowServer
 from trainyard_shared.tracking import MlflowRestClient, TrackingError
 from trainyard_shared.tracking.mlflow_client import Metric, log_batches, now_ms
 
 
 @pytest.fixture
-def client(mlflow_server: MlflowServer) -> Iterator[MlflowRestClient]:  # noqa: F811
+def client(mlflow_server: MlflowServer) -> Iterator[MlflowRestClient]:
     with MlflowRestClient(mlflow_server.url) as rest:
         yield rest
 
@@ -43,7 +43,7 @@ def test_every_batch_respects_the_log_batch_limits() -> None:
 
 def test_large_batches_arrive_whole(
     client: MlflowRestClient,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
 ) -> None:
     _, run_id = _new_run(client)
     at = now_ms()
@@ -65,7 +65,7 @@ def test_large_batches_arrive_whole(
 
 def test_experiment_is_found_again_and_status_and_artifact_land(
     client: MlflowRestClient,
-    mlflow_server: MlflowServer,  # noqa: F811
+    mlflow_server: MlflowServer,
     tmp_path: Path,
 ) -> None:
     experiment_id, run_id = _new_run(client)

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from server_s3 import S3Server, free_ports, running_s3_server, s3_server  # noqa: F401
+from server_s3 import S3Server, free_ports, running_s3_server
 from trainyard_shared.storage import UnsafeKeyError, open_storage
 from trainyard_shared.storage.base import sha256_file
 from trainyard_shared.storage.s3 import MiB, S3Storage, S3StorageError
 
 
 @pytest.fixture
-def make_storage(s3_server: S3Server) -> Iterator[Any]:  # noqa: F811
+def make_storage(s3_server: S3Server) -> Iterator[Any]:
     """S3Storage on the test server under a fresh prefix; closed after the test."""
     made: list[S3Storage] = []
 
@@ -48,7 +48,7 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_open_storage_reads_the_standard_aws_variables(s3_server, monkeypatch):  # noqa: F811
+def test_open_storage_reads_the_standard_aws_variables(s3_server, monkeypatch):
     for name, value in s3_server.env().items():
         monkeypatch.setenv(name, value)
     storage = open_storage(f"s3://{s3_server.bucket}/runs/")
@@ -61,7 +61,7 @@ def test_open_storage_reads_the_standard_aws_variables(s3_server, monkeypatch): 
         storage.close()
 
 
-def test_put_get_list_delete_round_trip(tmp_path, storage, s3_server):  # noqa: F811
+def test_put_get_list_delete_round_trip(tmp_path, storage, s3_server):
     best = write(tmp_path / "best.pt", os.urandom(300_000))
     last = write(tmp_path / "last.pt", b"last" * 1000)
     stored = storage.put_file(best, "ckpt/job-1/best.pt")
@@ -103,7 +103,7 @@ def test_put_get_list_delete_round_trip(tmp_path, storage, s3_server):  # noqa: 
         storage.open_read("ckpt/job-1/best.pt")
 
 
-def test_multipart_upload_keeps_content_and_checksum(tmp_path, make_storage, s3_server):  # noqa: F811
+def test_multipart_upload_keeps_content_and_checksum(tmp_path, make_storage, s3_server):
     storage = make_storage(multipart_threshold=8 * MiB, multipart_chunksize=5 * MiB)
     source = write(tmp_path / "big.bin", os.urandom(20 * MiB + 123))
     stored = storage.put_file(source, "big.bin")
@@ -154,7 +154,7 @@ def test_keys_that_could_escape_are_refused(tmp_path, storage, key):
         storage.key_for(f"{storage.root_uri}/{key}")
 
 
-def test_uri_with_escaping_prefix_is_refused(s3_server):  # noqa: F811
+def test_uri_with_escaping_prefix_is_refused(s3_server):
     with pytest.raises(UnsafeKeyError):
         S3Storage.from_uri(f"s3://{s3_server.bucket}/a/../b", environ=s3_server.env())
 

@@ -67,6 +67,10 @@ def _make_callback(ctx: TrainingContext, built: Built, work_dir, image_size: int
             if self.best is None or score > self.best:
                 self.best = score
                 save_checkpoint(self.best_path, built, image_size, epoch, values)
+            if epoch < ctx.total_epochs and ctx.checkpoint_due():
+                last_path = work_dir / "last.pt"
+                save_checkpoint(last_path, built, image_size, epoch, values)
+                ctx.save_checkpoint(last_path, "last")
 
     return EpochReporter()
 

@@ -169,6 +169,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         if best is None or score > best:
             best, best_epoch = score, epoch
             _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
+        if epoch < hp.epochs and ctx.checkpoint_due():
+            _save(last_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
+            ctx.save_checkpoint(last_path, "last")
 
     _save(last_path, model, ctx, {**meta, "epoch": hp.epochs, "metrics": metrics})
     ctx.save_checkpoint(best_path, "best")

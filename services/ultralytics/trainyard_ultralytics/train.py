@@ -107,6 +107,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         ctx.epoch_end(trainer.epoch + 1, report)
         state["final"] = metrics
         state["stopped"] = bool(trainer.stop)
+        # ultralytics has written weights/last.pt for this epoch by now.
+        if not state["stopped"] and ctx.checkpoint_due() and Path(trainer.last).is_file():
+            ctx.save_checkpoint(Path(trainer.last), "last")
 
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     extra: dict[str, Any] = {"freeze": options.freeze} if options.freeze else {}

@@ -1,6 +1,19 @@
-"""Object storage behind one URI: `file://…` today; other schemes register in `registry`."""
+"""Object storage behind one URI: `file://…` (a local folder) or `s3://bucket/prefix`."""
 
-from trainyard_shared.storage.base import ObjectInfo, Storage, StoredObject, UnsafeKeyError
+from trainyard_shared.storage.base import (
+    ObjectInfo,
+    Storage,
+    StorageError,
+    StoredObject,
+    UnsafeKeyError,
+)
 from trainyard_shared.storage.registry import open_storage
 
-__all__ = ["ObjectInfo", "Storage", "StoredObject", "UnsafeKeyError", "open_storage"]
+__all__ = [
+    "ObjectInfo",
+    "Storage",
+    "StorageError",
+    "StoredObject",
+    "UnsafeKeyError",
+    "open_storage",
+]

@@ -14,6 +14,10 @@ class UnsafeKeyError(ValueError):
     pass
 
 
+class StorageError(RuntimeError):
+    """Storage could not be reached or refused the request; the message says what to check."""
+
+
 def check_key(key: str) -> str:
     """Refuse keys that could leave the storage root: absolute, `..`, empty parts, backslashes."""
     if not key or key.startswith("/") or "\\" in key or "\x00" in key:
@@ -73,6 +77,9 @@ class Storage(ABC):
 
     @abstractmethod
     def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def close(self) -> None:  # noqa: B027 - deliberately optional for backends
+        """Release connections; a no-op where there are none."""
 
     def presigned_url(self, key: str, expires_seconds: int = 3600) -> str | None:
         """A URL anyone can download the object from for a while; None where there is none."""

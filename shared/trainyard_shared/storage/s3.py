@@ -24,6 +24,7 @@ from botocore.config import Config
 from trainyard_shared.storage.base import (
     ObjectInfo,
     Storage,
+    StorageError,
     StoredObject,
     check_key,
     sha256_file,
@@ -49,7 +50,7 @@ _FAILURES = (
 )
 
 
-class S3StorageError(RuntimeError):
+class S3StorageError(StorageError):
     """An S3 call failed after botocore's retries; the message says what to check."""
 
 

@@ -53,6 +53,9 @@ class TrainingContext:
     started: float = field(default_factory=time.monotonic)
     epochs_reported: dict[int, dict[str, float | None]] = field(default_factory=dict)
     checkpoints: dict[str, StoredObject] = field(default_factory=dict)
+    # Upload `last` during training at most this often, so a crash loses little.
+    checkpoint_interval: float = 300.0
+    _last_periodic: float = field(default_factory=time.monotonic)
 
     @property
     def total_epochs(self) -> int:
@@ -68,6 +71,13 @@ class TrainingContext:
         self.reporter.metric(epoch, total, metrics, elapsed_seconds=elapsed, eta_seconds=eta)
         self.tracker.epoch(epoch, self.epochs_reported[epoch])
 
+    def checkpoint_due(self) -> bool:
+        """True when a periodic `last` checkpoint should be written and saved now.
+
+        Frameworks ask after each epoch; uploading every epoch would cost more than it saves.
+        """
+        return time.monotonic() - self._last_periodic >= self.checkpoint_interval
+
     def save_checkpoint(self, local: Path, name: str) -> StoredObject:
         """Upload a checkpoint file as `{name}{suffix}` (name: best or last) and report it."""
         if name not in ("best", "last"):
@@ -77,6 +87,8 @@ class TrainingContext:
         stored = self.storage.put_file(local, key)
         assert stored.sha256 is not None
         self.reporter.artifact(filename, stored.uri, stored.size, stored.sha256)
+        if name == "last":
+            self._last_periodic = time.monotonic()
         self.checkpoints[name] = stored
         self.tracker.checkpoint(local, filename)
         return stored

@@ -57,13 +57,6 @@ def dataset_location(uri: str) -> Location | None:
     return None
 
 
-def close_storage(storage: Storage) -> None:
-    """Release a backend's connections (S3 has a client to close; Storage has no close yet)."""
-    close = getattr(storage, "close", None)
-    if callable(close):
-        close()
-
-
 def dataset_prefix(dataset_id: str) -> str:
     """Where an uploaded dataset's files live in the platform's storage."""
     return f"datasets/{dataset_id}/"
@@ -106,7 +99,7 @@ def resolve_dataset(
         try:
             return _fetch(storage, "", ref.uri, cache_dir)
         finally:
-            close_storage(storage)
+            storage.close()
     path = local_dataset_path(ref.uri)
     if path is None:
         raise TrainingError(

@@ -20,6 +20,7 @@ class RunEnvironment:
     work_dir: Path
     heartbeat_interval: float
     final_delivery_timeout: float
+    checkpoint_interval: float = 300.0
     # MLflow tracking: off unless a tracking server is given.
     mlflow_tracking_uri: str | None = None
     mlflow_ui_url: str | None = None
@@ -45,6 +46,7 @@ class RunEnvironment:
             work_dir=work_dir,
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "5")),
             final_delivery_timeout=float(env.get("FINAL_DELIVERY_TIMEOUT", "300")),
+            checkpoint_interval=float(env.get("CHECKPOINT_INTERVAL_SECONDS", "300")),
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             mlflow_ui_url=env.get("MLFLOW_UI_URL") or None,
             mlflow_experiment_prefix=env.get("MLFLOW_EXPERIMENT_PREFIX", "trainyard/"),

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from trainyard_shared.reporter import Reporter
-from trainyard_shared.storage import open_storage
+from trainyard_shared.storage import StorageError, open_storage
 from trainyard_shared.tracking import open_tracker
 from trainyard_shared.training.context import TrainingContext, TrainingError
 from trainyard_shared.training.datasets import resolve_dataset
@@ -42,6 +42,8 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 def _failure_reason(exc: BaseException) -> str:
     if isinstance(exc, TrainingError):
         return exc.reason
+    if isinstance(exc, StorageError):
+        return "storage_unavailable"
     if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
         return "out_of_memory"
     return "exception"
@@ -78,6 +80,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             storage=storage,
             reporter=sink,
             tracker=tracker,
+            checkpoint_interval=env.checkpoint_interval,
         )
         final = train(ctx) or {}
         tracker.finish("FINISHED")

@@ -175,3 +175,20 @@ def test_a_crash_keeps_the_last_periodic_checkpoint(tmp_path, processes):
     assert set(artifacts) == {"last.bin"}
     body = httpx.get(f"{gateway.url}{artifacts['last.bin']['download_url']}").content
     assert body == b"epoch 2"  # the crash at epoch 3 lost one epoch, not the run
+
+
+def test_storage_that_stays_down_fails_the_job_saying_so(tmp_path, processes):
+    dead_s3 = {
+        "STORAGE_URI": "s3://checkpoints/trainyard",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+    }
+    _, service_url = processes.toy_service(**dead_s3)
+    gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
+    job = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds"), hyperparams={"epochs": 1}))
+    job = wait_for(gateway.url, job["id"], {"succeeded", "failed"}, timeout=120)
+    assert job["state"] == "failed"
+    assert job["error"]["reason"] == "storage_unavailable"
+    assert dead_s3["AWS_ENDPOINT_URL"] in job["error"]["message"]
+    assert "unreachable" in job["error"]["message"]

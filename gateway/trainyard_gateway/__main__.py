@@ -5,11 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from trainyard_gateway.app import create_app
+from trainyard_gateway.production import exit_if_unsafe
 from trainyard_gateway.settings import GatewaySettings
 
 
 def main() -> None:
     settings = GatewaySettings()
+    exit_if_unsafe(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
+from trainyard_gateway.production import check_production_settings
 from trainyard_gateway.routes import callbacks, datasets, jobs, system
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
@@ -21,6 +22,7 @@ from trainyard_shared.storage import open_storage
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
+    check_production_settings(settings)
     db = Database(settings.resolved_database_url())
     registry = ServiceRegistry(settings.service_urls(), settings.internal_token)
     gateway = Gateway(

@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def driver_url(url: str) -> str:
+    """Hosted PostgreSQL (Railway, Heroku…) hands out postgres:// or postgresql:// URLs;
+    SQLAlchemy would pick psycopg2 for those, but the gateway ships psycopg 3."""
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
 def make_engine(url: str) -> Engine:
+    url = driver_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
@@ -21,6 +22,14 @@ class GatewaySettings(BaseSettings):
     internal_token: str = Field(DEV_INTERNAL_TOKEN, validation_alias="TRAINYARD_INTERNAL_TOKEN")
     # The address training runs use to call back; defaults to this gateway on loopback.
     public_url: str | None = Field(None, validation_alias="GATEWAY_URL")
+    # production refuses development defaults at start-up (trainyard_gateway.production).
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias="TRAINYARD_ENV"
+    )
+    # gunicorn worker processes (trainyard_gateway.serve); WEB_CONCURRENCY is the PaaS convention.
+    workers: int = Field(
+        1, ge=1, le=64, validation_alias=AliasChoices("GATEWAY_WORKERS", "WEB_CONCURRENCY")
+    )
 
     timm_service_url: str = Field("http://127.0.0.1:8001", validation_alias="TIMM_SERVICE_URL")
     ultralytics_service_url: str = Field(

@@ -4,31 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from trainyard_shared.executors import Executor, LaunchSpec, RunNotFound
+from trainyard_shared.executors import Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_shared.executors.subprocess import SubprocessExecutor
+from trainyard_shared.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 from trainyard_shared.http_api import ApiError, install_error_handlers, require_token
 from trainyard_shared.service.plugin import Capabilities, FrameworkPlugin
 from trainyard_shared.service.schemas import Health, RunView, StartRun, ValidateRun
 from trainyard_shared.service.settings import ServiceSettings
 from trainyard_shared.spec import JobSpec
 
+log = logging.getLogger(__name__)
+
+
+def describe_unavailable(executor: Executor, exc: Exception) -> str:
+    if executor.name == "kubernetes":
+        return f"kubernetes cluster unreachable: {exc}"
+    return f"executor {executor.name} unavailable: {exc}"
+
 
 class TrainingService:
-    """The service's state: its framework, settings and executor, and the run rules."""
+    """The service's state: its framework, settings and executors, and the run rules."""
 
-    def __init__(self, plugin: FrameworkPlugin, settings: ServiceSettings, executor: Executor):
+    def __init__(
+        self, plugin: FrameworkPlugin, settings: ServiceSettings, executors: Sequence[Executor]
+    ):
         self.plugin = plugin
         self.settings = settings
-        self.executor = executor
+        # The first is the default, for jobs that name no executor.
+        self.executors = {executor.name: executor for executor in executors}
+        self.default = executors[0]
         self._start_lock = asyncio.Lock()
         # Checks may import a framework lazily; two threads importing one module at the same
         # time can see it half-initialised, so checks run one at a time.
@@ -45,15 +61,20 @@ class TrainingService:
     def capabilities(self) -> Capabilities:
         return self.plugin.capabilities()
 
+    def capacity(self, executor: Executor) -> int:
+        if executor.name == "kubernetes":
+            return self.settings.kubernetes_max_concurrent_jobs
+        return self.settings.max_concurrent_runs
+
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         with self._check_lock:
             problems = self.plugin.check(spec, self.capabilities.tasks)
-        if spec.executor not in (None, self.executor.name):
+        if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {
                     "field": "executor",
                     "message": f"executor {spec.executor!r} is not enabled on this service",
-                    "allowed": [self.executor.name],
+                    "allowed": list(self.executors),
                 }
             )
         return problems
@@ -64,29 +85,51 @@ class TrainingService:
             summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
             raise ApiError(422, f"{self.plugin.name} cannot run this job: {summary}", problems)
 
+    def find(self, run_id: str) -> tuple[Executor, RunInfo]:
+        """The executor that holds this run, and the run; 404 if none, 503 if one can't tell."""
+        unavailable: str | None = None
+        for executor in self.executors.values():
+            try:
+                return executor, executor.status(run_id)
+            except RunNotFound:
+                continue
+            except ExecutorUnavailable as exc:
+                unavailable = describe_unavailable(executor, exc)
+        if unavailable:
+            raise ApiError(503, f"cannot tell whether run {run_id!r} exists: {unavailable}")
+        raise ApiError(404, str(RunNotFound(run_id)))
+
     def run_env(self, request: StartRun) -> dict[str, str]:
-        return {
+        env = {
             "JOB_ID": request.job_id,
             "CALLBACK_URL": request.callback_url,
             "CALLBACK_TOKEN": request.callback_token,
             "STORAGE_URI": self.settings.resolved_storage_uri(),
             "HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
         }
+        # A Job does not inherit this process's environment: hand tracking on explicitly.
+        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX"):
+            if os.environ.get(key):
+                env[key] = os.environ[key]
+        return env
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:
         """Start a run for the job, or return the one already started (retries are safe)."""
         await run_in_threadpool(self.reject_if_unfit, request.spec)
         async with self._start_lock:
             try:
-                return RunView.of(self.executor.status(request.job_id)), False
-            except RunNotFound:
-                pass
-            running = self.executor.running_count()
-            if running >= self.settings.max_concurrent_runs:
+                _, info = await run_in_threadpool(self.find, request.job_id)
+                return RunView.of(info), False
+            except ApiError as exc:
+                if exc.status_code not in (404, 503):  # 503: the start below says it better
+                    raise
+            executor = self.executors[request.spec.executor or self.default.name]
+            running = executor.running_count()
+            if running >= self.capacity(executor):
                 raise ApiError(
                     429,
                     f"{self.plugin.name} is at capacity ({running}/"
-                    f"{self.settings.max_concurrent_runs} runs); try again when one ends",
+                    f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
                 )
             launch = LaunchSpec(
                 run_id=request.job_id,
@@ -94,8 +137,40 @@ class TrainingService:
                 spec_json=request.spec.model_dump_json(),
                 env=self.run_env(request),
             )
-            info = await run_in_threadpool(self.executor.start, launch)
-            return RunView.of(info), True
+            return RunView.of(await run_in_threadpool(self._launch, executor, launch)), True
+
+    def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
+        try:
+            return executor.start(launch)
+        except ExecutorRefused as exc:
+            raise ApiError(422, f"{executor.name} refused the run: {exc}") from None
+        except ExecutorUnavailable as exc:
+            reason = describe_unavailable(executor, exc)
+            fallback = self.executors.get("subprocess")
+            # 422: the gateway fails the job with this reason instead of retrying forever.
+            if fallback is None or fallback is executor:
+                raise ApiError(422, reason) from None
+            log.warning("job %s: %s; running it as a subprocess instead", launch.run_id, reason)
+            info = fallback.start(launch)
+            info.reason = f"{reason}; ran as a subprocess instead"
+            return info
+
+
+def build_executors(
+    plugin: FrameworkPlugin, settings: ServiceSettings, runs_dir: Path
+) -> list[Executor]:
+    executors: list[Executor] = []
+    for name in settings.enabled_executors():
+        if name == "kubernetes":
+            # Imported here: the Kubernetes client is big and subprocess-only services skip it.
+            from trainyard_shared.executors.kubernetes import KubernetesExecutor
+
+            executors.append(
+                KubernetesExecutor.from_environment(settings.kubernetes(), plugin.name)
+            )
+        else:
+            executors.append(SubprocessExecutor(runs_dir))
+    return executors
 
 
 def create_service_app(
@@ -105,12 +180,17 @@ def create_service_app(
 ) -> FastAPI:
     settings = settings or ServiceSettings()
     runs_dir = (settings.data_dir / "services" / plugin.name / "runs").resolve()
-    service = TrainingService(plugin, settings, executor or SubprocessExecutor(runs_dir))
+    executors = [executor] if executor else build_executors(plugin, settings, runs_dir)
+    service = TrainingService(plugin, settings, executors)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(service.warm_up)
+        for each in executors:
+            getattr(each, "open", lambda: None)()  # the Kubernetes executor starts its watches
         yield
+        for each in executors:
+            getattr(each, "close", lambda: None)()
 
     app = FastAPI(
         title=f"Trainyard {plugin.name} training service", version="0.1.0", lifespan=lifespan
@@ -123,11 +203,8 @@ def create_service_app(
 
     Internal = Depends(internal)
 
-    def run_or_404(run_id: str):
-        try:
-            return service.executor.status(run_id)
-        except RunNotFound as exc:
-            raise ApiError(404, str(exc)) from None
+    def unavailable_503(executor: Executor, exc: Exception) -> ApiError:
+        return ApiError(503, describe_unavailable(executor, exc))
 
     @app.get("/health", response_model=Health)
     def health() -> Health:
@@ -137,8 +214,8 @@ def create_service_app(
             framework=plugin.name,
             versions=caps.versions,
             device=caps.device,
-            running=service.executor.running_count(),
-            capacity=settings.max_concurrent_runs,
+            running=sum(each.running_count() for each in executors),
+            capacity=sum(service.capacity(each) for each in executors),
         )
 
     @app.get("/v1/capabilities", response_model=Capabilities, dependencies=[Internal])
@@ -159,22 +236,34 @@ def create_service_app(
 
     @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])
     def list_runs() -> list[RunView]:
-        return [RunView.of(info) for info in service.executor.list()]
+        views: list[RunView] = []
+        for each in executors:
+            try:
+                views += [RunView.of(info) for info in each.list()]
+            except ExecutorUnavailable as exc:
+                raise unavailable_503(each, exc) from None
+        return views
 
     @app.get("/v1/runs/{run_id}", response_model=RunView, dependencies=[Internal])
     def get_run(run_id: str) -> RunView:
-        return RunView.of(run_or_404(run_id))
+        return RunView.of(service.find(run_id)[1])
 
     @app.post("/v1/runs/{run_id}/stop", response_model=RunView, dependencies=[Internal])
     def stop_run(run_id: str) -> RunView:
-        run_or_404(run_id)
-        return RunView.of(service.executor.stop(run_id, settings.stop_grace_seconds))
+        executor, _ = service.find(run_id)
+        try:
+            return RunView.of(executor.stop(run_id, settings.stop_grace_seconds))
+        except (ExecutorUnavailable, ExecutorRefused) as exc:
+            raise unavailable_503(executor, exc) from None
 
     @app.get("/v1/runs/{run_id}/logs", dependencies=[Internal])
     def run_logs(
         run_id: str, tail: Annotated[int | None, Query(ge=0, le=100_000)] = None
     ) -> dict[str, Any]:
-        run_or_404(run_id)
-        return {"run_id": run_id, "lines": service.executor.logs(run_id, tail)}
+        executor, _ = service.find(run_id)
+        try:
+            return {"run_id": run_id, "lines": executor.logs(run_id, tail)}
+        except (ExecutorUnavailable, ExecutorRefused) as exc:
+            raise unavailable_503(executor, exc) from None
 
     return app

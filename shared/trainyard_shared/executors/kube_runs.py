@@ -1,0 +1,104 @@
+"""The Kubernetes executor's view of its runs, kept current from watch events (thread-safe)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from trainyard_shared.executors.base import RunInfo, RunStatus
+from trainyard_shared.executors.kube_job import LABEL_FRAMEWORK, LABEL_JOB_ID, label_value
+from trainyard_shared.executors.kube_status import observe
+
+
+class RunTable:
+    def __init__(self, framework: str, executor: str = "kubernetes") -> None:
+        self.framework = label_value(framework)
+        self.executor = executor
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._pods: dict[str, dict[str, dict[str, Any]]] = {}
+        self._runs: dict[str, RunInfo] = {}
+        self._lock = threading.Lock()
+
+    def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        """One Job or Pod as a watch or a list delivered it (event ADDED/MODIFIED/DELETED)."""
+        labels = obj.get("metadata", {}).get("labels") or {}
+        run_id = labels.get(LABEL_JOB_ID)
+        # The selector does this on a real server; the check keeps other frameworks' runs out.
+        if not run_id or labels.get(LABEL_FRAMEWORK) != self.framework:
+            return
+        with self._lock:
+            if kind == "job":
+                if event == "DELETED":
+                    self._jobs.pop(run_id, None)
+                    self._gone(run_id)
+                    return
+                self._jobs[run_id] = obj
+            else:
+                pods = self._pods.setdefault(run_id, {})
+                if event == "DELETED":
+                    pods.pop(obj["metadata"]["name"], None)
+                else:
+                    pods[obj["metadata"]["name"]] = obj
+            self._refresh(run_id)
+
+    def started(self, run_id: str, job: dict[str, Any]) -> RunInfo:
+        with self._lock:
+            info = self._runs.get(run_id)
+            if info is None or info.finished:
+                info = RunInfo(run_id, RunStatus.PENDING, self.executor, datetime.now(UTC))
+                self._runs[run_id] = info
+            self._jobs[run_id] = job
+            self._refresh(run_id)
+            return info
+
+    def get(self, run_id: str) -> RunInfo | None:
+        with self._lock:
+            return self._runs.get(run_id)
+
+    def pods(self, run_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._pods.get(run_id, {}).values())
+
+    def all(self) -> list[RunInfo]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def mark_stop(self, info: RunInfo) -> bool:
+        """Record a stop request; False when there is nothing left to stop."""
+        with self._lock:
+            if info.finished or info.stop_requested:
+                return False
+            info.stop_requested = True
+            return True
+
+    def gone(self, run_id: str) -> None:
+        with self._lock:
+            self._gone(run_id)
+
+    def _refresh(self, run_id: str) -> None:
+        job = self._jobs.get(run_id)
+        info = self._runs.get(run_id)
+        if job is None or (info is not None and info.finished):
+            return  # finished runs never change again
+        seen = observe(job, list(self._pods.get(run_id, {}).values()))
+        if info is None:
+            info = RunInfo(run_id, seen.status, self.executor, seen.started_at or datetime.now(UTC))
+            self._runs[run_id] = info
+        stopped = info.stop_requested and seen.status == RunStatus.FAILED  # our own delete
+        info.status = RunStatus.STOPPED if stopped else seen.status
+        info.reason = seen.reason
+        info.exit_code, info.signal = seen.exit_code, seen.signal
+        if info.finished:
+            info.ended_at = seen.ended_at or datetime.now(UTC)
+
+    def _gone(self, run_id: str) -> None:
+        info = self._runs.get(run_id)
+        if info is None or info.finished:
+            return  # a finished run whose Job went after its TTL keeps its result
+        if info.stop_requested:
+            info.status = RunStatus.STOPPED
+        else:
+            info.status = RunStatus.FAILED
+            info.reason = "the Job was deleted outside Trainyard"
+        info.ended_at = datetime.now(UTC)

@@ -1,0 +1,282 @@
+"""KubernetesExecutor through the official client against an API emulator (kmock).
+
+The tests play the Job controller and the kubelet: they create the Job's Pod and write Job and
+Pod status through the API, and the executor's watches must turn that into RunInfo.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kmock
+import pytest
+from kubernetes.client import ApiClient, BatchV1Api, CoreV1Api
+
+from trainyard_shared.executors import RunInfo, RunNotFound, RunStatus
+from trainyard_shared.executors.kube_job import KubernetesSettings, job_name
+from trainyard_shared.executors.kubernetes import ClusterUnreachable, KubernetesExecutor
+
+from .emulator import EmulatedCluster
+from .jobs import TOKEN, launch
+
+NS = "training"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[EmulatedCluster]:
+    with EmulatedCluster() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def driver(cluster: EmulatedCluster) -> Iterator[ApiClient]:
+    """The test's own client: the Job controller's and kubelet's side of the API."""
+    client = cluster.client()
+    yield client
+    client.close()
+
+
+def new_executor(cluster: EmulatedCluster) -> KubernetesExecutor:
+    return KubernetesExecutor(
+        KubernetesSettings(), "toy", cluster.client(), request_timeout=2, watch_timeout=0.5
+    ).open()
+
+
+@pytest.fixture
+def executor(cluster: EmulatedCluster) -> Iterator[KubernetesExecutor]:
+    ex = new_executor(cluster)
+    yield ex
+    ex.close()
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def add_pod(driver: ApiClient, run_id: str, status: dict[str, Any]) -> str:
+    job = BatchV1Api(driver).read_namespaced_job(job_name(run_id), NS)
+    name = f"{job_name(run_id)}-abcde"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": job.spec.template.metadata.labels},
+        "spec": driver.sanitize_for_serialization(job.spec.template.spec),
+        "status": status,
+    }
+    CoreV1Api(driver).create_namespaced_pod(NS, pod)
+    return name
+
+
+def set_pod(driver: ApiClient, name: str, status: dict[str, Any]) -> None:
+    CoreV1Api(driver).patch_namespaced_pod_status(name, NS, {"status": status})
+
+
+def set_job(driver: ApiClient, run_id: str, status: dict[str, Any]) -> None:
+    BatchV1Api(driver).patch_namespaced_job_status(job_name(run_id), NS, {"status": status})
+
+
+def failed(reason: str, message: str = "") -> dict[str, Any]:
+    cond = {"type": "Failed", "status": "True", "reason": reason, "message": message}
+    return {"failed": 1, "conditions": [cond]}
+
+
+def container(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The kubelet's report on the train container."""
+    return [
+        {
+            "name": "train",
+            "image": "ghcr.io/trainyard/toy:0.1.0",
+            "imageID": "",
+            "ready": False,
+            "restartCount": 0,
+            "state": state,
+        }
+    ]
+
+
+def terminated(reason: str, code: int) -> dict[str, Any]:
+    state = {"terminated": {"reason": reason, "exitCode": code}}
+    return {"phase": "Failed", "containerStatuses": container(state)}
+
+
+def test_start_creates_job_then_owned_secret_and_follows_to_success(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    info = executor.start(launch("job-ok"))
+    assert info.status == RunStatus.PENDING and info.executor == "kubernetes"
+    job = BatchV1Api(driver).read_namespaced_job(job_name("job-ok"), NS)
+    secret = CoreV1Api(driver).read_namespaced_secret(f"{job_name('job-ok')}-callback", NS)
+    (owner,) = secret.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid) == ("Job", job.metadata.name, job.metadata.uid)
+    assert secret.string_data == {"callback-token": TOKEN}
+    creates = [r.url.path for r in cluster.requests if r.action == kmock.action.CREATE]
+    assert creates.index(f"/apis/batch/v1/namespaces/{NS}/jobs") < creates.index(
+        f"/api/v1/namespaces/{NS}/secrets"
+    )
+
+    pod = add_pod(driver, "job-ok", {"phase": "Pending"})
+    set_pod(driver, pod, {"phase": "Running"})
+    wait_for(lambda: executor.status("job-ok").status == RunStatus.RUNNING)
+    set_job(driver, "job-ok", {"conditions": [{"type": "Complete", "status": "True"}]})
+    wait_for(lambda: executor.status("job-ok").status == RunStatus.SUCCEEDED)
+    assert executor.status("job-ok").ended_at is not None
+    assert executor.running_count() == 0
+
+
+PENDING_CASES = {
+    "unschedulable": (
+        {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+                }
+            ],
+        },
+        "unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+    ),
+    "image-pull": (
+        {
+            "phase": "Pending",
+            "containerStatuses": container(
+                {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}
+            ),
+        },
+        "image pull failed (ImagePullBackOff): pull access denied",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", PENDING_CASES)
+def test_pending_runs_say_why(driver: ApiClient, executor: KubernetesExecutor, case: str) -> None:
+    run_id = f"job-pending-{case}"
+    executor.start(launch(run_id))
+    add_pod(driver, run_id, PENDING_CASES[case][0])
+    wait_for(lambda: executor.status(run_id).reason is not None)
+    info = executor.status(run_id)
+    assert (info.status, info.reason) == (RunStatus.PENDING, PENDING_CASES[case][1])
+
+
+FAILURE_CASES = {
+    "oom": (
+        terminated("OOMKilled", 137),
+        failed("BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        "backoff limit exceeded: the pod failed 1 time(s); out of memory (OOMKilled): "
+        "the container exceeded its memory limit of 3Gi; ask for more resources.memory",
+    ),
+    "deadline": (
+        {"phase": "Running"},
+        failed("DeadlineExceeded", "Job was active longer than specified deadline"),
+        "deadline exceeded: ran longer than 86400s",
+    ),
+    "crash": (
+        terminated("Error", 3),
+        failed("BackoffLimitExceeded"),
+        "backoff limit exceeded: the pod failed 1 time(s); "
+        "the container exited with code 3 (Error)",
+    ),
+    "evicted": (
+        {
+            "phase": "Failed",
+            "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+        },
+        failed("BackoffLimitExceeded"),
+        "backoff limit exceeded: the pod failed 1 time(s); "
+        "evicted: The node was low on resource: memory.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FAILURE_CASES)
+def test_failures_say_why(driver: ApiClient, executor: KubernetesExecutor, case: str) -> None:
+    pod_status, job_status, reason = FAILURE_CASES[case]
+    run_id = f"job-fail-{case}"
+    executor.start(launch(run_id))
+    add_pod(driver, run_id, pod_status)
+    set_job(driver, run_id, job_status)
+    wait_for(lambda: executor.status(run_id).finished)
+    info = executor.status(run_id)
+    assert (info.status, info.reason) == (RunStatus.FAILED, reason)
+
+
+def test_logs_come_from_the_pod(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    executor.start(launch("job-logs"))
+    assert executor.logs("job-logs") == []  # no pod yet
+    pod = add_pod(driver, "job-logs", {"phase": "Running"})
+    cluster.on(("get", f"/api/v1/namespaces/{NS}/pods/{pod}/log"), b"epoch 1\nepoch 2\n")
+    wait_for(lambda: executor.status("job-logs").status == RunStatus.RUNNING)
+    assert executor.logs("job-logs", tail=2) == ["epoch 1", "epoch 2"]
+    query = [r for r in cluster.requests if r.url.path.endswith("/log")][-1].url.query
+    assert query["tailLines"] == "2" and query["container"] == "train"
+    with pytest.raises(RunNotFound):
+        executor.logs("job-unknown")
+
+
+def test_stop_deletes_the_job_in_the_foreground(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    executor.start(launch("job-stop"))
+    add_pod(driver, "job-stop", {"phase": "Running"})
+    wait_for(lambda: executor.status("job-stop").status == RunStatus.RUNNING)
+    info = executor.stop("job-stop", grace_seconds=7)
+    assert info.stop_requested
+    (delete,) = [
+        r for r in cluster.requests if r.action == kmock.action.DELETE and "job-stop" in r.url.path
+    ]
+    assert delete.data["propagationPolicy"] == "Foreground"
+    assert delete.data["gracePeriodSeconds"] == 7
+    wait_for(lambda: executor.status("job-stop").status == RunStatus.STOPPED)
+
+
+def test_a_new_executor_finds_the_runs_again(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    executor.start(launch("job-again"))
+    add_pod(driver, "job-again", {"phase": "Running"})
+    later = new_executor(cluster)  # a restarted service
+    try:
+        runs: dict[str, RunInfo] = {run.run_id: run for run in later.list()}
+        assert runs["job-again"].status == RunStatus.RUNNING
+        assert later.status("job-again").status == RunStatus.RUNNING
+        with pytest.raises(RunNotFound):
+            later.status("job-never-started")
+    finally:
+        later.close()
+
+
+def test_other_frameworks_jobs_are_not_ours(cluster: EmulatedCluster) -> None:
+    timm = KubernetesExecutor(KubernetesSettings(), "timm", cluster.client(), request_timeout=2)
+    try:
+        timm.start(launch("job-timm", framework="timm"))
+        toy = new_executor(cluster)
+        try:
+            assert "job-timm" not in {run.run_id for run in toy.list()}
+        finally:
+            toy.close()
+    finally:
+        timm.close()
+
+
+def test_an_unreachable_cluster_is_said_so() -> None:
+    from conftest import free_port
+
+    client = ApiClient()
+    client.configuration.host = f"http://127.0.0.1:{free_port()}"
+    executor = KubernetesExecutor(KubernetesSettings(), "toy", client, request_timeout=1)
+    try:
+        with pytest.raises(ClusterUnreachable, match="create Job"):
+            executor.start(launch("job-nowhere"))
+    finally:
+        executor.close()

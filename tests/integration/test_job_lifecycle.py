@@ -101,3 +101,22 @@ def test_listing_filters_and_cursor_pagination(tmp_path, processes):
     assert [q["position"] for q in positions] == [1, 2, 3, 4, 5]
     ready = httpx.get(f"{gateway.url}/ready").json()
     assert ready["ready"] is True and ready["services"]["toy"]["healthy"] is False
+
+
+def test_service_streams_a_runs_output_until_it_ends(tmp_path, processes, internal_headers):
+    _, service_url = processes.toy_service()
+    gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
+    spec = toy_spec(tiny_dataset(tmp_path / "ds"), options={"epoch_seconds": 0.3})
+    job = submit(gateway.url, spec)
+    wait_for(gateway.url, job["id"], {"running", "succeeded"})
+    response = httpx.get(
+        f"{service_url}/v1/runs/{job['id']}/logs/follow",
+        params={"tail": 1000},
+        headers=internal_headers,
+        timeout=60,
+    )
+    assert response.status_code == 200
+    steps = [ln for ln in response.text.splitlines() if ln.startswith("epoch ")]
+    assert steps == [f"epoch {e} step {i}" for e in range(1, 4) for i in range(2)]
+    missing = httpx.get(f"{service_url}/v1/runs/job-nope/logs/follow", headers=internal_headers)
+    assert missing.status_code == 404

@@ -224,6 +224,19 @@ def test_logs_come_from_the_pod(
         executor.logs("job-unknown")
 
 
+def test_follow_logs_streams_the_pod_log(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    executor.start(launch("job-follow"))
+    assert list(executor.follow_logs("job-follow")) == []  # no pod yet
+    pod = add_pod(driver, "job-follow", {"phase": "Running"})
+    cluster.on(("get", f"/api/v1/namespaces/{NS}/pods/{pod}/log"), b"epoch 1\nepoch 2\ndone")
+    wait_for(lambda: executor.status("job-follow").status == RunStatus.RUNNING)
+    assert list(executor.follow_logs("job-follow", tail=10)) == ["epoch 1", "epoch 2", "done"]
+    query = [r for r in cluster.requests if r.url.path.endswith("/log")][-1].url.query
+    assert query["follow"].lower() == "true" and query["tailLines"] == "10"
+
+
 def test_stop_deletes_the_job_in_the_foreground(
     cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
 ) -> None:

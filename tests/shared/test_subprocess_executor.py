@@ -109,3 +109,20 @@ def test_spec_and_workdir_are_laid_out(executor):
     run_dir: Path = executor.run_dir("ok2")
     assert (run_dir / "spec.json").read_text() == "{}"
     assert (run_dir / "work").is_dir()
+
+
+def test_follow_logs_streams_lines_until_the_run_ends(executor, tmp_path):
+    (tmp_path / "modules" / "slow_prog.py").write_text(
+        "import time\n"
+        "for i in range(5):\n"
+        "    print(f'line {i}', flush=True)\n"
+        "    time.sleep(0.15)\n"
+    )
+    launch(executor, "slow", "slow_prog")
+    started = time.monotonic()
+    lines = list(executor.follow_logs("slow", tail=0))
+    assert lines == [f"line {i}" for i in range(5)]
+    assert executor.status("slow").finished
+    assert time.monotonic() - started < 15
+    # After the end, following gives the tail and returns at once.
+    assert list(executor.follow_logs("slow", tail=2)) == ["line 3", "line 4"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -70,6 +71,10 @@ class Executor(ABC):
 
     @abstractmethod
     def logs(self, run_id: str, tail: int | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[str]:
+        """The last `tail` lines, then each new line as it is written, until the run ends."""
 
     @abstractmethod
     def list(self) -> list[RunInfo]: ...

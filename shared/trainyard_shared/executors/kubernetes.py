@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
@@ -252,20 +252,24 @@ class KubernetesExecutor(Executor):
             self.runs.gone(run_id)
         return info
 
-    def logs(self, run_id: str, tail: int | None = None) -> list[str]:
-        self.status(run_id)
-        if tail == 0:
-            return []
+    def _newest_pod(self, run_id: str) -> str | None:
         pods = self.runs.pods(run_id)
         if not pods:
-            return []
+            return None
         pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
+        return str(pod["metadata"]["name"])
+
+    def logs(self, run_id: str, tail: int | None = None) -> list[str]:
+        self.status(run_id)
+        pod = self._newest_pod(run_id)
+        if tail == 0 or pod is None:
+            return []
         _, core = self._apis()
         try:
             text = self._call(
                 "read Pod log",
                 core.read_namespaced_pod_log,
-                pod["metadata"]["name"],
+                pod,
                 self.settings.namespace,
                 container=CONTAINER,
                 tail_lines=tail,
@@ -278,6 +282,41 @@ class KubernetesExecutor(Executor):
         if isinstance(text, bytes):
             text = text.decode(errors="replace")
         return str(text).splitlines()
+
+    def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[str]:
+        """The pod's log streamed by the API server (`follow=true`) until the container ends."""
+        self.status(run_id)
+        pod = self._newest_pod(run_id)
+        if pod is None:
+            return
+        _, core = self._apis()
+        try:
+            # Not through _call: the body is a stream to read as it comes, with no read timeout.
+            response = core.read_namespaced_pod_log(
+                pod,
+                self.settings.namespace,
+                container=CONTAINER,
+                tail_lines=tail,
+                follow=True,
+                _preload_content=False,
+            )
+        except NETWORK_ERRORS as exc:
+            raise ClusterUnreachable(f"follow Pod log: {exc}") from None
+        except ApiException as exc:
+            if exc.status in (400, 404):  # not started yet, or already gone
+                return
+            raise ClusterRefused(f"following the Pod log: {_api_error(exc)}") from None
+        pending = b""
+        try:
+            for chunk in response.stream(4096):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if pending:
+                yield pending.decode("utf-8", "replace")
+        finally:
+            response.release_conn()
 
     def list(self) -> list[RunInfo]:
         batch, core = self._apis()

@@ -13,11 +13,15 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from trainyard_shared.executors.base import Executor, LaunchSpec, RunInfo, RunNotFound, RunStatus
 from trainyard_shared.executors.logfile import tail_lines
+
+FOLLOW_POLL_SECONDS = 0.2
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -127,6 +131,26 @@ class SubprocessExecutor(Executor):
     def logs(self, run_id: str, tail: int | None = None) -> list[str]:
         self.status(run_id)
         return tail_lines(self.run_dir(run_id) / "output.log", tail)
+
+    def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[str]:
+        yield from self.logs(run_id, tail)
+        path = self.run_dir(run_id) / "output.log"
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            pending = b""
+            while True:
+                finished = self.status(run_id).finished  # read before the bytes: none missed
+                chunk = log.read()
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace").split("\r")[-1]
+                if finished and not chunk:
+                    if pending:
+                        yield pending.decode("utf-8", "replace")
+                    return
+                if not chunk:
+                    time.sleep(FOLLOW_POLL_SECONDS)
 
     def list(self) -> list[RunInfo]:
         with self._lock:

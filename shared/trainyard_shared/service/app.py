@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from trainyard_shared.executors import Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_shared.executors.subprocess import SubprocessExecutor
@@ -255,6 +255,15 @@ def create_service_app(
             return RunView.of(executor.stop(run_id, settings.stop_grace_seconds))
         except (ExecutorUnavailable, ExecutorRefused) as exc:
             raise unavailable_503(executor, exc) from None
+
+    @app.get("/v1/runs/{run_id}/logs/follow", dependencies=[Internal])
+    def follow_run_logs(
+        run_id: str, tail: Annotated[int | None, Query(ge=0, le=100_000)] = None
+    ) -> StreamingResponse:
+        """The run's output as plain-text lines, streamed until the run ends."""
+        executor, _ = service.find(run_id)
+        lines = executor.follow_logs(run_id, tail)
+        return StreamingResponse((f"{line}\n" for line in lines), media_type="text/plain")
 
     @app.get("/v1/runs/{run_id}/logs", dependencies=[Internal])
     def run_logs(

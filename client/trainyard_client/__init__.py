@@ -1,0 +1,1 @@
+"""Trainyard's Python client and command-line tool."""

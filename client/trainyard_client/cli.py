@@ -1,0 +1,5 @@
+"""The `trainyard` command-line tool."""
+
+
+def main() -> None:
+    raise SystemExit("trainyard: not built yet")

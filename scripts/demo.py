@@ -80,9 +80,10 @@ def _progress_line(job: dict[str, Any]) -> str:
     return f"  [{job['framework']:<11}] {job['state']:<9} epoch {epoch:<5} {metrics}"
 
 
-def run_demo(gateway: str, data: Path) -> int:
+def run_demo(gateway: str, data: Path, api_key: str) -> int:
     print("\nDemo: one small job per framework on synthetic shapes")
-    client = httpx.Client(base_url=gateway, timeout=60)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    client = httpx.Client(base_url=gateway, timeout=60, headers=headers)
     jobs = []
     for spec in demo_specs(data):
         response = client.post("/v1/jobs", json=spec)

@@ -8,6 +8,7 @@ job did not succeed). Ctrl-C stops everything.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -22,7 +23,20 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TRAINYARD_DATA_DIR", REPO / ".data")).resolve()
 
 
-def start_all(processes: list[ManagedProcess]) -> str:
+def local_api_key() -> str:
+    """The key `make run` protects its gateway with: from the environment, else one made once."""
+    given = os.environ.get("TRAINYARD_API_KEYS", "").split(",")[0].strip()
+    if given:
+        return given
+    path = DATA / "api-key"
+    if not path.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(f"ty-{secrets.token_urlsafe(24)}\n")
+    return path.read_text().strip()
+
+
+def start_all(processes: list[ManagedProcess], api_key: str) -> str:
     """Start every component (appending to `processes`) and wait until all are healthy."""
     env = {"TRAINYARD_DATA_DIR": str(DATA)}
     gateway_url = f"http://127.0.0.1:{GATEWAY.port}"
@@ -30,6 +44,7 @@ def start_all(processes: list[ManagedProcess]) -> str:
         port_env = {"PORT": str(component.port)}
         if component is GATEWAY:
             port_env |= {s.env_var: f"http://127.0.0.1:{s.port}" for s in SERVICES if s.env_var}
+            port_env["TRAINYARD_API_KEYS"] = os.environ.get("TRAINYARD_API_KEYS") or api_key
         proc = ManagedProcess(
             name=component.name,
             argv=[str(environment_python(REPO, component.name)), "-m", component.module],
@@ -71,9 +86,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     code = 0
     try:
-        gateway_url = start_all(processes)
+        api_key = local_api_key()
+        gateway_url = start_all(processes, api_key)
+        print(
+            f"\nAPI key (kept in {DATA / 'api-key'}): {api_key}\n"
+            f"  curl -H 'Authorization: Bearer {api_key}' {gateway_url}/v1/jobs\n"
+            f"  export TRAINYARD_API_KEY={api_key}   # for the trainyard command"
+        )
         if os.environ.get("DEMO", "1") != "0":
-            code = run_demo(gateway_url, DATA / "demo")
+            code = run_demo(gateway_url, DATA / "demo", api_key)
             if os.environ.get("DEMO_EXIT") == "1":
                 return code
         print(

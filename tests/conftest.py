@@ -96,7 +96,10 @@ class Processes:
         url = f"http://127.0.0.1:{port}"
         data_dir = self.root / "gateway-data"
         database = {"DATABASE_URL": self.database_url()} if self.database_url else {}
+        # Open API unless a test gives keys: most tests are not about authentication.
+        anonymous = {} if env.get("TRAINYARD_API_KEYS") else {"TRAINYARD_ALLOW_ANONYMOUS": "1"}
         defaults = {
+            **anonymous,
             **database,
             "PORT": str(port),
             "HOST": "127.0.0.1",

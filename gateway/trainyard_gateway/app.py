@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from trainyard_gateway.auth import ApiKeyRequired, ApiKeys
+from trainyard_gateway.body_limit import BodyLimit
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
@@ -18,6 +20,8 @@ from trainyard_gateway.settings import GatewaySettings
 from trainyard_shared.http_api import install_error_handlers
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.storage import open_storage
+
+log = logging.getLogger("trainyard.gateway")
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -35,6 +39,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if app.state.api_keys.anonymous:
+            log.warning(
+                "TRAINYARD_ALLOW_ANONYMOUS=1 and no TRAINYARD_API_KEYS: the public API is open "
+                "to anyone who can reach it; development only"
+            )
         migrate(db.engine)
         gateway.dispatcher.start()
         yield
@@ -44,10 +53,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Trainyard", version="0.1.0", lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.api_keys = ApiKeys(settings.api_key_list(), settings.allow_anonymous)
     install_error_handlers(app, JobSpec)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=("/v1/datasets",)
+    )
     app.include_router(system.router)
-    app.include_router(jobs.router)
-    app.include_router(datasets.router)
+    app.include_router(system.public_router, dependencies=[ApiKeyRequired])
+    app.include_router(jobs.router, dependencies=[ApiKeyRequired])
+    app.include_router(datasets.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return app

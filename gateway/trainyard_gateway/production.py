@@ -1,4 +1,8 @@
-"""Production safety: a gateway in production mode refuses to start on development defaults."""
+"""Start-up safety: the gateway refuses to start on settings that would leave it open.
+
+Anywhere, a public API with no keys needs an explicit TRAINYARD_ALLOW_ANONYMOUS=1; in production
+mode (TRAINYARD_ENV=production) anonymous access and the development internal token are refused.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,27 @@ import sys
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
 
-# Public API keys come with a later issue; until then the public API has no authentication of its
-# own, so production deployments keep it on a private network or behind an authenticating proxy.
-
 
 class UnsafeSettingsError(RuntimeError):
-    """The settings are fine for development but must not reach production."""
+    """The settings would serve the API unprotected, or with development secrets."""
+
+
+NO_KEYS = (
+    "no API keys: set TRAINYARD_API_KEYS to one or more comma-separated keys (clients send "
+    "`Authorization: Bearer <key>`)"
+)
 
 
 def production_problems(settings: GatewaySettings) -> list[str]:
-    """What makes these settings unsafe for production (nothing in development mode)."""
+    """What makes these settings unsafe to start with."""
+    keys = settings.api_key_list()
     if settings.environment != "production":
-        return []
+        if keys or settings.allow_anonymous:
+            return []
+        return [NO_KEYS + ", or TRAINYARD_ALLOW_ANONYMOUS=1 for development without keys"]
     problems = []
+    if not keys:
+        problems.append(NO_KEYS + "; anonymous access is refused in production")
     if settings.internal_token == DEV_INTERNAL_TOKEN:
         problems.append(
             f"TRAINYARD_INTERNAL_TOKEN is the development default {DEV_INTERNAL_TOKEN!r}: set a "
@@ -32,7 +44,7 @@ def check_production_settings(settings: GatewaySettings) -> None:
     problems = production_problems(settings)
     if problems:
         raise UnsafeSettingsError(
-            "TRAINYARD_ENV=production refuses to start: " + "; ".join(problems)
+            f"the gateway ({settings.environment}) refuses to start: " + "; ".join(problems)
         )
 
 

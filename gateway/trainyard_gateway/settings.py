@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
@@ -26,6 +26,10 @@ class GatewaySettings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         "development", validation_alias="TRAINYARD_ENV"
     )
+    # Public API keys, comma-separated; clients send `Authorization: Bearer <key>`. Without any,
+    # the gateway only starts when anonymous access is asked for explicitly (development).
+    api_keys: str = Field("", validation_alias="TRAINYARD_API_KEYS", repr=False)
+    allow_anonymous: bool = Field(False, validation_alias="TRAINYARD_ALLOW_ANONYMOUS")
     # gunicorn worker processes (trainyard_gateway.serve); WEB_CONCURRENCY is the PaaS convention.
     workers: int = Field(
         1, ge=1, le=64, validation_alias=AliasChoices("GATEWAY_WORKERS", "WEB_CONCURRENCY")
@@ -48,6 +52,13 @@ class GatewaySettings(BaseSettings):
     callback_grace_seconds: float = Field(300.0, ge=0, validation_alias="CALLBACK_GRACE_SECONDS")
     log_tail_lines: int = Field(50, ge=1, le=10_000, validation_alias="LOG_TAIL_LINES")
 
+    # Limits on what one client may send: a request body (dataset uploads have their own limit
+    # below), and jobs waiting in the queue per project.
+    max_request_bytes: int = Field(1024**2, ge=1024, validation_alias="MAX_REQUEST_BYTES")
+    max_queued_jobs_per_project: int = Field(
+        1000, ge=1, validation_alias="MAX_QUEUED_JOBS_PER_PROJECT"
+    )
+
     # Datasets: the largest zip accepted, and what one may unpack to (files, bytes).
     max_dataset_upload_bytes: int = Field(
         2 * 1024**3, ge=1, validation_alias="MAX_DATASET_UPLOAD_BYTES"
@@ -56,6 +67,14 @@ class GatewaySettings(BaseSettings):
     max_dataset_bytes: int = Field(10 * 1024**3, ge=1, validation_alias="MAX_DATASET_BYTES")
     # Where registered remote datasets are fetched to be checked; default under the data dir.
     dataset_cache_dir: Path | None = Field(None, validation_alias="DATASET_CACHE_DIR")
+
+    @field_validator("allow_anonymous", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if value == "" else value
+
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -22,9 +22,13 @@ class ApiError(HTTPException):
     """An error with a message, and optionally the per-field problems behind it."""
 
     def __init__(
-        self, status: int, message: str, errors: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(status_code=status, detail=message)
+        super().__init__(status_code=status, detail=message, headers=headers)
         self.errors = errors
 
 

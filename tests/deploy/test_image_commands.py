@@ -44,7 +44,11 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tupl
                 if key in env:
                     env[key] = str(root / name / key.lower())
             if name == "gateway":
-                env |= {"DATABASE_URL": f"sqlite:///{root / 'gateway.db'}", "GATEWAY_WORKERS": "2"}
+                env |= {
+                    "DATABASE_URL": f"sqlite:///{root / 'gateway.db'}",
+                    "GATEWAY_WORKERS": "2",
+                    "TRAINYARD_API_KEYS": "image-test-key",
+                }
             proc = ManagedProcess(name, command(dockerfile), env, root / f"{name}.log", cwd=root)
             started[name] = (proc.start(), port, env)
         for proc, port, _ in started.values():

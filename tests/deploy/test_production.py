@@ -1,4 +1,5 @@
-"""TRAINYARD_ENV=production refuses the development internal token, at every way in."""
+"""The gateway refuses to start unprotected: no API keys without an explicit development opt-in,
+and in production neither anonymous access nor the development internal token, at every way in."""
 
 from __future__ import annotations
 
@@ -20,21 +21,48 @@ def settings(tmp_path: Path, **values: str) -> GatewaySettings:
 
 
 def test_development_accepts_the_default_token(tmp_path: Path) -> None:
-    assert settings(tmp_path).environment == "development"
-    assert production_problems(settings(tmp_path)) == []
+    dev = settings(tmp_path, TRAINYARD_API_KEYS="k1")
+    assert dev.environment == "development"
+    assert production_problems(dev) == []
+
+
+def test_development_without_keys_needs_the_explicit_opt_in(tmp_path: Path) -> None:
+    problems = production_problems(settings(tmp_path))
+    assert "TRAINYARD_API_KEYS" in problems[0]
+    assert "TRAINYARD_ALLOW_ANONYMOUS=1" in problems[0]
+    with pytest.raises(UnsafeSettingsError, match="no API keys"):
+        create_app(settings(tmp_path))
+    assert production_problems(settings(tmp_path, TRAINYARD_ALLOW_ANONYMOUS="1")) == []
 
 
 def test_production_refuses_the_default_token(tmp_path: Path) -> None:
-    unsafe = settings(tmp_path, TRAINYARD_ENV="production")
+    unsafe = settings(tmp_path, TRAINYARD_ENV="production", TRAINYARD_API_KEYS="k1")
     assert unsafe.internal_token == DEV_INTERNAL_TOKEN
     assert "TRAINYARD_INTERNAL_TOKEN" in production_problems(unsafe)[0]
     with pytest.raises(UnsafeSettingsError, match="TRAINYARD_INTERNAL_TOKEN"):
         create_app(unsafe)
 
 
-def test_production_with_a_secret_is_fine(tmp_path: Path) -> None:
-    safe = settings(tmp_path, TRAINYARD_ENV="production", TRAINYARD_INTERNAL_TOKEN="s3cr3t" * 8)
+def test_production_refuses_anonymous_access(tmp_path: Path) -> None:
+    unsafe = settings(
+        tmp_path,
+        TRAINYARD_ENV="production",
+        TRAINYARD_INTERNAL_TOKEN="s3cr3t" * 8,
+        TRAINYARD_ALLOW_ANONYMOUS="1",
+    )
+    assert len(production_problems(unsafe)) == 1
+    assert "refused in production" in production_problems(unsafe)[0]
+
+
+def test_production_with_secrets_is_fine(tmp_path: Path) -> None:
+    safe = settings(
+        tmp_path,
+        TRAINYARD_ENV="production",
+        TRAINYARD_INTERNAL_TOKEN="s3cr3t" * 8,
+        TRAINYARD_API_KEYS="key-a, key-b",
+    )
     assert production_problems(safe) == []
+    assert safe.api_key_list() == ["key-a", "key-b"]
 
 
 def test_unknown_environment_is_refused(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from trainyard_gateway.job_queries import (
 )
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
+from trainyard_gateway.queue_limits import check_queue_room
 from trainyard_gateway.schemas import Artifact, JobList, JobView, Logs, Metrics
 from trainyard_shared.http_api import ApiError
 from trainyard_shared.spec import JobSpec
@@ -35,6 +36,7 @@ StateFilter = Annotated[JobState | None, Query(description="only jobs in this st
 async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
     await run_in_threadpool(check_spec, spec, gateway.registry)
     with gateway.db.session() as session:
+        check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
         job = submit(session, spec)
         view = job_view(session, job)
     gateway.dispatcher.wake()

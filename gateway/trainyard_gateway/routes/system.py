@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainyard_gateway.deps import GatewayDep
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"])  # open: probes must not need a key
+public_router = APIRouter(tags=["system"])  # behind the API key, like every /v1 route
 
 
 @router.get("/health")
@@ -37,7 +38,7 @@ def ready(gateway: GatewayDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if database["ok"] else 503)
 
 
-@router.get("/v1/frameworks")
+@public_router.get("/v1/frameworks")
 def frameworks(gateway: GatewayDep) -> list[dict[str, Any]]:
     """Every service, asked now: URL, health, versions, device, tasks, models, options schema."""
     registry = gateway.registry

@@ -1,0 +1,282 @@
+"""Job commands: submit, list, show, logs, cancel, resume, wait, follow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from trainyard_client.cli import output
+from trainyard_client.cli.common import (
+    CANCELLED,
+    OK,
+    ApiKeyOption,
+    JsonOption,
+    UrlOption,
+    connect,
+    outcome_exit_code,
+)
+from trainyard_client.cli.follow import follow
+from trainyard_client.cli.job_file import build_spec, load_job_file, local_dataset_uri
+from trainyard_client.cli.views import job_detail, jobs_table
+from trainyard_client.client import Client
+from trainyard_client.models import Job
+
+app = typer.Typer()
+
+JobId = Annotated[str, typer.Argument(help="Job id (job-…).", show_default=False)]
+TimeoutOption = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Give up after this many seconds (exit 124).", min=0),
+]
+FollowOption = Annotated[
+    bool, typer.Option("--follow", help="Follow the job to its end; exit with its outcome.")
+]
+
+
+def _finish(client: Client, job: Job, as_json: bool, timeout: float | None) -> None:
+    """Follow a job to its end and exit with its outcome: 0, 1 (failed/lost), 130."""
+    try:
+        if as_json:
+            ended = client.wait(job["id"], timeout, poll_interval=0.5)
+            output.print_json(ended)
+        else:
+            ended = follow(client, job["id"], output.stdout(), timeout)
+    except KeyboardInterrupt:
+        output.stderr().print(
+            f"stopped following {job['id']}; it keeps running (trainyard cancel {job['id']})",
+            markup=False,
+        )
+        raise typer.Exit(CANCELLED) from None
+    raise typer.Exit(outcome_exit_code(ended["state"]))
+
+
+@app.command()
+def submit(
+    context: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Job spec as YAML or JSON; flags override it."),
+    ] = None,
+    framework: Annotated[str | None, typer.Option(help="timm, ultralytics, huggingface, …")] = None,
+    task: Annotated[str | None, typer.Option(help="classification, detection, …")] = None,
+    model: Annotated[str | None, typer.Option(help="A model the framework knows.")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="A dataset id (ds-…), a path, file://… or s3://…")
+    ] = None,
+    dataset_format: Annotated[
+        str | None,
+        typer.Option("--format", help="imagefolder, yolo, coco (found for a ds-… id)"),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    image_size: Annotated[int | None, typer.Option()] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    priority: Annotated[int | None, typer.Option(help="-100…100, higher first.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="Framework option key=value (repeatable)."),
+    ] = None,
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Submit a job from flags, a job file, or both."""
+    flags = {
+        "framework": framework,
+        "task": task,
+        "model": model,
+        "dataset.uri": local_dataset_uri(dataset, Path.cwd()) if dataset else None,
+        "dataset.format": dataset_format,
+        "hyperparams.epochs": epochs,
+        "hyperparams.batch_size": batch_size,
+        "hyperparams.image_size": image_size,
+        "hyperparams.learning_rate": lr,
+        "project": project,
+        "name": name,
+        "priority": priority,
+    }
+    spec = build_spec(load_job_file(file) if file else {}, flags, option or [])
+    with connect(context, url, api_key) as client:
+        _fill_dataset_format(client, spec)
+        job = client.create_job(spec)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(
+                    Text.assemble(f"{job['id']} ", output.state_text(job["state"]))
+                )
+            return
+        if not as_json:
+            output.stdout().print(f"submitted {job['id']}", markup=False)
+        _finish(client, job, as_json, timeout)
+
+
+def _fill_dataset_format(client: Client, spec: dict[str, Any]) -> None:
+    """A registered dataset knows its format: ask for it when the spec leaves it out."""
+    dataset = spec.get("dataset")
+    if isinstance(dataset, dict) and "format" not in dataset:
+        uri = dataset.get("uri")
+        if isinstance(uri, str) and uri.startswith("ds-"):
+            dataset["format"] = client.get_dataset(uri)["format"]
+
+
+@app.command("list")
+def list_jobs(
+    context: typer.Context,
+    state: Annotated[str | None, typer.Option(help="queued, running, succeeded, …")] = None,
+    framework: Annotated[str | None, typer.Option()] = None,
+    project: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(help="Jobs per page.", min=1, max=200)] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page.")] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="Every page, not just one.")] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """List jobs, newest first."""
+    filters = {"state": state, "framework": framework, "project": project}
+    with connect(context, url, api_key) as client:
+        if all_pages:
+            jobs, next_cursor = list(client.iter_jobs(page_size=200, **filters)), None
+        else:
+            page = client.list_jobs(limit=limit, cursor=cursor, **filters)
+            jobs, next_cursor = page["items"], page["next_cursor"]
+    if as_json:
+        output.print_json({"items": jobs, "next_cursor": next_cursor})
+        return
+    output.stdout().print(jobs_table(jobs))
+    if next_cursor:
+        output.stderr().print(f"more: --cursor {next_cursor} (or --all)", markup=False)
+
+
+@app.command()
+def show(
+    context: typer.Context,
+    job_id: JobId,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """A job's state, progress, metrics, error and artifacts."""
+    with connect(context, url, api_key) as client:
+        job = client.get_job(job_id)
+    if as_json:
+        output.print_json(job)
+    else:
+        output.stdout().print(job_detail(job))
+
+
+@app.command()
+def logs(
+    context: typer.Context,
+    job_id: JobId,
+    follow_logs: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the job ends.")
+    ] = False,
+    tail: Annotated[int, typer.Option("--tail", "-n", help="Last lines to show.", min=0)] = 100,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """A job's output lines; with -f, live until it ends (one JSON object a line with --json)."""
+    with connect(context, url, api_key) as client:
+        if not follow_logs:
+            answer = client.logs(job_id, tail=max(tail, 1))
+            if as_json:
+                output.print_json(answer)
+            else:
+                sys.stdout.writelines(line["line"] + "\n" for line in answer["lines"])
+            return
+        try:
+            for line in client.follow_logs(job_id, tail=tail):
+                sys.stdout.write((json.dumps(line) if as_json else line["line"]) + "\n")
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            raise typer.Exit(CANCELLED) from None
+
+
+@app.command()
+def cancel(
+    context: typer.Context,
+    job_id: JobId,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Stop a job (its whole process group, or its Kubernetes Job)."""
+    with connect(context, url, api_key) as client:
+        job = client.cancel_job(job_id)
+    if as_json:
+        output.print_json(job)
+        return
+    note = "" if job["state"] == "cancelled" else "  (stop requested)"
+    output.stdout().print(Text.assemble(f"{job['id']} ", output.state_text(job["state"]), note))
+
+
+@app.command()
+def resume(
+    context: typer.Context,
+    job_id: JobId,
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Continue a job from its last checkpoint; prints the job that now trains."""
+    with connect(context, url, api_key) as client:
+        job = client.resume_job(job_id)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(
+                    Text.assemble(f"{job['id']} ", output.state_text(job["state"]))
+                )
+            return
+        _finish(client, job, as_json, timeout)
+
+
+@app.command("follow")
+def follow_command(
+    context: typer.Context,
+    job_id: JobId,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Show a job's progress live until it ends; exit with its outcome."""
+    with connect(context, url, api_key) as client:
+        _finish(client, client.get_job(job_id), as_json, timeout)
+
+
+@app.command()
+def wait(
+    context: typer.Context,
+    job_id: JobId,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Wait quietly until a job ends; print its final state and exit with its outcome."""
+    with connect(context, url, api_key) as client:
+        job = client.wait(job_id, timeout, poll_interval=1.0)
+    if as_json:
+        output.print_json(job)
+    else:
+        output.stdout().print(Text.assemble(f"{job['id']} ", output.state_text(job["state"])))
+    code = outcome_exit_code(job["state"])
+    if code != OK:
+        raise typer.Exit(code)

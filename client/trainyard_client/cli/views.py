@@ -1,0 +1,180 @@
+"""Rich renderings of the gateway's answers: tables for lists, a grid for one job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from trainyard_client.cli.output import (
+    format_bytes,
+    format_metrics,
+    format_seconds,
+    format_time,
+    state_text,
+)
+from trainyard_client.models import Artifact, Dataset, Job
+
+MODELS_SHOWN = 6
+
+
+def progress_text(job: Job) -> str:
+    progress = job["progress"]
+    if progress["total_epochs"] is None:
+        return "-"
+    return f"{progress['epoch'] or 0}/{progress['total_epochs']} ({progress['percent']:.0f}%)"
+
+
+def jobs_table(jobs: list[Job]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "STATE", "FRAMEWORK", "TASK", "MODEL", "PROJECT", "EPOCHS", "CREATED"):
+        table.add_column(column, no_wrap=True)
+    for job in jobs:
+        table.add_row(
+            job["id"],
+            state_text(job["state"]),
+            job["framework"],
+            job["task"],
+            job["model"],
+            job["project"],
+            progress_text(job),
+            format_time(job["created_at"]),
+        )
+    return table
+
+
+def _grid() -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    return grid
+
+
+def job_detail(job: Job) -> RenderableType:
+    grid = _grid()
+    spec: dict[str, Any] = job["spec"]
+    dataset = spec.get("dataset", {})
+    grid.add_row("id", job["id"])
+    grid.add_row("state", state_text(job["state"]))
+    grid.add_row("job", f"{job['framework']} {job['task']} {job['model']}")
+    grid.add_row("project", job["project"] + (f"  name: {job['name']}" if job["name"] else ""))
+    grid.add_row("dataset", f"{dataset.get('uri')} ({dataset.get('format')})")
+    grid.add_row("hyperparams", format_metrics(spec.get("hyperparams")))
+    if spec.get("options"):
+        grid.add_row("options", format_metrics(spec["options"]))
+    progress = job["progress"]
+    eta = f"  eta {format_seconds(progress['eta_seconds'])}" if progress["eta_seconds"] else ""
+    grid.add_row("progress", progress_text(job) + eta)
+    if job["queue"]:
+        reason = job["queue"]["reason"]
+        grid.add_row(
+            "queue", f"position {job['queue']['position']}" + (f": {reason}" if reason else "")
+        )
+    if job["metrics"]:
+        grid.add_row("metrics", format_metrics(job["metrics"]))
+    if job["mlflow"]:
+        grid.add_row("mlflow", format_metrics(job["mlflow"]))
+    grid.add_row("created", format_time(job["created_at"]))
+    grid.add_row("started", format_time(job["started_at"]))
+    grid.add_row("finished", format_time(job["finished_at"]))
+    parts: list[RenderableType] = [grid]
+    if job["error"]:
+        parts.append(error_detail(job["error"]))
+    if job["artifacts"]:
+        parts.append(Text("\nartifacts", style="bold"))
+        parts.append(artifacts_table(job["artifacts"]))
+    return Group(*parts)
+
+
+def error_detail(error: dict[str, Any]) -> RenderableType:
+    grid = _grid()
+    grid.add_row(Text("error", style="bold red"), str(error.get("reason") or "-"))
+    for key in ("message", "error_type", "exit_code", "signal"):
+        if error.get(key) is not None:
+            grid.add_row(key, str(error[key]))
+    tail = error.get("log_tail") or []
+    if not tail:
+        return grid
+    return Group(grid, Text("last output lines:", style="bold"), Text("\n".join(tail)))
+
+
+def artifacts_table(artifacts: list[Artifact]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("NAME", "KIND", "SIZE", "SHA256", "CREATED"):
+        table.add_column(column, no_wrap=True)
+    for artifact in artifacts:
+        table.add_row(
+            artifact["name"],
+            artifact["kind"],
+            format_bytes(artifact["size"]),
+            artifact["sha256"][:16],
+            format_time(artifact["created_at"]),
+        )
+    return table
+
+
+def datasets_table(datasets: list[Dataset]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "NAME", "FORMAT", "SOURCE", "SIZE", "SUMMARY", "CREATED"):
+        table.add_column(column, no_wrap=True)
+    for dataset in datasets:
+        table.add_row(
+            dataset["id"],
+            dataset["name"] or "-",
+            dataset["format"],
+            dataset["source"],
+            format_bytes(dataset["size_bytes"]),
+            dataset_summary(dataset),
+            format_time(dataset["created_at"]),
+        )
+    return table
+
+
+def dataset_summary(dataset: Dataset) -> str:
+    summary = dataset["summary"]
+    images = summary.get("images")
+    parts = []
+    if isinstance(images, dict):
+        parts.append(" ".join(f"{split}={count}" for split, count in images.items()))
+    if isinstance(summary.get("classes"), list):
+        parts.append(f"{len(summary['classes'])} classes")
+    return ", ".join(parts) or "-"
+
+
+def dataset_detail(dataset: Dataset) -> Table:
+    grid = _grid()
+    grid.add_row("id", dataset["id"])
+    grid.add_row("name", dataset["name"] or "-")
+    grid.add_row("format", dataset["format"])
+    grid.add_row("uri", dataset["uri"])
+    grid.add_row("source", dataset["source"])
+    grid.add_row("size", format_bytes(dataset["size_bytes"]))
+    grid.add_row("summary", dataset_summary(dataset))
+    grid.add_row("created", format_time(dataset["created_at"]))
+    return grid
+
+
+def frameworks_table(frameworks: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("FRAMEWORK", "HEALTHY", "DEVICE", "TASKS (FORMATS)", "MODELS", "URL"):
+        table.add_column(column)
+    for service in frameworks:
+        capabilities = service.get("capabilities") or {}
+        tasks = capabilities.get("tasks") or {}
+        models: list[str] = sorted({m for task in tasks.values() for m in task.get("models", [])})
+        shown = ", ".join(models[:MODELS_SHOWN]) + (" …" if len(models) > MODELS_SHOWN else "")
+        healthy = Text("yes", style="green") if service["healthy"] else Text("no", style="red")
+        if not service["healthy"] and service.get("error"):
+            healthy.append(f" ({service['error']})")
+        table.add_row(
+            service["framework"],
+            healthy,
+            capabilities.get("device") or "-",
+            ", ".join(f"{name} ({'/'.join(t['dataset_formats'])})" for name, t in tasks.items())
+            or "-",
+            shown or "-",
+            service["url"],
+        )
+    return table

@@ -1,0 +1,302 @@
+"""The Python client: one method per public endpoint of the gateway, plus waiting helpers.
+
+from trainyard_client import Client
+
+with Client() as trainyard:  # TRAINYARD_URL, TRAINYARD_API_KEY
+    job = trainyard.create_job(spec)
+    for line in trainyard.follow_logs(job["id"]):
+        print(line["line"])
+    job = trainyard.wait(job["id"], timeout=3600)
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from trainyard_client.config import ClientConfig
+from trainyard_client.errors import GatewayUnreachable, WaitTimeout
+from trainyard_client.models import (
+    Artifact,
+    Dataset,
+    Job,
+    JobPage,
+    LogLine,
+    Logs,
+    Metrics,
+    is_terminal,
+)
+from trainyard_client.sse import parse_events
+from trainyard_client.transfers import MultipartUpload, Progress, save_stream, zip_folder
+from trainyard_client.transport import Transport
+
+# Longer than the gateway's 15 s keep-alive: a silent stream this long is a dead connection.
+STREAM_READ_TIMEOUT = 45.0
+RECONNECT_DELAY = 0.5
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _without_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+class Client:
+    """Talks to one gateway. Arguments win over TRAINYARD_URL and TRAINYARD_API_KEY."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.config = config or ClientConfig.from_env(url, api_key)
+        self._transport = Transport(self.config, http)
+        self._sleep = time.sleep
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self._transport.request("GET", path, safe=True, params=_without_none(params))
+        return response.json()
+
+    # Jobs
+
+    def create_job(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> Job:
+        """Submit a job from a spec, keyword fields, or both (fields win). Never repeated once
+        the gateway may have received it, so a job is never created twice."""
+        body = {**(spec or {}), **fields}
+        response = self._transport.request("POST", "/v1/jobs", safe=False, json=body)
+        return cast(Job, response.json())
+
+    def list_jobs(
+        self,
+        *,
+        state: str | None = None,
+        framework: str | None = None,
+        project: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page, newest first; pass its `next_cursor` back for the next one."""
+        return cast(
+            JobPage,
+            self._get(
+                "/v1/jobs",
+                state=state,
+                framework=framework,
+                project=project,
+                limit=limit,
+                cursor=cursor,
+            ),
+        )
+
+    def iter_jobs(
+        self,
+        *,
+        state: str | None = None,
+        framework: str | None = None,
+        project: str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Job]:
+        """Every matching job, newest first, fetching pages as they are needed."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(
+                state=state, framework=framework, project=project, limit=page_size, cursor=cursor
+            )
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    def get_job(self, job_id: str) -> Job:
+        return cast(Job, self._get(f"/v1/jobs/{_segment(job_id)}"))
+
+    def cancel_job(self, job_id: str) -> Job:
+        """Ask the job to stop. Cancelling twice is harmless, so this call is retried."""
+        path = f"/v1/jobs/{_segment(job_id)}/cancel"
+        return cast(Job, self._transport.request("POST", path, safe=True).json())
+
+    def resume_job(self, job_id: str) -> Job:
+        """Continue a job from its last checkpoint: the job that now trains."""
+        path = f"/v1/jobs/{_segment(job_id)}/resume"
+        return cast(Job, self._transport.request("POST", path, safe=False).json())
+
+    def logs(self, job_id: str, tail: int = 100) -> Logs:
+        return cast(Logs, self._get(f"/v1/jobs/{_segment(job_id)}/logs", tail=tail))
+
+    def metrics(self, job_id: str) -> Metrics:
+        return cast(Metrics, self._get(f"/v1/jobs/{_segment(job_id)}/metrics"))
+
+    def artifacts(self, job_id: str) -> list[Artifact]:
+        return cast(list[Artifact], self._get(f"/v1/jobs/{_segment(job_id)}/artifacts"))
+
+    def download_artifact(
+        self,
+        job_id: str,
+        name: str,
+        destination: str | Path = ".",
+        progress: Progress | None = None,
+    ) -> Path:
+        """Stream an artifact to `destination` (a file, or a folder to keep its name in) and
+        check its sha256. `name` may leave out the extension: `best` finds `best.pt`."""
+        listed = self.artifacts(job_id)
+        artifact = next((a for a in listed if a["name"] == name), None) or next(
+            (a for a in listed if a["name"].split(".", 1)[0] == name), None
+        )
+        real_name = artifact["name"] if artifact else name  # unknown: the gateway says so
+        target = Path(destination)
+        if target.is_dir():
+            target = target / real_name
+        path = f"/v1/jobs/{_segment(job_id)}/artifacts/{_segment(real_name)}"
+        with self._transport.stream("GET", path) as response:
+            declared = response.headers.get("content-length")
+            total = int(declared) if declared and declared.isdigit() else None
+            expected = response.headers.get("x-checksum-sha256") or (
+                artifact["sha256"] if artifact else None
+            )
+            return save_stream(response.iter_bytes(), target, total, expected, progress)
+
+    # Waiting
+
+    def wait(
+        self,
+        job_id: str,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+        on_update: Callable[[Job], None] | None = None,
+        reconnect_timeout: float = 60.0,
+    ) -> Job:
+        """Poll until the job ends and return it; WaitTimeout after `timeout` seconds. A gateway
+        that is away for less than `reconnect_timeout` seconds (a restart) is waited for."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        down_since: float | None = None
+        job: Job | None = None
+        while True:
+            try:
+                job = self.get_job(job_id)
+                down_since = None
+            except GatewayUnreachable:
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > reconnect_timeout:
+                    raise
+            if job is not None:
+                if on_update:
+                    on_update(job)
+                if is_terminal(job["state"]):
+                    return job
+            now = time.monotonic()
+            if timeout is not None and deadline is not None and now >= deadline:
+                last_seen = job or {"id": job_id, "state": "unreachable"}
+                raise WaitTimeout(cast(dict[str, Any], last_seen), timeout)
+            pause = poll_interval if deadline is None else min(poll_interval, deadline - now)
+            self._sleep(max(pause, 0.0))
+
+    def follow_logs(
+        self, job_id: str, tail: int = 100, reconnect_timeout: float = 60.0
+    ) -> Iterator[LogLine]:
+        """The last `tail` lines, then each new one until the job ends. A dropped connection
+        is resumed after the last line seen (Last-Event-ID), so no line repeats or goes
+        missing; GatewayUnreachable once the gateway has been away `reconnect_timeout`."""
+        path = f"/v1/jobs/{_segment(job_id)}/logs/stream"
+        timeout = httpx.Timeout(self.config.timeout, read=STREAM_READ_TIMEOUT)
+        last_seq: int | None = None
+        down_since: float | None = None
+        while True:
+            if last_seq is None:
+                params, headers = {"tail": tail}, {}
+            else:
+                params, headers = {}, {"Last-Event-ID": str(last_seq)}
+            try:
+                with self._transport.stream(
+                    "GET", path, params=params, headers=headers, timeout=timeout
+                ) as response:
+                    down_since = None
+                    for event in parse_events(response.iter_lines()):
+                        if event.event == "end":
+                            return
+                        if event.event == "log":
+                            line = cast(LogLine, json.loads(event.data))
+                            last_seq = line["seq"]
+                            yield line
+            except GatewayUnreachable:
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > reconnect_timeout:
+                    raise
+            # The stream broke off before its `end` event: connect again.
+            self._sleep(RECONNECT_DELAY)
+
+    # Datasets
+
+    def upload_dataset(
+        self, path: str | Path, name: str | None = None, progress: Progress | None = None
+    ) -> Dataset:
+        """Upload a dataset zip, or a folder (zipped first into a temporary file). The gateway
+        checks it before answering: a broken dataset is refused with the files named."""
+        source = Path(path)
+        if not source.is_dir():
+            return self._upload_zip(source, source.name, name, progress)
+        with tempfile.TemporaryDirectory(prefix="trainyard-upload-") as scratch:
+            archive = zip_folder(source, Path(scratch) / f"{source.resolve().name}.zip")
+            return self._upload_zip(archive, archive.name, name or source.resolve().name, progress)
+
+    def _upload_zip(
+        self, zip_path: Path, filename: str, name: str | None, progress: Progress | None
+    ) -> Dataset:
+        body = MultipartUpload(zip_path, filename, name, progress)
+        headers = {
+            "Content-Type": body.content_type,
+            "Content-Length": str(body.content_length),
+        }
+        response = self._transport.request(
+            "POST", "/v1/datasets", safe=False, content=body, headers=headers
+        )
+        return cast(Dataset, response.json())
+
+    def register_dataset(self, uri: str, name: str | None = None) -> Dataset:
+        """Record data already in storage (`s3://bucket/prefix`, `file:///path`) after a check."""
+        body = _without_none({"uri": uri, "name": name})
+        response = self._transport.request("POST", "/v1/datasets", safe=False, json=body)
+        return cast(Dataset, response.json())
+
+    def list_datasets(self, limit: int = 100) -> list[Dataset]:
+        return cast(list[Dataset], self._get("/v1/datasets", limit=limit))
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        return cast(Dataset, self._get(f"/v1/datasets/{_segment(dataset_id)}"))
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._transport.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}", safe=True)
+
+    # The gateway itself
+
+    def frameworks(self) -> list[dict[str, Any]]:
+        """Every training service: URL, health, versions, device, tasks, models, options."""
+        return cast(list[dict[str, Any]], self._get("/v1/frameworks"))
+
+    def health(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self._get("/health"))
+
+    def ready(self) -> dict[str, Any]:
+        """Whether the gateway can take jobs (its answer also when it cannot: `ready: false`)."""
+        response = self._transport.request("GET", "/ready", safe=True, accept=(503,))
+        return cast(dict[str, Any], response.json())

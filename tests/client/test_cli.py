@@ -1,0 +1,130 @@
+"""The `trainyard` executable against a real gateway and toy training service."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from client.conftest import API_KEY, run_trainyard
+from conftest import free_port
+
+
+def toy_flags(dataset_dir, *extra: str) -> list[str]:
+    return [
+        "submit",
+        "--framework",
+        "toy",
+        "--task",
+        "classification",
+        "--model",
+        "counter",
+        "--dataset",
+        str(dataset_dir),
+        "--format",
+        "imagefolder",
+        *extra,
+    ]
+
+
+def test_submit_follow_shows_each_epoch_and_exits_0_on_success(cli, dataset_dir):
+    done = cli(*toy_flags(dataset_dir, "--epochs", "3", "--follow"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [ln.split()[1] for ln in lines if ln.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+    assert "epoch 3/3  loss=0.125  accuracy=0.875" in lines
+    assert lines[-1].endswith("succeeded  loss=0.125  accuracy=0.875")
+    assert "\x1b[" not in done.stdout  # not a terminal: no colours, no live bar
+
+
+def test_a_failing_job_exits_1_and_shows_why(cli, dataset_dir):
+    done = cli(*toy_flags(dataset_dir, "--epochs", "3", "--option", "fail_at_epoch=2", "--follow"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "epoch 1/3" in done.stdout and "epoch 2/3" not in done.stdout
+    assert "failed: exception toy failure at epoch 2" in done.stdout
+    assert "RuntimeError: toy failure at epoch 2" in done.stdout  # the log tail
+
+
+def test_cancel_then_wait_exits_130_and_resume_relays_the_refusal(cli, api, queued_spec):
+    job = api.create_job(queued_spec())
+    cancelled = cli("cancel", job["id"])
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == f"{job['id']} cancelled"
+    waited = cli("wait", job["id"], "--timeout", "30")
+    assert waited.returncode == 130, waited.stdout + waited.stderr
+    # Cancelled before it ran, it has no checkpoint to go on from: the gateway says 409.
+    refused = cli("resume", job["id"])
+    assert refused.returncode == 2
+    assert "409" in refused.stderr and "checkpoint" in refused.stderr
+
+
+def test_json_output_of_submit_show_list_parses(cli, dataset_dir, tmp_path):
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(
+        "framework: toy\ntask: classification\nmodel: counter\n"
+        f"dataset: {{uri: {dataset_dir}, format: imagefolder}}\n"
+        "hyperparams: {epochs: 5, batch_size: 4}\noptions: {lines_per_epoch: 1}\n"
+        "project: cli-json\n"
+    )
+    submitted = cli(
+        "submit", "-f", str(job_file), "--epochs", "2", "-o", "epoch_seconds=0",
+        "--follow", "--json",
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job = json.loads(submitted.stdout)  # the job as it ended, and nothing else
+    assert job["state"] == "succeeded"
+    # The file's values, with the flags laid over them.
+    assert job["spec"]["hyperparams"]["epochs"] == 2
+    assert job["spec"]["hyperparams"]["batch_size"] == 4
+    assert job["spec"]["options"] == {"lines_per_epoch": 1, "epoch_seconds": 0}
+
+    shown = json.loads(cli("show", job["id"], "--json").stdout)
+    assert shown["progress"]["epoch"] == 2 and shown["metrics"]["loss"] == 0.25
+    listed = json.loads(cli("list", "--project", "cli-json", "--json").stdout)
+    assert [item["id"] for item in listed["items"]] == [job["id"]]
+    assert listed["next_cursor"] is None
+
+
+def test_unknown_framework_exits_2_with_the_allowed_values(cli, dataset_dir):
+    refused = cli(*["keras" if arg == "toy" else arg for arg in toy_flags(dataset_dir)])
+    assert refused.returncode == 2
+    assert "422" in refused.stderr and "unknown framework 'keras'" in refused.stderr
+    assert "allowed: huggingface, timm, toy, ultralytics" in refused.stderr
+    assert refused.stdout == ""
+
+
+def test_unreachable_gateway_exits_3():
+    url = f"http://127.0.0.1:{free_port()}"
+    done = run_trainyard("list", url=url, env={"TRAINYARD_RETRIES": "0"})
+    assert done.returncode == 3
+    assert f"cannot reach the gateway at {url}" in done.stderr
+
+
+def test_upload_a_dataset_folder_train_on_it_and_download_the_checkpoint(
+    cli, dataset_dir, tmp_path
+):
+    uploaded = cli("datasets", "upload", str(dataset_dir), "--name", "shapes", "--json")
+    assert uploaded.returncode == 0, uploaded.stderr
+    dataset = json.loads(uploaded.stdout)
+    assert dataset["format"] == "imagefolder" and dataset["summary"]["images"]["train"] == 6
+
+    # The format is looked up from the dataset id when not given.
+    trained = cli(
+        "submit", "--framework", "toy", "--task", "classification", "--model", "counter",
+        "--dataset", dataset["id"], "--epochs", "1", "--follow", "--json",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    job = json.loads(trained.stdout)
+    assert job["state"] == "succeeded" and job["spec"]["dataset"]["format"] == "imagefolder"
+
+    downloaded = cli("artifacts", "download", job["id"], "best", "-o", str(tmp_path))
+    assert downloaded.returncode == 0, downloaded.stderr
+    saved = tmp_path / "best.bin"
+    assert downloaded.stdout.strip() == str(saved)
+    best = next(a for a in job["artifacts"] if a["name"] == "best.bin")
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == best["sha256"]
+
+
+def test_api_key_from_an_option(cli):
+    # Every other test here sends the key from TRAINYARD_API_KEY (the gateway asks for one).
+    given = cli("--api-key", API_KEY, "list", "--json", env={"TRAINYARD_API_KEY": ""})
+    assert given.returncode == 0, given.stderr
+    assert isinstance(json.loads(given.stdout)["items"], list)

@@ -12,7 +12,8 @@ from trainyard_gateway.settings import GatewaySettings
 def main() -> None:
     settings = GatewaySettings()
     exit_if_unsafe(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    # log_config=None: uvicorn's lines go through the gateway's logging setup.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,17 @@ from fastapi import FastAPI
 
 from trainyard_gateway.auth import ApiKeyRequired, ApiKeys
 from trainyard_gateway.body_limit import BodyLimit
+from trainyard_gateway.dashboard import router as dashboard_router
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
+from trainyard_gateway.metrics import install_metrics
 from trainyard_gateway.production import check_production_settings
 from trainyard_gateway.routes import callbacks, datasets, jobs, system
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_shared.http_api import install_error_handlers
+from trainyard_shared.logs import setup_logging
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.storage import open_storage
 
@@ -63,5 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(jobs.router, dependencies=[ApiKeyRequired])
     app.include_router(datasets.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app.include_router(dashboard_router)
+    install_metrics(app, db, lambda: registry.frameworks)
+    setup_logging()
     return app

@@ -14,17 +14,29 @@ import time
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.job_state import transition
+from trainyard_gateway.metrics import record_dispatch
 from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.retries import end_or_retry
 from trainyard_gateway.services import ServiceRegistry, describe_http_error, message_of
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.tokens import new_token, token_hash
+from trainyard_shared.logs import job_scoped
 from trainyard_shared.states import ACTIVE, JobState, is_terminal
 
 log = logging.getLogger("trainyard.dispatcher")
+
+# Starts per framework per round: bounds one round's work when a service reports no capacity.
+MAX_STARTS_PER_ROUND = 50
+
+
+def _no_slot(framework: str, capacity: object) -> str:
+    most = f"at most {capacity}" if isinstance(capacity, int) else "no more"
+    return f"waiting for a free slot: the {framework} service runs {most} jobs at once"
 
 
 class Dispatcher:
@@ -67,41 +79,90 @@ class Dispatcher:
 
     # -- dispatch ----------------------------------------------------------------------------
     def dispatch_queued(self) -> None:
-        with self.db.session() as session:
-            queued = session.execute(
-                select(Job.id, Job.framework)
-                .where(Job.state == JobState.QUEUED)
-                .order_by(Job.priority.desc(), Job.created_at, Job.id)
-                .limit(200)
-            ).all()
-        blocked: dict[str, str] = {}
-        for job_id, framework in queued:
-            if framework in blocked:
-                self._set_queue_reason(job_id, blocked[framework])
-                continue
-            reason = self._dispatch(job_id, framework)
-            if reason:
-                blocked[framework] = reason
+        for framework in self.registry.frameworks:
+            self._dispatch_framework(framework)
 
-    def _set_queue_reason(self, job_id: str, reason: str) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == JobState.QUEUED)
-                .values(queue_reason=reason)
-            )
-
-    def _dispatch(self, job_id: str, framework: str) -> str | None:
-        """Try to start one job. Returns why its framework can take no more now, if so."""
+    def _dispatch_framework(self, framework: str) -> None:
+        """Start as many of the framework's queued jobs, best first, as its service has room for."""
         status = self.registry.status(framework)
-        if not status.healthy:
-            status = self.registry.poll(framework)
-        if not status.healthy:
-            reason = f"waiting for the {framework} service: {status.error}"
-            self._set_queue_reason(job_id, reason)
-            return reason
+        with self.db.session() as session:
+            if not self._has_queued(session, framework):
+                return
+            if not status.healthy:
+                status = self.registry.poll(framework)
+            if not status.healthy:
+                self._mark_waiting(
+                    session, framework, f"waiting for the {framework} service: {status.error}"
+                )
+                return
+            capacity = (status.health or {}).get("capacity")
+            free = self._free_slots(session, framework, capacity)
+            if free <= 0:
+                self._mark_waiting(session, framework, _no_slot(framework, capacity))
+                return
+            job_ids = session.scalars(
+                select(Job.id)
+                .where(Job.state == JobState.QUEUED, Job.framework == framework)
+                .order_by(Job.priority.desc(), Job.created_at, Job.id)
+                .limit(free)
+            ).all()
+        for job_id in job_ids:
+            reason = self._dispatch(job_id, framework, status.url)
+            if reason:
+                break
+        else:
+            reason = _no_slot(framework, capacity)  # for those still waiting behind them
+        with self.db.session() as session:
+            self._mark_waiting(session, framework, reason)
+
+    @staticmethod
+    def _has_queued(session: Session, framework: str) -> bool:
+        return (
+            session.scalar(
+                select(Job.id)
+                .where(Job.state == JobState.QUEUED, Job.framework == framework)
+                .limit(1)
+            )
+            is not None
+        )
+
+    @staticmethod
+    def _free_slots(session: Session, framework: str, capacity: object) -> int:
+        """Slots left: the service's capacity minus the framework's jobs starting or running.
+
+        Counted from the job store, which every gateway worker shares, so no worker exceeds
+        the capacity; a service that reports none has its own 429 as the only limit.
+        """
+        if not isinstance(capacity, int):
+            return MAX_STARTS_PER_ROUND
+        busy = session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(
+                Job.framework == framework,
+                Job.state.in_([JobState.STARTING.value, JobState.RUNNING.value]),
+            )
+        )
+        return min(capacity - int(busy or 0), MAX_STARTS_PER_ROUND)
+
+    @staticmethod
+    def _mark_waiting(session: Session, framework: str, reason: str) -> None:
+        """Say why the framework's queued jobs wait (one UPDATE, only rows that change)."""
+        session.execute(
+            update(Job)
+            .where(
+                Job.state == JobState.QUEUED,
+                Job.framework == framework,
+                or_(Job.queue_reason.is_(None), Job.queue_reason != reason),
+            )
+            .values(queue_reason=reason)
+        )
+
+    @job_scoped
+    def _dispatch(self, job_id: str, framework: str, url: str) -> str | None:
+        """Try to start one job. Returns why its framework can take no more now, if so."""
         token = new_token()
-        spec = self._claim(job_id, token, status.url)
+        spec = self._claim(job_id, token, url)
         if spec is None:
             return None  # another worker took it, or it was cancelled meanwhile
         body = {
@@ -112,9 +173,9 @@ class Dispatcher:
         }
         try:
             # Generous: a busy service may take a while; a retried start is idempotent anyway.
-            response = self.registry.client.post(f"{status.url}/v1/runs", json=body, timeout=60)
+            response = self.registry.client.post(f"{url}/v1/runs", json=body, timeout=60)
         except httpx.HTTPError as exc:
-            error = f"unreachable at {status.url}: {describe_http_error(exc)}"
+            error = f"unreachable at {url}: {describe_http_error(exc)}"
             self.registry.mark_down(framework, error)
             return self._requeue(job_id, f"waiting for the {framework} service: {error}")
         if response.status_code in (200, 201):
@@ -174,6 +235,7 @@ class Dispatcher:
             if job is None:
                 return
             job.run_id = run_id
+            record_dispatch(job)
             cancelled_meanwhile = is_terminal(job.state) or job.cancel_requested
             url = job.service_url
         if cancelled_meanwhile:  # the user cancelled while the start was in flight
@@ -208,11 +270,14 @@ class Dispatcher:
             return False
         return response.status_code in (200, 404)
 
+    @job_scoped
     def _check_run(self, job_id: str, url: str, run_id: str) -> None:
         try:
             response = self.registry.client.get(f"{url}/v1/runs/{run_id}")
-        except httpx.HTTPError:
-            return  # the service is away; heartbeats decide later
+        except httpx.HTTPError as exc:
+            self._service_unreachable(job_id, f"{url}: {describe_http_error(exc)}")
+            return
+        self._service_answered(job_id)
         if response.status_code == 404:
             self._maybe_lost(job_id)
             return
@@ -233,7 +298,12 @@ class Dispatcher:
             return
         tail = self._run_log_tail(url, run_id)
         exit_code = run.get("exit_code")
-        reason = "exited_without_result" if exit_code == 0 else "process_exited"
+        # The service's attribution (oom_killed, evicted, …) when it has one.
+        reason = (
+            "exited_without_result"
+            if exit_code == 0
+            else (run.get("failure_reason") or "process_exited")
+        )
         message = (
             "train.py exited with code 0 without reporting a result"
             if exit_code == 0
@@ -247,9 +317,48 @@ class Dispatcher:
                 "message": message,
                 "exit_code": exit_code,
                 "signal": run.get("signal"),
+                "oom": bool(run.get("oom")),
                 "log_tail": tail,
             },
         )
+
+    def _service_unreachable(self, job_id: str, error: str) -> None:
+        """Mark the job (once) and keep checking; `lost` only when heartbeats stopped as well.
+
+        One missed poll proves nothing: the service may be restarting while train.py, in its
+        own process group, trains on and reports straight to the gateway.
+        """
+        now = utcnow()
+        with self.db.session() as session:
+            job = session.get(Job, job_id, with_for_update=True)
+            if job is None or is_terminal(job.state):
+                return
+            if job.service_unreachable_since is None:
+                job.service_unreachable_since = now
+                log.warning("job %s: its service does not answer (%s)", job_id, error)
+            away = now - job.service_unreachable_since
+            silent = now - (job.last_event_at or job.updated_at)
+            limit = timedelta(seconds=self.settings.service_unreachable_timeout)
+            if away > limit and silent > timedelta(seconds=self.settings.heartbeat_timeout):
+                end_or_retry(
+                    session,
+                    job,
+                    JobState.LOST,
+                    {
+                        "reason": "service_unreachable",
+                        "message": f"the {job.framework} service has not answered for "
+                        f"{int(away.total_seconds())}s ({error}) and the run sent no heartbeat "
+                        f"for {int(silent.total_seconds())}s",
+                    },
+                )
+
+    def _service_answered(self, job_id: str) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.service_unreachable_since.is_not(None))
+                .values(service_unreachable_since=None)
+            )
 
     def _run_log_tail(self, url: str, run_id: str) -> list[str]:
         try:
@@ -268,7 +377,8 @@ class Dispatcher:
                 return
             last = job.last_event_at or job.updated_at
             if utcnow() - last > limit:
-                transition(
+                end_or_retry(
+                    session,
                     job,
                     JobState.LOST,
                     {
@@ -282,4 +392,4 @@ class Dispatcher:
         with self.db.session() as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is not None:
-                transition(job, state, error)
+                end_or_retry(session, job, state, error)  # or another attempt, if one may help

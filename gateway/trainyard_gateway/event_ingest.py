@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
+from trainyard_gateway.retries import attempt_seq_offset
 from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
+from trainyard_shared.failure import is_oom
 from trainyard_shared.states import JobState, can_transition, is_terminal
 
 # Both dialects can skip a conflicting row and return the ones inserted.
@@ -65,6 +67,7 @@ def _apply_status(job: Job, event: StatusEvent) -> None:
             "message": event.message,
             "error_type": event.error_type,
             "exit_code": event.exit_code,
+            "oom": is_oom(event.reason),
             "log_tail": event.log_tail,
         }
     if event.metrics:
@@ -80,6 +83,10 @@ def _apply_metric(job: Job, event: MetricEvent) -> None:
 
 
 def ingest(session: Session, job: Job, events: list[Any]) -> BatchAck:
+    # Each attempt of a retried job numbers its events from 1: store them after the last's.
+    offset = attempt_seq_offset(job.attempt)
+    if offset:
+        events = [e.model_copy(update={"seq": e.seq + offset}) for e in events]
     unique = {e.seq: e for e in events}  # a batch repeating a seq counts it once
     new = _insert_new(session, job.id, list(unique.values()))
     for seq in sorted(new):
@@ -93,4 +100,5 @@ def ingest(session: Session, job: Job, events: list[Any]) -> BatchAck:
     job.last_event_at = utcnow()
     if new:
         job.updated_at = job.last_event_at
-    return BatchAck(stored=len(new), duplicates=len(events) - len(new), last_seq=max(unique))
+    last_seq = max(unique) - offset  # in the run's own numbering
+    return BatchAck(stored=len(new), duplicates=len(events) - len(new), last_seq=last_seq)

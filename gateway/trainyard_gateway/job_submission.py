@@ -8,10 +8,12 @@ import httpx
 from sqlalchemy.orm import Session
 
 from trainyard_gateway.models import Dataset, Job, utcnow
+from trainyard_gateway.resume import resolve_resume_from
 from trainyard_gateway.services import ServiceRegistry, message_of
 from trainyard_shared.http_api import ApiError
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.states import JobState
+from trainyard_shared.storage import Storage
 from trainyard_shared.training.datasets import (
     SUPPORTED_DATASET_URIS,
     dataset_location,
@@ -98,8 +100,16 @@ def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str |
     return spec, dataset.id
 
 
-def submit(session: Session, spec: JobSpec) -> Job:
+def _same_dataset_id(spec: JobSpec, resumed: Job | None) -> str | None:
+    """A job resuming another on the same data uses the registered dataset that one used."""
+    if resumed is None or resumed.spec.get("dataset") != spec.dataset.model_dump(mode="json"):
+        return None
+    return resumed.dataset_id
+
+
+def submit(session: Session, spec: JobSpec, storage: Storage) -> Job:
     spec, dataset_id = _registered_dataset(session, spec)
+    spec, resumed = resolve_resume_from(session, storage, spec)
     now = utcnow()
     job = Job(
         id=new_job_id(),
@@ -116,7 +126,9 @@ def submit(session: Session, spec: JobSpec) -> Job:
         updated_at=now,
         cancel_requested=False,
         dispatch_attempts=0,
-        dataset_id=dataset_id,
+        dataset_id=dataset_id or _same_dataset_id(spec, resumed),
+        attempt=1,
+        resumed_from=resumed.id if resumed else None,
     )
     session.add(job)
     session.flush()

@@ -81,6 +81,13 @@ class Job(Base):
     callback_token_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Retries (spec.max_retries): the attempt running now, 1 for the first, and why each
+    # earlier attempt was retried. The job this one resumes, if it was made to resume one.
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    retries: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    resumed_from: Mapped[str | None] = mapped_column(String(64))
+    # Set by the watchdog while the service of a running job does not answer; cleared when it does.
+    service_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),

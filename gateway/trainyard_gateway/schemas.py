@@ -45,9 +45,16 @@ class JobView(BaseModel):
     metrics: dict[str, Any] | None
     error: dict[str, Any] | None
     queue: QueueInfo | None
+    # While the job's service does not answer: since when (the watchdog keeps checking).
+    service_unreachable_since: datetime | None = None
     artifacts: list[Artifact]
     mlflow: dict[str, Any] | None
     run_id: str | None
+    # Which attempt runs (1 = the first; more with spec.max_retries) and why earlier ones were
+    # retried; the job this one resumed, if any.
+    attempt: int = 1
+    retries: list[dict[str, Any]] = []
+    resumed_from: str | None = None
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

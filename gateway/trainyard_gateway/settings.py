@@ -49,6 +49,11 @@ class GatewaySettings(BaseSettings):
     service_poll_interval: float = Field(5.0, gt=0, validation_alias="SERVICE_POLL_INTERVAL")
     exit_grace_seconds: float = Field(3.0, ge=0, validation_alias="EXIT_GRACE_SECONDS")
     heartbeat_timeout: float = Field(60.0, gt=0, validation_alias="HEARTBEAT_TIMEOUT")
+    # A running job whose service answers nothing and whose heartbeats stopped becomes `lost`
+    # after this long; until then it is marked and checked again at every round.
+    service_unreachable_timeout: float = Field(
+        600.0, gt=0, validation_alias="SERVICE_UNREACHABLE_TIMEOUT"
+    )
     callback_grace_seconds: float = Field(300.0, ge=0, validation_alias="CALLBACK_GRACE_SECONDS")
     log_tail_lines: int = Field(50, ge=1, le=10_000, validation_alias="LOG_TAIL_LINES")
 

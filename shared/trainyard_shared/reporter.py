@@ -3,6 +3,8 @@
 One background thread sends queued events in batches and adds a heartbeat every few seconds,
 so heartbeats keep flowing while an epoch computes. Events leave the queue only once the
 gateway acknowledges them; while it is unreachable they wait and are retried with backoff.
+Up to `max_buffered` events wait in memory; more go to a spill file (JSON lines) and come back
+in order as the memory queue empties, so a long outage costs disk, not memory or events.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +37,9 @@ from trainyard_shared.events import (
     TrackingEvent,
     _Event,
 )
+from trainyard_shared.reporter_spill import SpillFile
+
+DEFAULT_MAX_BUFFERED = 10_000
 
 
 class TransientError(Exception):
@@ -67,7 +73,11 @@ class Reporter:
         heartbeat_interval: float = 5.0,
         max_backoff: float = 5.0,
         timeout: float = 10.0,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+        spill_path: Path | None = None,
     ) -> None:
+        """`max_buffered`: events kept in memory before they spill to `spill_path` (None: a
+        temporary file, made only if needed)."""
         self._url = callback_url
         self._headers = {"Authorization": f"Bearer {token}"}
         self._batch_size = min(batch_size, MAX_EVENTS_PER_BATCH)
@@ -75,7 +85,10 @@ class Reporter:
         self._heartbeat_interval = heartbeat_interval
         self._max_backoff = max_backoff
         self._client = httpx.Client(timeout=timeout)
-        self._pending: deque[_Event] = deque()
+        self._max_buffered = max(1, max_buffered)
+        # Oldest first: the memory queue, then the spill file; each event is JSON-ready.
+        self._pending: deque[dict[str, Any]] = deque()
+        self._spill = SpillFile(spill_path)
         self._cond = threading.Condition()
         self._seq = 0
         self._deadline: float | None = None  # set by close(): stop retrying after it
@@ -128,7 +141,17 @@ class Reporter:
     @property
     def pending(self) -> int:
         with self._cond:
-            return len(self._pending)
+            return len(self._pending) + len(self._spill)
+
+    @property
+    def spilled(self) -> int:
+        """How many events had to wait in the spill file."""
+        with self._cond:
+            return self._spill.spilled
+
+    @property
+    def spill_path(self) -> Path | None:
+        return self._spill.path
 
     def close(self, timeout: float = 300.0) -> bool:
         """Deliver everything queued, waiting at most `timeout` seconds. True if all arrived."""
@@ -141,13 +164,22 @@ class Reporter:
         else:  # never started: deliver inline
             self._drain()
         self._client.close()
-        return self.pending == 0
+        with self._cond:
+            delivered = not self._pending and not len(self._spill)
+            if not self._thread.is_alive():
+                self._spill.close()
+        return delivered
 
     # -- internals --------------------------------------------------------------------------
     def _put(self, cls: type[_Event], **fields: Any) -> None:
         with self._cond:
             self._seq += 1
-            self._pending.append(cls(seq=self._seq, **fields))
+            event = cls(seq=self._seq, **fields).model_dump(mode="json")
+            # Once anything has spilled, newer events queue behind it there: order is kept.
+            if len(self._spill) or len(self._pending) >= self._max_buffered:
+                self._spill.append(event)
+            else:
+                self._pending.append(event)
             if len(self._pending) >= self._batch_size:
                 self._cond.notify_all()
 
@@ -183,12 +215,16 @@ class Reporter:
             with self._cond:
                 for _ in batch:
                     self._pending.popleft()
+                room = self._max_buffered - len(self._pending)
+                self._pending.extend(self._spill.take(room))
             self.delivered += len(batch)
+            if self._stop_retrying(None):
+                return  # close()'s deadline passed: what is left stays undelivered
 
     def _stop_retrying(self, _state: Any) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _send_with_retry(self, batch: list[_Event]) -> None:
+    def _send_with_retry(self, batch: list[dict[str, Any]]) -> None:
         retrying = Retrying(
             retry=retry_if_exception(_is_transient),
             wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff, jitter=0.2),
@@ -199,8 +235,8 @@ class Reporter:
             with attempt:
                 self._send(batch)
 
-    def _send(self, batch: list[_Event]) -> None:
-        body = {"events": [event.model_dump(mode="json") for event in batch]}
+    def _send(self, batch: list[dict[str, Any]]) -> None:
+        body = {"events": batch}
         response = self._client.post(self._url, json=body, headers=self._headers)
         if response.status_code == 429 or response.status_code >= 500:
             raise TransientError(f"gateway answered {response.status_code}")

@@ -68,4 +68,16 @@ class JobSpec(StrictModel):
     project: str = Field("default", pattern=SAFE_NAME)
     name: str | None = Field(None, max_length=200)
     priority: int = Field(0, ge=-100, le=100)
-    resume_from: str | None = Field(None, max_length=2048)
+    resume_from: str | None = Field(
+        None,
+        max_length=2048,
+        description="A checkpoint to continue from: a job id, or a checkpoint's storage key or "
+        "URI (under checkpoints/ in this deployment's storage).",
+    )
+    max_retries: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Further attempts, each from the last checkpoint, when a run is lost, "
+        "OOM-killed or evicted.",
+    )

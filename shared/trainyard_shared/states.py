@@ -22,11 +22,17 @@ ACTIVE: frozenset[JobState] = frozenset({JobState.STARTING, JobState.RUNNING})
 
 _ENDINGS = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
 
+# A retry: a run that would end lost, OOM-killed or evicted, with retries left, goes back to the
+# queue as the same job for another attempt (see the gateway's retries module).
+RETRY_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
+    {(JobState.STARTING, JobState.QUEUED), (JobState.RUNNING, JobState.QUEUED)}
+)
+
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.STARTING, JobState.CANCELLED, JobState.FAILED}),
-    # A start the service never confirmed goes back to the queue.
+    # A start the service never confirmed goes back to the queue; so does a retry.
     JobState.STARTING: frozenset({JobState.QUEUED, JobState.RUNNING, *_ENDINGS}),
-    JobState.RUNNING: frozenset(_ENDINGS),
+    JobState.RUNNING: frozenset({JobState.QUEUED, *_ENDINGS}),
     **{state: frozenset() for state in TERMINAL},
 }
 
@@ -37,6 +43,11 @@ def is_terminal(state: JobState | str) -> bool:
 
 def can_transition(current: JobState | str, target: JobState | str) -> bool:
     return JobState(target) in TRANSITIONS[JobState(current)]
+
+
+def can_retry(current: JobState | str) -> bool:
+    """True for a job whose current attempt may be replaced by another (never a final one)."""
+    return (JobState(current), JobState.QUEUED) in RETRY_EDGES
 
 
 class InvalidTransition(ValueError):

@@ -29,7 +29,7 @@ def get_paths(app: FastAPI) -> set[str]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set[str]]]:
     """GET paths of the real app factories: the gateway's and a training service's."""
     data = tmp_path_factory.mktemp("railway-gateway")
-    gateway = create_app(GatewaySettings(data_dir=data))
+    gateway = create_app(GatewaySettings(data_dir=data, TRAINYARD_API_KEYS="railway-test-key"))
     service = create_service_app(PLUGIN, ServiceSettings(TRAINYARD_DATA_DIR=data / "service"))
     yield {"gateway": get_paths(gateway), "service": get_paths(service)}
     gateway.state.gateway.registry.close()

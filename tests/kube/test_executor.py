@@ -197,6 +197,15 @@ FAILURE_CASES = {
 }
 
 
+# The machine-readable reason and the out-of-memory flag the gateway copies into the job.
+FAILURE_REASONS = {
+    "oom": ("oom_killed", True),
+    "deadline": ("deadline_exceeded", False),
+    "crash": ("process_exited", False),
+    "evicted": ("evicted", False),
+}
+
+
 @pytest.mark.parametrize("case", FAILURE_CASES)
 def test_failures_say_why(driver: ApiClient, executor: KubernetesExecutor, case: str) -> None:
     pod_status, job_status, reason = FAILURE_CASES[case]
@@ -207,6 +216,7 @@ def test_failures_say_why(driver: ApiClient, executor: KubernetesExecutor, case:
     wait_for(lambda: executor.status(run_id).finished)
     info = executor.status(run_id)
     assert (info.status, info.reason) == (RunStatus.FAILED, reason)
+    assert (info.failure_reason, info.oom) == FAILURE_REASONS[case]
 
 
 def test_logs_come_from_the_pod(
@@ -265,6 +275,30 @@ def test_a_new_executor_finds_the_runs_again(
         assert later.status("job-again").status == RunStatus.RUNNING
         with pytest.raises(RunNotFound):
             later.status("job-never-started")
+    finally:
+        later.close()
+
+
+def test_a_restarted_service_finds_an_oom_killed_run_with_its_reason(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    executor.start(launch("job-oom-again"))
+    add_pod(driver, "job-oom-again", terminated("OOMKilled", 137))
+    set_job(driver, "job-oom-again", failed("BackoffLimitExceeded"))
+    wait_for(lambda: executor.status("job-oom-again").finished)
+    later = new_executor(cluster)  # the service restarted after the run ended
+    try:
+        # Found by its labels through the watches, with what its pod said: the Job's watch
+        # may come first, ending the run; its Pod's then completes the account.
+        def found() -> bool:
+            info = later.runs.get("job-oom-again")
+            return info is not None and info.failure_reason == "oom_killed"
+
+        wait_for(found)
+        for info in (later.runs.get("job-oom-again"), later.status("job-oom-again")):
+            assert info is not None and info.status == RunStatus.FAILED
+            assert (info.failure_reason, info.oom, info.signal) == ("oom_killed", True, 9)
+            assert info.reason is not None and "OOMKilled" in info.reason
     finally:
         later.close()
 

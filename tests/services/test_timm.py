@@ -112,6 +112,39 @@ def test_finetune_from_checkpoint_with_options(trained, tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+def test_training_resumes_from_a_last_checkpoint(trained, tmp_path: Path) -> None:
+    """The 2-epoch job's last.pt, resumed to 4 epochs: epochs 3-4 only, schedule and best kept."""
+    tmp, (code, before, output, _) = trained
+    assert code == 0, output
+    data = make_classification(tmp_path / "shapes", train_per_class=8, val_per_class=4, size=32)
+    for name in ("best.pt", "last.pt"):  # the earlier job's checkpoints, in this test's storage
+        target = checkpoint(tmp_path, "job-e2e", name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(checkpoint(tmp, "job-e2e", name), target)
+    last = "checkpoints/projects/tests/jobs/job-e2e/last.pt"
+    job = spec(data, hyperparams={"epochs": 4}, resume_from=last)
+    # Every epoch's last.pt is uploaded, with best.pt first whenever it changed.
+    code, events, output, seconds = run_train(
+        tmp_path, "job-resumed", job, CHECKPOINT_INTERVAL_SECONDS="0"
+    )
+    print(f"resumed run: {seconds:.1f}s")
+    assert code == 0, output
+    assert f"resuming from {(tmp_path / 'storage').as_uri()}/{last}" in output
+    metrics = of_type(events, "metric")
+    assert [(m["epoch"], m["total_epochs"]) for m in metrics] == [(3, 4), (4, 4)]
+    # The cosine schedule went on from epoch 3: half the base rate of 0.01 over 4 epochs.
+    assert metrics[0]["metrics"]["lr"] == pytest.approx(0.005)
+    assert [a["name"] for a in of_type(events, "artifact")][-2:] == ["best.pt", "last.pt"]
+    assert "last.pt" in [a["name"] for a in of_type(events, "artifact")][:-2]  # epoch 3's
+    final = of_type(events, "status")[-1]
+    assert final["state"] == "succeeded"
+    every_top1 = [m["metrics"]["top1"] for m in of_type(before, "metric") + metrics]
+    assert final["metrics"]["best_top1"] == max(every_top1)  # chosen over all four epochs
+    for name in ("best.pt", "last.pt"):
+        assert checkpoint(tmp_path, "job-resumed", name).stat().st_size > 10_000
+
+
+@pytest.mark.e2e
 def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
     data = make_classification(tmp_path / "shapes", train_per_class=2, val_per_class=1, size=32)
     job = spec(data, model="resnet18", hyperparams={"pretrained": True})

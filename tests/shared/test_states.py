@@ -6,6 +6,7 @@ from trainyard_shared.states import (
     TERMINAL,
     InvalidTransition,
     JobState,
+    can_retry,
     can_transition,
     is_terminal,
 )
@@ -22,9 +23,11 @@ def test_terminal_states_never_change(final):
     assert not any(can_transition(final, target) for target in JobState)
 
 
-def test_running_cannot_go_back_to_queue():
-    assert not can_transition(JobState.RUNNING, JobState.QUEUED)
+def test_only_a_retry_takes_a_started_job_back_to_the_queue():
+    assert can_transition(JobState.RUNNING, JobState.QUEUED)
     assert can_transition(JobState.STARTING, JobState.QUEUED)
+    assert can_retry(JobState.RUNNING) and can_retry(JobState.STARTING)
+    assert not any(can_retry(state) for state in (JobState.QUEUED, *TERMINAL))
 
 
 def test_invalid_transition_says_what_is_allowed():

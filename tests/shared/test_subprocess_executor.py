@@ -1,15 +1,26 @@
-"""The subprocess executor with real processes: exit codes, signals, stop, logs, reaping."""
+"""The subprocess executor with real processes: exit codes, signals, stop, logs, reaping, and
+finding its runs again after the service that started them was killed."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from platform_helpers import process_alive
-from trainyard_shared.executors import LaunchSpec, RunNotFound, RunStatus
-from trainyard_shared.executors.subprocess import SubprocessExecutor
+from trainyard_shared.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
+from trainyard_shared.executors.process_identity import ProcessIdentity
+from trainyard_shared.executors.run_registry import Retention, RunRecord
+from trainyard_shared.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
+from trainyard_shared.failure import OomKillCounter
 
 PROGRAMS = {
     "ok_prog": "print('hello'); print('bye')",
@@ -24,6 +35,33 @@ PROGRAMS = {
         "time.sleep(600)\n"
     ),
     "polite": "import time\nprint('working', flush=True)\ntime.sleep(600)\n",
+    "cuda_oom": (
+        "import sys\n"
+        "print('epoch 1', flush=True)\n"
+        "print('torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB')\n"
+        "sys.exit(1)\n"
+    ),
+    # Ends once told to, leaving its exit code as train.py does.
+    "late_ok": (
+        "import os, pathlib, time\n"
+        "while not pathlib.Path('go').exists():\n"
+        "    time.sleep(0.05)\n"
+        "pathlib.Path(os.environ['RUN_EXIT_CODE_FILE']).write_text('0')\n"
+    ),
+    # A service that starts the runs named on its command line, then waits to be killed.
+    "service_prog": (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from trainyard_shared.executors import LaunchSpec\n"
+        "from trainyard_shared.executors.subprocess import SubprocessExecutor\n"
+        "executor = SubprocessExecutor(Path(sys.argv[1]))\n"
+        "for module in sys.argv[2:]:\n"
+        "    executor.start(LaunchSpec(module, module, '{}'))\n"
+        "while not executor.status('ok_prog').finished:\n"
+        "    time.sleep(0.05)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    ),
 }
 
 
@@ -120,9 +158,147 @@ def test_follow_logs_streams_lines_until_the_run_ends(executor, tmp_path):
     )
     launch(executor, "slow", "slow_prog")
     started = time.monotonic()
-    lines = list(executor.follow_logs("slow", tail=0))
+    lines = list(executor.follow_logs("slow"))  # from the first line, whenever it came
     assert lines == [f"line {i}" for i in range(5)]
     assert executor.status("slow").finished
     assert time.monotonic() - started < 15
     # After the end, following gives the tail and returns at once.
     assert list(executor.follow_logs("slow", tail=2)) == ["line 3", "line 4"]
+    assert list(executor.follow_logs("slow", tail=0)) == []
+
+
+def wait_until(check, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def test_a_signal_is_not_called_out_of_memory_without_the_oom_killer(executor):
+    launch(executor, "killed-plain", "kill_self")
+    info = wait_finished(executor, "killed-plain")
+    assert (info.failure_reason, info.oom) == ("process_exited", False)
+
+
+def test_a_sigkill_while_the_cgroup_counts_an_oom_kill_is_called_oom_killed(tmp_path, executor):
+    events = tmp_path / "memory.events"
+    events.write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    watched = SubprocessExecutor(tmp_path / "runs-oom", oom_counter=OomKillCounter(events))
+    info = watched.start(LaunchSpec("oom", "polite", "{}", executor.test_env))
+    wait_until(lambda: watched.logs("oom") == ["working"])
+    events.write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\n")  # the kernel's count rises
+    os.kill(info.pid, signal.SIGKILL)  # as the OOM killer does
+    final = wait_finished(watched, "oom")
+    assert (final.status, final.signal, final.exit_code) == (RunStatus.FAILED, 9, 137)
+    assert (final.failure_reason, final.oom) == ("oom_killed", True)
+    assert "OOM killer" in final.reason
+
+
+def test_cuda_out_of_memory_in_the_output_is_the_reason(executor):
+    launch(executor, "gpu", "cuda_oom")
+    info = wait_finished(executor, "gpu")
+    assert (info.status, info.exit_code) == (RunStatus.FAILED, 1)
+    assert (info.failure_reason, info.oom) == ("cuda_oom", True)
+    assert "CUDA out of memory" in info.reason
+
+
+def test_a_restarted_executor_finds_its_runs_again(tmp_path, executor):
+    """The service is killed; one run ended before, one trains on, one dies meanwhile, one
+    ends well meanwhile."""
+    runs = tmp_path / "runs-restart"
+    try:
+        check_restart(tmp_path, runs, executor.test_env)
+    finally:  # whatever failed, no process of these runs outlives the test
+        for record in (tmp_path / "registry").glob("*.json"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(json.loads(record.read_text())["pgid"], signal.SIGKILL)
+
+
+def check_restart(tmp_path, runs, test_env):
+    service = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service_prog",
+            str(runs),
+            "ok_prog",
+            "stubborn",
+            "polite",
+            "late_ok",
+        ],
+        env={**os.environ, **test_env},
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert service.stdout is not None and service.stdout.readline() == b"ready\n"
+    finally:
+        service.kill()  # SIGKILL: no chance to tidy up
+        service.wait()
+        service.stdout.close()
+    records = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "registry").glob("*.json")}
+    wait_until(lambda: (runs / "stubborn" / "child_pid").exists())
+    stubborn_child = int((runs / "stubborn" / "child_pid").read_text())
+    polite_pid = records["polite"]["pid"]
+    os.kill(polite_pid, signal.SIGKILL)  # dies while no service watches
+    (runs / "late_ok" / "go").write_text("")  # ends while no service watches
+    wait_until(lambda: not process_alive(polite_pid))
+    wait_until(lambda: not process_alive(records["late_ok"]["pid"]))
+
+    restarted = SubprocessExecutor(runs)
+    ok = restarted.status("ok_prog")
+    assert (ok.status, ok.exit_code) == (RunStatus.SUCCEEDED, 0)
+    assert restarted.logs("ok_prog") == ["hello", "bye"]
+
+    late = restarted.status("late_ok")  # from the exit code it left
+    assert (late.status, late.exit_code, late.reason) == (RunStatus.SUCCEEDED, 0, None)
+
+    died = restarted.status("polite")
+    assert (died.status, died.reason, died.exit_code) == (RunStatus.FAILED, DIED_WHILE_DOWN, None)
+    assert died.failure_reason == "process_exited" and died.ended_at is not None
+
+    adopted = restarted.status("stubborn")
+    assert adopted.status == RunStatus.RUNNING and process_alive(adopted.pid)
+    assert restarted.running_count() == 1
+    assert restarted.logs("stubborn") == ["started"]
+    # Not our child any more, yet stop still reaches its whole group (SIGTERM ignored: KILL).
+    restarted.stop("stubborn", grace_seconds=0.5)
+    final = wait_finished(restarted, "stubborn")
+    assert final.status == RunStatus.STOPPED and final.exit_code is None
+    wait_until(lambda: not process_alive(adopted.pid) and not process_alive(stubborn_child))
+
+    # What the restarted executor learnt is on disk for the next restart.
+    again = SubprocessExecutor(runs)
+    assert {run.run_id: run.status for run in again.list()} == {
+        "ok_prog": RunStatus.SUCCEEDED,
+        "polite": RunStatus.FAILED,
+        "stubborn": RunStatus.STOPPED,
+        "late_ok": RunStatus.SUCCEEDED,
+    }
+
+
+def test_a_reused_pid_is_not_taken_for_the_run(tmp_path):
+    """The registry names this very test process, but with another start time: not adopted."""
+    me = ProcessIdentity.of(os.getpid())
+    assert me is not None
+    before = SubprocessExecutor(tmp_path / "runs")
+    info = RunInfo("old", RunStatus.RUNNING, "subprocess", datetime.now(UTC), pid=me.pid)
+    impostor = ProcessIdentity(me.pid, me.start_time + 1)
+    before.registry.save(RunRecord(info, impostor, me.pid, tmp_path / "old.log"))
+    after = SubprocessExecutor(tmp_path / "runs")
+    assert (after.status("old").status, after.status("old").reason) == (
+        RunStatus.FAILED,
+        DIED_WHILE_DOWN,
+    )
+
+
+def test_finished_runs_are_kept_within_the_retention(tmp_path, executor):
+    kept = SubprocessExecutor(tmp_path / "runs-kept", retention=Retention(keep_finished=2))
+    for run_id in ("first", "second", "third"):
+        kept.start(LaunchSpec(run_id, "ok_prog", "{}", executor.test_env))
+        wait_finished(kept, run_id)
+    assert {run.run_id for run in kept.list()} == {"second", "third"}
+    assert {p.stem for p in kept.registry.directory.glob("*.json")} == {"second", "third"}
+    with pytest.raises(RunNotFound):
+        kept.status("first")

@@ -17,6 +17,7 @@ class ToyOptions(BaseModel):
     exit_code: int = Field(3, ge=1, le=255, description="exit code of a hard exit")
     spawn_child: bool = Field(False, description="start a child process that sleeps")
     write_token: bool = Field(False, description="write the callback token to the work dir")
+    ignore_sigterm: bool = Field(False, description="ignore SIGTERM, so only SIGKILL stops it")
 
 
 PLUGIN = FrameworkPlugin(

@@ -1,14 +1,33 @@
-"""The toy train.py: one metric event per epoch, a checkpoint, and failures on request."""
+"""The toy train.py: one metric event per epoch, a checkpoint, and failures on request.
+
+Its checkpoints start with `epoch N`: resumed from one (`resume_from`), it goes on at N+1.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 
 from toy_framework.plugin import ToyOptions
-from trainyard_shared.training import TrainingContext, run_training
+from trainyard_shared.training import TrainingContext, TrainingError, run_training
+
+_CHECKPOINT_HEADER = re.compile(rb"epoch (\d+)")
+
+
+def _first_epoch(ctx: TrainingContext) -> int:
+    """1 for a fresh start; the epoch after the checkpoint's when resuming."""
+    point = ctx.resume_point()
+    if point is None:
+        return 1
+    header = point.checkpoint.read_bytes().split(b"\n", 1)[0]
+    match = _CHECKPOINT_HEADER.fullmatch(header)
+    if match is None:
+        raise TrainingError("checkpoint_invalid", f"{point.key} is no toy checkpoint")
+    return ctx.resuming_after(int(match[1]))
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:
@@ -16,11 +35,14 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     (ctx.work_dir / "pid").write_text(str(os.getpid()))
     if options.write_token:
         (ctx.work_dir / "token").write_text(os.environ["CALLBACK_TOKEN"])
+    if options.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if options.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         (ctx.work_dir / "child_pid").write_text(str(child.pid))
-    loss = 1.0
-    for epoch in range(1, ctx.total_epochs + 1):
+    first = _first_epoch(ctx)
+    loss = 0.5 ** (first - 1)  # where the loss stood after the epochs already done
+    for epoch in range(first, ctx.total_epochs + 1):
         for i in range(options.lines_per_epoch):
             print(f"epoch {epoch} step {i}", flush=True)
         time.sleep(options.epoch_seconds)
@@ -36,7 +58,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             periodic.write_bytes(f"epoch {epoch}".encode())
             ctx.save_checkpoint(periodic, "last")
     weights = ctx.work_dir / "weights.bin"
-    weights.write_bytes(os.urandom(4096))
+    header = f"epoch {ctx.total_epochs}\n".encode()
+    weights.write_bytes(header + os.urandom(4096 - len(header)))
     ctx.save_checkpoint(weights, "last")
     ctx.save_checkpoint(weights, "best")
     return {"loss": loss, "accuracy": 1 - loss}

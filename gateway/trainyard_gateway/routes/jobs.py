@@ -1,4 +1,5 @@
-"""Public job API: submit, list, inspect, cancel, logs (tail and live), metrics, artifacts."""
+"""Public job API: submit, list, inspect, cancel, resume, logs (tail and live), metrics,
+artifacts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from trainyard_gateway.job_queries import (
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
 from trainyard_gateway.queue_limits import check_queue_room
+from trainyard_gateway.resume import resume_spec
 from trainyard_gateway.schemas import Artifact, JobList, JobView, Logs, Metrics
 from trainyard_shared.http_api import ApiError
 from trainyard_shared.spec import JobSpec
@@ -37,7 +39,7 @@ async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
     await run_in_threadpool(check_spec, spec, gateway.registry)
     with gateway.db.session() as session:
         check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
-        job = submit(session, spec)
+        job = submit(session, spec, gateway.storage)
         view = job_view(session, job)
     gateway.dispatcher.wake()
     return view
@@ -75,6 +77,15 @@ def cancel_job(job_id: str, session: SessionDep, gateway: GatewayDep) -> JSONRes
     view = job_view(session, job)
     # 202: the service could not be reached yet; the stop is retried until it is.
     return JSONResponse(view.model_dump(mode="json"), status_code=200 if done else 202)
+
+
+@router.post("/{job_id}/resume", status_code=201, response_model=JobView)
+async def resume_job(job_id: str, gateway: GatewayDep) -> JobView:
+    """A new job with the same spec that continues this failed, cancelled or lost one from its
+    last checkpoint (409 for a job in another state or with no checkpoint)."""
+    with gateway.db.session() as session:
+        spec = resume_spec(session, get_job(session, job_id))
+    return await create_job(spec, gateway)
 
 
 @router.get("/{job_id}/logs", response_model=Logs)

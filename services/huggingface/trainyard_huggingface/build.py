@@ -159,7 +159,10 @@ def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any])
     return Built(model, mean, std, interpolate)
 
 
-def save_checkpoint(path: Path, built: Built, image_size: int, epoch: int, metrics: dict) -> Path:
+def save_checkpoint(
+    path: Path, built: Built, image_size: int, epoch: int, metrics: dict, **resume: Any
+) -> Path:
+    """Write a single-file checkpoint; `resume` adds what resuming needs (see resume.py)."""
     import torch
 
     payload = {
@@ -173,6 +176,7 @@ def save_checkpoint(path: Path, built: Built, image_size: int, epoch: int, metri
         "interpolate_pos_encoding": built.interpolate_pos_encoding,
         "epoch": epoch,
         "metrics": dict(metrics),
+        **resume,
     }
     torch.save(payload, path)
     return path

@@ -1,19 +1,23 @@
 """Train a transformers image classifier with Trainer: `python -m trainyard_huggingface.train`.
 
 Trainer runs the loop (optimizer, schedule, evaluation once per epoch); a callback reports each
-epoch to Trainyard after its evaluation and keeps the best weights by accuracy. Trainer's own
-checkpoint folders are off: the run keeps two single-file .pt checkpoints, uploaded at the end.
+epoch to Trainyard after its evaluation and keeps the best weights by accuracy. The run keeps two
+single-file .pt checkpoints, uploaded at the end; a `last.pt` uploaded during training (every
+CHECKPOINT_INTERVAL_SECONDS) also carries Trainer's state, to resume from (resume.py).
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface import models
 from trainyard_huggingface.build import Built, build_model, locate_pretrained, save_checkpoint
 from trainyard_huggingface.data import Collator, check_layout, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
+from trainyard_huggingface.resume import Resumed, pack_trainer_folder, prepare_resume
 from trainyard_shared.training import TrainingContext, TrainingError, run_training
 from trainyard_shared.training.torch_env import choose_device, seed_everything
 
@@ -38,16 +42,25 @@ def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:
     }
 
 
-def _make_callback(ctx: TrainingContext, built: Built, work_dir, image_size: int):
+def _make_callback(
+    ctx: TrainingContext, built: Built, work_dir: Path, image_size: int, resumed: Resumed | None
+):
     from transformers import TrainerCallback
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     class EpochReporter(TrainerCallback):
-        """After each epoch's evaluation: report it, and write best.pt when accuracy improves."""
+        """After each epoch's evaluation: report it, and write best.pt when accuracy improves.
+
+        When a periodic last.pt is due, it has Trainer save its state and packs it in on_save.
+        """
 
         def __init__(self) -> None:
-            self.best: tuple[float, float] | None = None  # (accuracy, -val_loss)
+            # (accuracy, -val_loss), carried over from the run this one resumes
+            self.best: tuple[float, float] | None = resumed.best if resumed else None
+            self.best_epoch = resumed.best_epoch if resumed else 0
             self.last_metrics: dict[str, float] = {}
             self.best_path = work_dir / "best.pt"
+            self.last_due: tuple[int, dict[str, float]] | None = None
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             epoch = round(state.epoch or 0)
@@ -65,12 +78,31 @@ def _make_callback(ctx: TrainingContext, built: Built, work_dir, image_size: int
             self.last_metrics = values
             score = (values["accuracy"], -values["val_loss"])
             if self.best is None or score > self.best:
-                self.best = score
+                self.best, self.best_epoch = score, epoch
                 save_checkpoint(self.best_path, built, image_size, epoch, values)
             if epoch < ctx.total_epochs and ctx.checkpoint_due():
-                last_path = work_dir / "last.pt"
-                save_checkpoint(last_path, built, image_size, epoch, values)
-                ctx.save_checkpoint(last_path, "last")
+                self.last_due = (epoch, values)
+                control.should_save = True  # Trainer saves its state next, then calls on_save
+
+        def on_save(self, args, state, control, **kwargs):
+            if self.last_due is None:
+                return
+            epoch, values = self.last_due
+            self.last_due = None
+            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+            last_path = work_dir / "last.pt"
+            best = {"score": list(self.best), "epoch": self.best_epoch} if self.best else None
+            save_checkpoint(
+                last_path,
+                built,
+                image_size,
+                epoch,
+                values,
+                trainer_files=pack_trainer_folder(folder),
+                best=best,
+            )
+            shutil.rmtree(folder)
+            ctx.save_periodic(last_path, self.best_path)
 
     return EpochReporter()
 
@@ -134,7 +166,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         remove_unused_columns=False,  # our dataset is a plain torch one, nothing to prune
         **opt["args"],
     )
-    reporter = _make_callback(ctx, built, ctx.work_dir, hp.image_size)
+    resumed = prepare_resume(ctx, built, ctx.work_dir / "best.pt")
+    reporter = _make_callback(ctx, built, ctx.work_dir, hp.image_size, resumed)
     trainer = Trainer(
         model=built.model,
         args=args,
@@ -145,7 +178,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         callbacks=[reporter],
         **opt["trainer"],
     )
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resumed.folder) if resumed else None)
 
     if reporter.best is None:
         raise TrainingError("no_epochs", "training ended without a single evaluated epoch")

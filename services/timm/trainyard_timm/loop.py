@@ -1,6 +1,8 @@
 """The timm training loop: a classifier on an ImageFolder dataset (entry point: train.py).
 
-Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end.
+Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
+(and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
+with `resume_from`, training goes on after the checkpoint's epoch (resume.py).
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
 """
@@ -27,6 +29,7 @@ from trainyard_shared.training.torch_env import choose_device, package_versions,
 from trainyard_timm import model as models
 from trainyard_timm.data import build_loaders, check_layout
 from trainyard_timm.plugin import TimmOptions
+from trainyard_timm.resume import resume, training_state
 
 
 def _options(ctx: TrainingContext) -> TimmOptions:
@@ -146,10 +149,18 @@ def train(ctx: TrainingContext) -> dict[str, float]:
 
     meta = {"class_names": classes, "image_size": hp.image_size, "mean": mean, "std": std}
     best_path, last_path = ctx.work_dir / "best.pt", ctx.work_dir / "last.pt"
-    best: tuple[float, float] | None = None  # (top1, -val_loss): higher is better
-    best_epoch = 0
+    generator = data.train.generator
+    assert generator is not None  # build_loaders seeds one for the shuffles
+    progress = resume(ctx, model, optimizer, scheduler, amp.scaler, generator, best_path)
+
+    def save_last(epoch: int, metrics: dict[str, float]) -> None:
+        state = training_state(optimizer, scheduler, amp.scaler, generator, progress)
+        _save(
+            last_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics, "training": state}
+        )
+
     metrics: dict[str, float] = {}
-    for epoch in range(1, hp.epochs + 1):
+    for epoch in range(progress.first_epoch, hp.epochs + 1):
         started = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_one_epoch(model, data.train, criterion, optimizer, amp, device)
@@ -166,15 +177,15 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             flush=True,
         )
         score = (metrics["top1"], -metrics["val_loss"])
-        if best is None or score > best:
-            best, best_epoch = score, epoch
+        if progress.best is None or score > progress.best:
+            progress.best, progress.best_epoch = score, epoch
             _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
         if epoch < hp.epochs and ctx.checkpoint_due():
-            _save(last_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
-            ctx.save_checkpoint(last_path, "last")
+            save_last(epoch, metrics)
+            ctx.save_periodic(last_path, best_path)
 
-    _save(last_path, model, ctx, {**meta, "epoch": hp.epochs, "metrics": metrics})
+    save_last(hp.epochs, metrics)
     ctx.save_checkpoint(best_path, "best")
     ctx.save_checkpoint(last_path, "last")
-    assert best is not None
-    return {**metrics, "best_top1": best[0], "best_epoch": float(best_epoch)}
+    assert progress.best is not None
+    return {**metrics, "best_top1": progress.best[0], "best_epoch": float(progress.best_epoch)}

@@ -2,7 +2,8 @@
 
 ultralytics runs its own loop (`model.train`); a callback at the end of each fitted epoch
 reports that epoch's losses and validation metrics, and the run's best.pt/last.pt are
-uploaded when it ends.
+uploaded when it ends (and during training, every CHECKPOINT_INTERVAL_SECONDS). With
+`resume_from`, ultralytics resumes the run that saved that last.pt (resume.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from trainyard_shared.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
+from trainyard_ultralytics.resume import prepare_resume
 from trainyard_ultralytics.runtime import (
     amp_setting,
     apply_offline_settings,
@@ -64,6 +66,12 @@ def _pretrained_weights(ctx: TrainingContext) -> Path | None:
     return find_weights(spec.model) if spec.hyperparams.pretrained else None
 
 
+def _resumable_model(checkpoint: Path):
+    from ultralytics import YOLO
+
+    return YOLO(str(checkpoint))
+
+
 def _load_model(ctx: TrainingContext, weights: Path | None):
     from ultralytics import YOLO
 
@@ -85,12 +93,15 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     options = UltralyticsOptions.model_validate(spec.options)
     # Fail on a bad dataset or missing weights before the slow imports.
     data = _dataset_arg(ctx)
-    weights = _pretrained_weights(ctx)
+    # A resumed run starts from its checkpoint's weights, not pretrained ones.
+    weights = None if spec.resume_from else _pretrained_weights(ctx)
     prepare_offline(ctx.work_dir / "ultralytics-config")
     apply_offline_settings()
     seed_everything(hp.seed)
     device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0
-    model = _load_model(ctx, weights)
+    save_dir = ctx.work_dir / "runs" / "train"
+    resumed = prepare_resume(ctx, save_dir)
+    model = _resumable_model(resumed.checkpoint) if resumed else _load_model(ctx, weights)
 
     state: dict[str, Any] = {"stopped": False, "final": {}}
 
@@ -104,14 +115,25 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         report = {**readable(losses), **metrics}
         if trainer.lr:
             report["train/lr"] = float(next(iter(trainer.lr.values())))
-        ctx.epoch_end(trainer.epoch + 1, report)
+        ctx.epoch_end(trainer.epoch + 1, report, total_epochs=trainer.epochs)
         state["final"] = metrics
         state["stopped"] = bool(trainer.stop)
-        # ultralytics has written weights/last.pt for this epoch by now.
+        # ultralytics has written weights/last.pt (and best.pt) for this epoch by now.
         if not state["stopped"] and ctx.checkpoint_due() and Path(trainer.last).is_file():
-            ctx.save_checkpoint(Path(trainer.last), "last")
+            ctx.save_periodic(Path(trainer.last), Path(trainer.best))
 
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    if resumed:
+        # Only what belongs to this run; the rest comes from the checkpoint's arguments.
+        model.train(
+            resume=True,
+            data=data,
+            device=device,
+            workers=hp.workers,
+            save_dir=str(save_dir),
+            plots=options.plots,
+        )
+        return _finish(ctx, model, state["final"])
     extra: dict[str, Any] = {"freeze": options.freeze} if options.freeze else {}
     model.train(
         data=data,
@@ -127,8 +149,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         device=device,
         pretrained=weights is not None,
         amp=amp_setting(options.amp, device),
-        project=str(ctx.work_dir / "runs"),
-        name="train",
+        project=str(save_dir.parent),
+        name=save_dir.name,
         exist_ok=True,
         val=True,
         save=True,
@@ -151,13 +173,17 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         plots=options.plots,
         **extra,
     )
+    return _finish(ctx, model, state["final"])
+
+
+def _finish(ctx: TrainingContext, model, final: dict[str, float]) -> dict[str, float]:
     trainer = model.trainer
     last, best = Path(trainer.last), Path(trainer.best)
     if not last.is_file():
         raise TrainingError("no_checkpoint", f"ultralytics saved no checkpoint at {last}")
     ctx.save_checkpoint(best if best.is_file() else last, "best")
     ctx.save_checkpoint(last, "last")
-    return state["final"]
+    return final
 
 
 if __name__ == "__main__":

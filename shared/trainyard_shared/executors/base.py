@@ -49,8 +49,12 @@ class RunInfo:
     pid: int | None = None
     exit_code: int | None = None
     signal: int | None = None
-    reason: str | None = None
+    reason: str | None = None  # for people: why it waits, or how it ended
     stop_requested: bool = False
+    # A failed run's machine-readable reason (trainyard_shared.failure.FailureReason) and
+    # whether it ran out of memory (host or GPU).
+    failure_reason: str | None = None
+    oom: bool = False
 
     @property
     def finished(self) -> bool:

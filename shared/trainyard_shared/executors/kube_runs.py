@@ -8,7 +8,8 @@ from typing import Any
 
 from trainyard_shared.executors.base import RunInfo, RunStatus
 from trainyard_shared.executors.kube_job import LABEL_FRAMEWORK, LABEL_JOB_ID, label_value
-from trainyard_shared.executors.kube_status import observe
+from trainyard_shared.executors.kube_status import Observed, observe
+from trainyard_shared.failure import is_oom
 
 
 class RunTable:
@@ -79,18 +80,32 @@ class RunTable:
     def _refresh(self, run_id: str) -> None:
         job = self._jobs.get(run_id)
         info = self._runs.get(run_id)
-        if job is None or (info is not None and info.finished):
-            return  # finished runs never change again
-        seen = observe(job, list(self._pods.get(run_id, {}).values()))
+        if job is None:
+            return
+        pods = list(self._pods.get(run_id, {}).values())
+        seen = observe(job, pods)
+        if info is not None and info.finished:
+            # Finished runs never change again, but a list or a fresh watch (after a restart)
+            # may bring the Job before its Pods: their account of the same ending is kept.
+            if pods and seen.status == info.status and not info.stop_requested:
+                self._describe(info, seen)
+            return
         if info is None:
             info = RunInfo(run_id, seen.status, self.executor, seen.started_at or datetime.now(UTC))
             self._runs[run_id] = info
         stopped = info.stop_requested and seen.status == RunStatus.FAILED  # our own delete
         info.status = RunStatus.STOPPED if stopped else seen.status
-        info.reason = seen.reason
-        info.exit_code, info.signal = seen.exit_code, seen.signal
+        self._describe(info, seen, stopped)
         if info.finished:
             info.ended_at = seen.ended_at or datetime.now(UTC)
+
+    @staticmethod
+    def _describe(info: RunInfo, seen: Observed, stopped: bool = False) -> None:
+        info.reason = seen.reason
+        info.exit_code, info.signal = seen.exit_code, seen.signal
+        failure = None if stopped else seen.failure_reason
+        info.failure_reason = failure.value if failure else None
+        info.oom = is_oom(failure)
 
     def _gone(self, run_id: str) -> None:
         info = self._runs.get(run_id)

@@ -11,6 +11,7 @@ from typing import Any
 
 from trainyard_shared.executors.base import RunStatus
 from trainyard_shared.executors.kube_job import CONTAINER
+from trainyard_shared.failure import FailureReason, kubernetes_reason
 
 IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 CONFIG_WAITS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
@@ -24,6 +25,7 @@ class Observed:
     signal: int | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    failure_reason: FailureReason | None = None
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -106,6 +108,16 @@ def _failure(job: dict[str, Any], cond: dict[str, Any], pod: dict[str, Any] | No
     return f"{text}; {problem}" if problem else text
 
 
+def _failure_reason(cond: dict[str, Any], pod: dict[str, Any] | None) -> FailureReason:
+    pod = pod or {}
+    terminated = _container_state(pod).get("terminated") or {}
+    return kubernetes_reason(
+        evicted=(pod.get("status") or {}).get("reason") == "Evicted",
+        terminated_reason=terminated.get("reason"),
+        job_reason=cond.get("reason"),
+    )
+
+
 def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Observed:
     status = job.get("status") or {}
     started = parse_time(status.get("startTime")) or parse_time(
@@ -123,7 +135,15 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Observed:
     if failed:
         ended = parse_time(failed.get("lastTransitionTime"))
         signal = code - 128 if code is not None and code > 128 else None
-        return Observed(RunStatus.FAILED, _failure(job, failed, pod), code, signal, started, ended)
+        return Observed(
+            RunStatus.FAILED,
+            _failure(job, failed, pod),
+            code,
+            signal,
+            started,
+            ended,
+            _failure_reason(failed, pod),
+        )
     phase = (pod or {}).get("status", {}).get("phase")
     if phase == "Running" or status.get("ready"):
         return Observed(RunStatus.RUNNING, None, None, None, started)

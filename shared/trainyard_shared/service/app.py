@@ -20,6 +20,8 @@ from trainyard_shared.executors import Executor, LaunchSpec, RunInfo, RunNotFoun
 from trainyard_shared.executors.subprocess import SubprocessExecutor
 from trainyard_shared.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 from trainyard_shared.http_api import ApiError, install_error_handlers, require_token
+from trainyard_shared.logs import bind_job_id, setup_logging
+from trainyard_shared.service.metrics import install_service_metrics, record_run_started
 from trainyard_shared.service.plugin import Capabilities, FrameworkPlugin
 from trainyard_shared.service.schemas import Health, RunView, StartRun, ValidateRun
 from trainyard_shared.service.settings import ServiceSettings
@@ -108,18 +110,24 @@ class TrainingService:
             "HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
         }
         # A Job does not inherit this process's environment: hand tracking on explicitly.
-        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX"):
+        passed_on = ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX")
+        for key in (*passed_on, "REPORTER_MAX_BUFFERED"):
             if os.environ.get(key):
                 env[key] = os.environ[key]
         return env
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:
-        """Start a run for the job, or return the one already started (retries are safe)."""
+        """Start a run for the job, or return the one already started (retries are safe).
+
+        A run of the job that already ended is not returned: the gateway starts a job again
+        only as a new attempt of it (a retry), which needs a new run.
+        """
         await run_in_threadpool(self.reject_if_unfit, request.spec)
         async with self._start_lock:
             try:
                 _, info = await run_in_threadpool(self.find, request.job_id)
-                return RunView.of(info), False
+                if not info.finished:
+                    return RunView.of(info), False
             except ApiError as exc:
                 if exc.status_code not in (404, 503):  # 503: the start below says it better
                     raise
@@ -179,6 +187,7 @@ def create_service_app(
     executor: Executor | None = None,
 ) -> FastAPI:
     settings = settings or ServiceSettings()
+    setup_logging()
     runs_dir = (settings.data_dir / "services" / plugin.name / "runs").resolve()
     executors = [executor] if executor else build_executors(plugin, settings, runs_dir)
     service = TrainingService(plugin, settings, executors)
@@ -197,6 +206,7 @@ def create_service_app(
     )
     app.state.service = service
     install_error_handlers(app, StartRun)
+    install_service_metrics(app, service)
 
     def internal(request: Request) -> None:
         require_token(request, settings.internal_token)
@@ -229,9 +239,11 @@ def create_service_app(
 
     @app.post("/v1/runs", status_code=201, response_model=RunView, dependencies=[Internal])
     async def start_run(body: StartRun, request: Request) -> Any:
+        bind_job_id(body.job_id)  # this request's task only
         view, created = await service.start(body)
         if not created:
             return JSONResponse(view.model_dump(mode="json"), status_code=200)
+        record_run_started(plugin.name, view)
         return view
 
     @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])

@@ -12,5 +12,12 @@ from trainyard_shared.service.settings import ServiceSettings
 def serve(plugin: FrameworkPlugin) -> None:
     settings = ServiceSettings()
     app = create_service_app(plugin, settings)
-    # One worker: runs are tracked in this process.
-    uvicorn.run(app, host=settings.host, port=settings.port or plugin.default_port, workers=1)
+    # One worker: runs are tracked in this process. log_config=None: uvicorn's lines go through
+    # the service's own logging setup (trainyard_shared.logs).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port or plugin.default_port,
+        workers=1,
+        log_config=None,
+    )

@@ -32,6 +32,10 @@ class RunView(BaseModel):
     signal: int | None
     reason: str | None
     stop_requested: bool
+    # A failed run's machine-readable reason (trainyard_shared.failure.FailureReason) and
+    # whether it ran out of memory; the gateway copies both into the job's error.
+    failure_reason: str | None = None
+    oom: bool = False
 
     @classmethod
     def of(cls, info: RunInfo) -> RunView:
@@ -46,6 +50,8 @@ class RunView(BaseModel):
             signal=info.signal,
             reason=info.reason,
             stop_requested=info.stop_requested,
+            failure_reason=info.failure_reason,
+            oom=info.oom,
         )
 
 

@@ -6,12 +6,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trainyard_shared.spec import JobSpec
 from trainyard_shared.storage import Storage, StoredObject
 from trainyard_shared.storage.layout import checkpoint_key
 from trainyard_shared.tracking import NullTracker, Tracker
+
+if TYPE_CHECKING:
+    from trainyard_shared.training.resume import ResumePoint
 
 
 class TrainingError(Exception):
@@ -56,6 +59,10 @@ class TrainingContext:
     # Upload `last` during training at most this often, so a crash loses little.
     checkpoint_interval: float = 300.0
     _last_periodic: float = field(default_factory=time.monotonic)
+    # Epochs an earlier run of this training finished (resumed from its checkpoint).
+    epochs_before: int = 0
+    _resume: ResumePoint | None = None
+    _best_uploaded: tuple[int, int] | None = None  # (size, mtime) of the best file uploaded
 
     @property
     def total_epochs(self) -> int:
@@ -65,11 +72,36 @@ class TrainingContext:
         """Report one finished epoch (1-based) with its metrics; progress and ETA follow."""
         total = total_epochs or self.total_epochs
         elapsed = time.monotonic() - self.started
-        done = max(epoch, 1)
+        done = max(epoch - self.epochs_before, 1)  # epochs this run trained, for the ETA
         eta = elapsed / done * max(total - epoch, 0)
         self.epochs_reported[epoch] = {k: float(v) for k, v in metrics.items()}
         self.reporter.metric(epoch, total, metrics, elapsed_seconds=elapsed, eta_seconds=eta)
         self.tracker.epoch(epoch, self.epochs_reported[epoch])
+
+    def resume_point(self) -> ResumePoint | None:
+        """The checkpoint `spec.resume_from` names, fetched once; None for a fresh start."""
+        if self.spec.resume_from is None:
+            return None
+        if self._resume is None:
+            from trainyard_shared.training.resume import fetch_resume_point
+
+            self._resume = fetch_resume_point(
+                self.storage, self.spec.resume_from, self.work_dir / "resume"
+            )
+        return self._resume
+
+    def resuming_after(self, epoch: int, total_epochs: int | None = None) -> int:
+        """Note that `epoch` epochs are done already; returns the first epoch to train now."""
+        total = total_epochs or self.total_epochs
+        if epoch >= total:
+            raise TrainingError(
+                "resume_finished",
+                f"the checkpoint to resume from is at epoch {epoch} of {total}: nothing is left "
+                "to train (raise hyperparams.epochs to train further)",
+            )
+        self.epochs_before = epoch
+        print(f"[trainyard] epochs 1-{epoch} done before: training {epoch + 1}-{total}", flush=True)
+        return epoch + 1
 
     def checkpoint_due(self) -> bool:
         """True when a periodic `last` checkpoint should be written and saved now.
@@ -92,3 +124,16 @@ class TrainingContext:
         self.checkpoints[name] = stored
         self.tracker.checkpoint(local, filename)
         return stored
+
+    def save_periodic(self, last: Path, best: Path | None = None) -> StoredObject:
+        """Save `last` during training, and `best` first when it changed since it was saved.
+
+        A run resumed from this `last` then finds the best it has to beat beside it.
+        """
+        if best is not None and best.is_file():
+            stat = best.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            if stamp != self._best_uploaded:
+                self.save_checkpoint(best, "best")
+                self._best_uploaded = stamp
+        return self.save_checkpoint(last, "last")

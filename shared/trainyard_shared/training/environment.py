@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainyard_shared.reporter import DEFAULT_MAX_BUFFERED
 from trainyard_shared.spec import JobSpec
 
 
@@ -21,6 +22,10 @@ class RunEnvironment:
     heartbeat_interval: float
     final_delivery_timeout: float
     checkpoint_interval: float = 300.0
+    # Events kept in memory while the gateway is away; more wait in a spill file.
+    reporter_max_buffered: int = DEFAULT_MAX_BUFFERED
+    # Where to leave the exit code for a service that may no longer be this process's parent.
+    exit_code_file: Path | None = None
     # MLflow tracking: off unless a tracking server is given.
     mlflow_tracking_uri: str | None = None
     mlflow_ui_url: str | None = None
@@ -37,6 +42,7 @@ class RunEnvironment:
             raise SystemExit("train.py needs JOB_SPEC_PATH (a JSON file) or JOB_SPEC (JSON text)")
         spec = JobSpec.model_validate(json.loads(raw))
         work_dir = Path(env.get("WORK_DIR") or Path.cwd() / "work")
+        exit_file = env.get("RUN_EXIT_CODE_FILE")
         return cls(
             job_id=env.get("JOB_ID", "local"),
             spec=spec,
@@ -47,6 +53,8 @@ class RunEnvironment:
             heartbeat_interval=float(env.get("HEARTBEAT_INTERVAL", "5")),
             final_delivery_timeout=float(env.get("FINAL_DELIVERY_TIMEOUT", "300")),
             checkpoint_interval=float(env.get("CHECKPOINT_INTERVAL_SECONDS", "300")),
+            reporter_max_buffered=int(env.get("REPORTER_MAX_BUFFERED") or DEFAULT_MAX_BUFFERED),
+            exit_code_file=Path(exit_file) if exit_file else None,
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             mlflow_ui_url=env.get("MLFLOW_UI_URL") or None,
             mlflow_experiment_prefix=env.get("MLFLOW_EXPERIMENT_PREFIX", "trainyard/"),

@@ -7,6 +7,7 @@ exception and last log lines) or cancelled (on SIGTERM) — delivered before the
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import traceback
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any, NoReturn
 
+from trainyard_shared.failure import exception_reason
 from trainyard_shared.reporter import Reporter
 from trainyard_shared.storage import StorageError, open_storage
 from trainyard_shared.tracking import open_tracker
@@ -27,6 +29,7 @@ TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
 
 EXIT_FAILED = 1
 EXIT_CANCELLED = 128 + signal.SIGTERM
+SPILL_FILE = "trainyard-events.jsonl"  # in the work dir: events waiting for the gateway
 
 
 class Cancelled(BaseException):
@@ -44,16 +47,19 @@ def _failure_reason(exc: BaseException) -> str:
         return exc.reason
     if isinstance(exc, StorageError):
         return "storage_unavailable"
-    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-        return "out_of_memory"
-    return "exception"
+    memory = exception_reason(exc)  # cuda_oom, out_of_memory
+    return memory.value if memory else "exception"
 
 
 def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     env = env or RunEnvironment.from_env()
     if env.callback_url and env.callback_token:
         sink: Any = Reporter(
-            env.callback_url, env.callback_token, heartbeat_interval=env.heartbeat_interval
+            env.callback_url,
+            env.callback_token,
+            heartbeat_interval=env.heartbeat_interval,
+            max_buffered=env.reporter_max_buffered,
+            spill_path=env.work_dir / SPILL_FILE,
         ).start()
     else:
         sink = OfflineSink()
@@ -110,4 +116,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         delivered = sink.close(timeout=env.final_delivery_timeout)
         if not delivered:
             print("[trainyard] some events could not be delivered to the gateway", file=sys.stderr)
+    if env.exit_code_file is not None:  # for a restarted service, no longer our parent
+        with contextlib.suppress(OSError):
+            env.exit_code_file.write_text(str(code))
     sys.exit(code)

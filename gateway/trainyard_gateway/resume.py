@@ -1,0 +1,164 @@
+"""Resuming: a new job that continues another from its last checkpoint.
+
+`resume_from` on a new job names a job (its last checkpoint is taken) or a checkpoint in this
+deployment's storage, by key or URI, under `checkpoints/`. It is checked here and stored as the
+checkpoint's key, which is what train.py fetches; the job it came from is linked as
+`resumed_from`. `POST /v1/jobs/{id}/resume` makes such a job from one that failed, was
+cancelled or was lost.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trainyard_gateway.models import Job, JobEvent
+from trainyard_shared.http_api import ApiError
+from trainyard_shared.spec import JobSpec
+from trainyard_shared.states import JobState
+from trainyard_shared.storage import Storage, StorageError, UnsafeKeyError
+from trainyard_shared.storage.base import check_key
+from trainyard_shared.storage.layout import checkpoint_key
+
+RESUMABLE: tuple[JobState, ...] = (JobState.FAILED, JobState.CANCELLED, JobState.LOST)
+NOT_ENDED: tuple[JobState, ...] = (JobState.QUEUED, JobState.STARTING, JobState.RUNNING)
+CHECKPOINTS = "checkpoints/"
+_JOB_ID = re.compile(r"job-[A-Za-z0-9_-]{1,60}")
+
+
+def last_checkpoint_key(session: Session, job: Job) -> str | None:
+    """The storage key of the job's newest `last` checkpoint, or None if it reported none."""
+    names = session.scalars(
+        select(JobEvent.data)
+        .where(JobEvent.job_id == job.id, JobEvent.type == "artifact")
+        .order_by(JobEvent.seq.desc())
+    )
+    for data in names:
+        name = str(data.get("name", ""))
+        if data.get("kind", "checkpoint") == "checkpoint" and PurePosixPath(name).stem == "last":
+            # train.py stores each checkpoint at this key (save_checkpoint).
+            return checkpoint_key(job.project, job.id, name)
+    return None
+
+
+def resume_spec(session: Session, source: Job) -> JobSpec:
+    """The spec of a job that resumes `source`; 409 unless it ended resumable, with a checkpoint."""
+    allowed = [state.value for state in RESUMABLE]
+    if source.state not in allowed:
+        raise ApiError(
+            409,
+            f"job {source.id} is {source.state}: only a {', '.join(allowed[:-1])} or "
+            f"{allowed[-1]} job can be resumed",
+            [{"field": "state", "message": f"job is {source.state}", "allowed": allowed}],
+        )
+    if last_checkpoint_key(session, source) is None:
+        raise ApiError(
+            409,
+            f"job {source.id} saved no checkpoint before it ended, so there is nothing to "
+            "resume from: submit its spec again to train from the start",
+            [
+                {
+                    "field": "artifacts",
+                    "message": "no last checkpoint",
+                    "allowed": ["a job with a last checkpoint"],
+                }
+            ],
+        )
+    return JobSpec.model_validate({**source.spec, "resume_from": source.id})
+
+
+def _refuse(storage: Storage, message: str) -> ApiError:
+    return ApiError(
+        422,
+        f"resume_from: {message}",
+        [
+            {
+                "field": "resume_from",
+                "message": message,
+                "allowed": [
+                    "the id of a job with a last checkpoint (job-…)",
+                    f"a checkpoint key under {CHECKPOINTS}",
+                    f"a URI under {storage.uri_for(CHECKPOINTS.rstrip('/'))}/",
+                ],
+            }
+        ],
+    )
+
+
+def _key_of(storage: Storage, value: str) -> str:
+    """The storage key a key or URI names, refusing anything outside `checkpoints/`."""
+    try:
+        key = storage.key_for(value) if "://" in value else check_key(value)
+    except UnsafeKeyError as exc:
+        raise _refuse(storage, str(exc)) from None
+    if not key.startswith(CHECKPOINTS):
+        raise _refuse(
+            storage, f"{value!r} is not a checkpoint: checkpoints live under {CHECKPOINTS}"
+        )
+    return key
+
+
+def _job_of_key(session: Session, key: str) -> Job | None:
+    """The job whose checkpoint folder holds `key` (checkpoints/projects/P/jobs/ID/FILE)."""
+    parts = key.split("/")
+    if len(parts) == 6 and parts[1] == "projects" and parts[3] == "jobs":
+        return session.get(Job, parts[4])
+    return None
+
+
+def _source_job(session: Session, storage: Storage, job_id: str) -> tuple[Job, str]:
+    source = session.get(Job, job_id)
+    if source is None:
+        raise _refuse(storage, f"no job {job_id!r}")
+    if source.state in NOT_ENDED:
+        raise _refuse(storage, f"job {job_id} is {source.state}: its training has not ended")
+    key = last_checkpoint_key(session, source)
+    if key is None:
+        raise _refuse(storage, f"job {job_id} saved no last checkpoint")
+    return source, key
+
+
+def _check_exists(storage: Storage, key: str) -> None:
+    try:
+        found = storage.exists(key)
+    except ValueError as exc:  # a link inside the storage folder that leads out of it
+        raise _refuse(storage, str(exc)) from None
+    except (StorageError, OSError) as exc:
+        raise ApiError(
+            503, f"cannot check the checkpoint {key} in storage: {exc}; try again"
+        ) from exc
+    if not found:
+        raise _refuse(storage, f"there is no checkpoint at {key}")
+
+
+def resolve_resume_from(
+    session: Session, storage: Storage, spec: JobSpec
+) -> tuple[JobSpec, Job | None]:
+    """The spec with `resume_from` as a checked storage key, and the job it continues (if known).
+
+    422 for a value that names no checkpoint in this storage, a key outside `checkpoints/`, or a
+    checkpoint of another framework.
+    """
+    value = spec.resume_from
+    if value is None:
+        return spec, None
+    if _JOB_ID.fullmatch(value):
+        source: Job | None
+        source, key = _source_job(session, storage, value)
+    else:
+        key = _key_of(storage, value)
+        source = _job_of_key(session, key)
+    if source is not None and source.framework != spec.framework:
+        message = f"{key} is a {source.framework} checkpoint; this job is {spec.framework}"
+        error: dict[str, Any] = {
+            "field": "framework",
+            "message": message,
+            "allowed": [source.framework],
+        }
+        raise ApiError(422, f"resume_from: {message}", [error])
+    _check_exists(storage, key)
+    return spec.model_copy(update={"resume_from": key}), source

@@ -1,0 +1,92 @@
+"""What a timm `last.pt` carries so training can go on from it, and putting it back.
+
+Beside the weights: optimizer, scheduler and loss-scaler state, the best score so far (to keep
+choosing `best.pt` the same way) and the random generators' states (the next epoch shuffles
+and augments as it would have).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainyard_shared.training import TrainingContext, TrainingError
+from trainyard_shared.training.rng import restore_rng_state, rng_state
+
+Score = tuple[float, float]  # (top1, -val_loss): higher is better
+
+
+@dataclass
+class Progress:
+    first_epoch: int = 1
+    best: Score | None = None
+    best_epoch: int = 0
+
+
+def training_state(
+    optimizer, scheduler, scaler, loader_generator: torch.Generator, progress: Progress
+) -> dict[str, Any]:
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "best": progress.best,
+        "best_epoch": progress.best_epoch,
+        "rng": rng_state(),
+        "loader_rng": loader_generator.get_state(),
+    }
+
+
+def resume(
+    ctx: TrainingContext,
+    model,
+    optimizer,
+    scheduler,
+    scaler,
+    loader_generator: torch.Generator,
+    best_path: Path,
+) -> Progress:
+    """Load `spec.resume_from` into the freshly built objects; a fresh start without one."""
+    point = ctx.resume_point()
+    if point is None:
+        return Progress()
+    checkpoint = torch.load(point.checkpoint, map_location="cpu", weights_only=False)
+    state = checkpoint.get("training") if isinstance(checkpoint, dict) else None
+    if state is None:
+        raise TrainingError(
+            "checkpoint_invalid",
+            f"{point.key} holds no training state to resume from (only a last.pt of a timm "
+            "job does)",
+        )
+    if checkpoint.get("model") != ctx.spec.model:
+        raise TrainingError(
+            "checkpoint_invalid",
+            f"{point.key} is a checkpoint of {checkpoint.get('model')!r}, not {ctx.spec.model!r}",
+        )
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as exc:  # another number of classes, another architecture variant
+        raise TrainingError(
+            "checkpoint_invalid", f"{point.key} does not fit this model: {exc}"
+        ) from exc
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    # The rate for the next epoch from this job's schedule, which may span more epochs than
+    # the one that saved the checkpoint (training on from a finished job's last.pt).
+    for group, base, factor in zip(
+        optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True
+    ):
+        group["lr"] = base * factor(scheduler.last_epoch)
+    scaler.load_state_dict(state["scaler"])
+    restore_rng_state(state["rng"])
+    loader_generator.set_state(state["loader_rng"])
+    progress = Progress(first_epoch=ctx.resuming_after(int(checkpoint["epoch"])))
+    # The best so far counts only with its weights at hand, saved beside the checkpoint.
+    if point.best is not None and state["best"] is not None:
+        shutil.copyfile(point.best, best_path)
+        progress.best, progress.best_epoch = tuple(state["best"]), int(state["best_epoch"])
+    return progress

@@ -1,0 +1,268 @@
+"""The web dashboard in a real browser (Debian's chromium through Playwright) against a real
+gateway that requires an API key, as in production, and a real toy training service.
+
+Screenshots go to test-artifacts/dashboard/. With TRAINYARD_UPDATE_SCREENSHOTS=1 the job page's
+is also written to docs/images/dashboard-job.png, the one the README shows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from conftest import REPO
+from platform_helpers import TERMINAL, tiny_dataset, toy_spec
+
+CHROMIUM = Path(os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium"))
+# The machine has no network: without these chromium waits on connections it cannot make.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "test-artifacts" / "dashboard"
+DOCS_SCREENSHOT = REPO / "docs" / "images" / "dashboard-job.png"
+API_KEY = "dashboard-test-key"
+HEADERS = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def stack(module_processes, tmp_path_factory):
+    # Every epoch uploads a `last` checkpoint, so a cancelled job can be resumed.
+    _, service_url = module_processes.toy_service(CHECKPOINT_INTERVAL_SECONDS="0")
+    gateway = module_processes.gateway(
+        TRAINYARD_EXTRA_SERVICES=f"toy={service_url}",
+        TRAINYARD_API_KEYS=API_KEY,
+        TRAINYARD_ALLOW_ANONYMOUS="",
+    )
+    dataset = tiny_dataset(tmp_path_factory.mktemp("dashboard") / "shapes")
+    with httpx.Client(base_url=gateway.url, headers=HEADERS, timeout=30) as api:
+        yield SimpleNamespace(url=gateway.url, api=api, dataset=dataset)
+
+
+def submit(stack: SimpleNamespace, spec: dict) -> dict:
+    response = stack.api.post("/v1/jobs", json=spec)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def get_job(stack: SimpleNamespace, job_id: str) -> dict:
+    response = stack.api.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_ended(stack: SimpleNamespace, job_id: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := get_job(stack, job_id))["state"] not in TERMINAL:
+        assert time.monotonic() < deadline, f"job {job_id} never ended: {job}"
+        time.sleep(0.1)
+    return job
+
+
+def open_page(browser: Browser, api_key: str | None) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    if api_key:  # as if the user had entered it before
+        context.add_init_script(f"localStorage.setItem('trainyard.apiKey', {api_key!r})")
+    opened = context.new_page()
+    script_errors: list[str] = []
+    opened.on("pageerror", lambda error: script_errors.append(str(error)))
+    yield opened
+    context.close()
+    assert not script_errors, f"the page raised: {script_errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page whose browser already holds the API key."""
+    yield from open_page(browser, API_KEY)
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[Page]:
+    """A page in a browser that has never seen this gateway."""
+    yield from open_page(browser, None)
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def chart_points(page: Page, metric: str) -> int:
+    chart = page.locator(f"figure.chart[data-metric='{metric}']")
+    return int(chart.get_attribute("data-points") or 0) if chart.count() else 0
+
+
+def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page):
+    spec = toy_spec(
+        stack.dataset,
+        name="counter-shapes",
+        project="shapes",
+        hyperparams={"epochs": 6},
+        options={"epoch_seconds": 0.6, "lines_per_epoch": 3},
+    )
+    job = submit(stack, spec)
+    page.goto(f"{stack.url}/")
+    row = page.locator(f"tr[data-job-id='{job['id']}']")
+    expect(row).to_contain_text("counter-shapes")
+    for text in ("toy", "counter", "shapes"):
+        expect(row).to_contain_text(text)
+    expect(row.locator(".badge")).to_have_attribute(
+        "data-state", re.compile("queued|starting|running")
+    )
+
+    # Filters narrow the table and say so in the address.
+    page.select_option("select[name=state]", "failed")
+    expect(row).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"#/jobs\?state=failed$"))
+    page.select_option("select[name=state]", "")
+    page.fill("input[name=project]", "shapes")
+    expect(row).to_have_count(1)
+    screenshot(page, "jobs-table.png")
+
+    row.locator("a").click()
+    expect(page).to_have_url(re.compile(f"#/jobs/{job['id']}$"))
+    logs = page.locator(".log.live .line")
+    expect(logs.filter(has_text="epoch 1 step 0")).to_have_count(1)
+    # Lines keep arriving on the open page: the last epoch had not run when the first showed.
+    assert get_job(stack, job["id"])["state"] not in TERMINAL
+    expect(logs.filter(has_text="epoch 6 step 2")).to_have_count(1, timeout=30_000)
+
+    page.wait_for_function(
+        "() => Number(document.querySelector(\"figure.chart[data-metric='loss']\")"
+        "?.dataset.points) >= 2"
+    )
+    expect(page.locator(".job-head .badge")).to_have_attribute("data-state", "succeeded")
+    page.wait_for_function(  # the last poll after the end draws every epoch
+        "() => document.querySelector(\"figure.chart[data-metric='loss']\")?.dataset.points === '6'"
+    )
+    assert chart_points(page, "accuracy") == 6
+    steps = page.locator(".log.live .line", has_text=re.compile(r"epoch \d step \d"))
+    expect(steps).to_have_count(18)
+    artifact = page.locator("a.artifact-link", has_text="best.bin")
+    expect(artifact).to_have_attribute("href", f"/v1/jobs/{job['id']}/artifacts/best.bin")
+    expect(page.locator(".progress-label").first).to_have_text("6/6")
+
+    path = screenshot(page, "job-page.png")
+    if os.environ.get("TRAINYARD_UPDATE_SCREENSHOTS") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.locator(".log.live").evaluate("box => box.scrollTop = 0")
+        page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
+    assert path.stat().st_size > 10_000
+
+
+def test_cancel_button_cancels_a_running_job_and_resume_starts_another(stack, page):
+    job = submit(
+        stack, toy_spec(stack.dataset, hyperparams={"epochs": 60}, options={"epoch_seconds": 0.5})
+    )
+    page.goto(f"{stack.url}/#/jobs/{job['id']}")
+    expect(page.locator(".job-head .badge")).to_have_attribute("data-state", "running")
+    # A checkpoint to resume from.
+    expect(page.locator("a.artifact-link", has_text="last.bin")).to_have_count(1)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-job")
+    assert wait_ended(stack, job["id"])["state"] == "cancelled"
+    expect(page.locator(".job-head .badge")).to_have_attribute("data-state", "cancelled")
+    expect(page.locator("#error-details")).to_contain_text("How it ended")
+    screenshot(page, "job-cancelled.png")
+
+    page.click("#resume-job")
+    expect(page).not_to_have_url(re.compile(f"#/jobs/{job['id']}$"))
+    resumed_id = page.url.rsplit("/", 1)[1]
+    assert get_job(stack, resumed_id)["resumed_from"] == job["id"]
+    stack.api.post(f"/v1/jobs/{resumed_id}/cancel")  # no need to train it
+
+
+def test_a_failed_job_shows_its_error_details(stack, page):
+    job = submit(stack, toy_spec(stack.dataset, options={"fail_at_epoch": 2}))
+    assert wait_ended(stack, job["id"])["state"] == "failed"
+    page.goto(f"{stack.url}/#/jobs/{job['id']}")
+    details = page.locator("#error-details")
+    expect(details).to_contain_text("toy failure at epoch 2")
+    expect(details.locator("h2")).to_have_text("Error")
+    expect(page.locator("#resume-job")).to_be_visible()
+    expect(page.locator("#cancel-job")).to_have_count(0)
+    screenshot(page, "job-failed.png")
+
+
+def test_frameworks_page_shows_each_service(stack, page):
+    page.goto(f"{stack.url}/#/frameworks")
+    toy = page.locator("section.service[data-framework='toy']")
+    expect(toy.locator(".badge")).to_have_text("healthy")
+    expect(toy.locator(".device")).to_have_text("cpu")
+    for text in ("toy 1.0", "classification", "imagefolder", "counter", "of 2"):
+        expect(toy).to_contain_text(text)
+    timm = page.locator("section.service[data-framework='timm']")
+    expect(timm.locator(".badge")).to_have_text("down")
+    expect(timm.locator(".alert")).to_contain_text("connection refused")
+    screenshot(page, "frameworks.png")
+
+
+def test_api_key_is_asked_for_kept_and_sent_with_every_call(stack, new_page):
+    page = new_page
+    page.goto(f"{stack.url}/")
+    dialog = page.locator("#key-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("needs an API key")
+
+    page.fill("#key-input", "not-the-key")
+    page.click("#key-save")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("refused the saved key")
+
+    page.fill("#key-input", API_KEY)
+    page.click("#key-save")
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("localStorage.getItem('trainyard.apiKey')") == API_KEY
+
+    # The jobs table, the job page and its log stream all carry the key.
+    job = submit(stack, toy_spec(stack.dataset))
+    page.locator(f"tr[data-job-id='{job['id']}'] a").click()
+    expect(page.locator(".log.live .line", has_text="epoch 1 step 0")).to_have_count(1)
+    expect(page.locator(".job-head .badge")).to_have_attribute("data-state", "succeeded")
+    expect(dialog).to_be_hidden()
+
+    page.click("#key-button")
+    page.click("#key-forget")
+    expect(dialog).to_be_visible()  # the next refresh needs a key again
+    assert page.evaluate("localStorage.getItem('trainyard.apiKey')") is None
+
+
+def test_only_the_dashboards_own_files_are_served_and_without_a_key(stack):
+    page = httpx.get(f"{stack.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    script = httpx.get(f"{stack.url}/dashboard/js/app.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    for path in ("routes.py", "..%2Froutes.py", "js/..%2F..%2Fmetrics.py", "nothing.css"):
+        missing = httpx.get(f"{stack.url}/dashboard/{path}")
+        assert missing.status_code == 404, path
+        body = missing.json()
+        assert body["message"].startswith("the dashboard has no file")
+        assert "js/app.js" in body["errors"][0]["allowed"]

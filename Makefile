@@ -8,7 +8,7 @@ COMPONENTS := gateway timm ultralytics huggingface
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := hardlink
 
-.PHONY: setup run test lint fmt bench clean
+.PHONY: setup run test lint fmt bench clean browser
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,8 +26,25 @@ setup: $(UV)
 run: setup
 	.venv/bin/python scripts/run_stack.py
 
-test: setup
+# The dashboard's browser test drives Debian's chromium (Playwright downloads no browser here).
+# Installed only when missing, and only as root; otherwise say how.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	else \
+		echo "warning: $(CHROMIUM) is missing and the dashboard's browser test needs it:" \
+			"run 'sudo apt-get install -y chromium'" >&2; \
+	fi
+
+test: setup browser
 	.venv/bin/pytest
+
+# Every benchmark, tables printed and written to bench/results.md (under 15 minutes on 2 cores).
+# BENCH_ARGS="--quick" for a smoke run, "--only NAME" for one of them (see bench/README.md).
+bench: setup
+	.venv/bin/python -m bench.run_all $(BENCH_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

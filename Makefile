@@ -39,7 +39,7 @@ browser:
 	fi
 
 test: setup browser
-	.venv/bin/pytest
+	.venv/bin/pytest -n 2 --dist loadfile
 
 # Every benchmark, tables printed and written to bench/results.md (under 15 minutes on 2 cores).
 # BENCH_ARGS="--quick" for a smoke run, "--only NAME" for one of them (see bench/README.md).

@@ -37,12 +37,17 @@ StateFilter = Annotated[JobState | None, Query(description="only jobs in this st
 @router.post("", status_code=201, response_model=JobView)
 async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
     await run_in_threadpool(check_spec, spec, gateway.registry)
+    # In a worker thread: a database write may wait on a lock, and must not stall the loop.
+    view = await run_in_threadpool(_store_job, spec, gateway)
+    gateway.dispatcher.wake()
+    return view
+
+
+def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
     with gateway.db.session() as session:
         check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
         job = submit(session, spec, gateway.storage)
-        view = job_view(session, job)
-    gateway.dispatcher.wake()
-    return view
+        return job_view(session, job)
 
 
 @router.get("", response_model=JobList)
@@ -83,9 +88,13 @@ def cancel_job(job_id: str, session: SessionDep, gateway: GatewayDep) -> JSONRes
 async def resume_job(job_id: str, gateway: GatewayDep) -> JobView:
     """A new job with the same spec that continues this failed, cancelled or lost one from its
     last checkpoint (409 for a job in another state or with no checkpoint)."""
-    with gateway.db.session() as session:
-        spec = resume_spec(session, get_job(session, job_id))
+    spec = await run_in_threadpool(_resume_spec, job_id, gateway)
     return await create_job(spec, gateway)
+
+
+def _resume_spec(job_id: str, gateway: Gateway) -> JobSpec:
+    with gateway.db.session() as session:
+        return resume_spec(session, get_job(session, job_id))
 
 
 @router.get("/{job_id}/logs", response_model=Logs)

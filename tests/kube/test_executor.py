@@ -214,6 +214,8 @@ def test_failures_say_why(driver: ApiClient, executor: KubernetesExecutor, case:
     add_pod(driver, run_id, pod_status)
     set_job(driver, run_id, job_status)
     wait_for(lambda: executor.status(run_id).finished)
+    # Jobs and Pods come on separate watches: the Pod's account may land just after the end.
+    wait_for(lambda: executor.status(run_id).failure_reason == FAILURE_REASONS[case][0])
     info = executor.status(run_id)
     assert (info.status, info.reason) == (RunStatus.FAILED, reason)
     assert (info.failure_reason, info.oom) == FAILURE_REASONS[case]

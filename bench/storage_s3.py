@@ -1,6 +1,7 @@
 """S3Storage against boto3's own transfers, on a real SeaweedFS server on loopback.
 
 Run: `.venv/bin/python bench/storage_s3.py [--size-mb 200] [--runs 3]`. Prints a markdown table.
+`make bench` runs it too, through `bench/storage.py`.
 """
 
 from __future__ import annotations
@@ -41,13 +42,9 @@ def make_file(path: Path, size: int) -> None:
         fh.write(os.urandom(size % (1 << 20)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mb", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    size = args.size_mb * (1 << 20)
-
+def measure(size_mb: int, runs: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """Server start seconds, and per direction the median MB/s of (Trainyard, boto3)."""
+    size = size_mb * (1 << 20)
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp:
         work = Path(tmp)
         source = work / "payload.bin"
@@ -62,19 +59,27 @@ def main() -> None:
                         lambda: storage.put_file(source, "payload.bin"),
                         lambda: client.upload_file(str(source), "bench", boto3_key),
                         size,
-                        args.runs,
+                        runs,
                     ),
                     "download": side_by_side(
                         lambda: storage.get_file("payload.bin", work / "a.bin"),
                         lambda: client.download_file("bench", boto3_key, str(work / "b.bin")),
                         size,
-                        args.runs,
+                        runs,
                     ),
                 }
             finally:
                 storage.close()
                 client.close()
-            start = server.start_seconds
+            return server.start_seconds, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    start, rows = measure(args.size_mb, args.runs)
 
     print(f"SeaweedFS (weed mini), loopback, {args.size_mb} MB random file, median of {args.runs}")
     print()

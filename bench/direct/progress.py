@@ -1,0 +1,17 @@
+"""What the direct scripts print for the benchmark to read (no Trainyard code involved)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+PREFIX = "BENCH "
+
+
+def epoch_done(epoch: int) -> None:
+    print(PREFIX + json.dumps({"epoch": epoch, "time": time.time()}), flush=True)
+
+
+def final(metrics: dict[str, Any]) -> None:
+    print(PREFIX + json.dumps({"metrics": {k: float(v) for k, v in metrics.items()}}), flush=True)

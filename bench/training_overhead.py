@@ -1,0 +1,248 @@
+"""Training overhead: the same training run directly with its framework and through Trainyard.
+
+Per framework, the same spec (model, data, seed, epochs, image size, batch size) runs as a plain
+script in the framework's own environment (`bench/direct/`) and as a job (POST /v1/jobs until
+`succeeded`) on a real gateway and the framework's real service. With more than one pair,
+runs alternate (direct, Trainyard, Trainyard, direct) so drift hits both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.jobs import submit, unix_time, wait_state
+from bench.measure import ratio, sec
+from bench.report import Table, progress
+from bench.stack import REPO, Stack, framework_python
+from trainyard_shared.datasets.synthetic import make_classification, make_yolo
+from trainyard_shared.launcher import SERVICES
+
+NAME = "training"
+TARGET = 1.05
+# Pairs of runs per framework. Each run pays ~10-20 s of imports; two pairs of all three
+# frameworks do not fit the suite's 15 minutes on 2 cores next to the other benchmarks.
+RUNS = 1
+TIMEOUT = 300  # for one run, either way
+DIRECT = REPO / "bench" / "direct"
+
+
+@dataclass(frozen=True)
+class Case:
+    framework: str
+    model: str
+    task: str
+    hyperparams: dict[str, Any]
+    compare: tuple[str, ...]  # final metrics shown side by side
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = (
+    Case(
+        "timm",
+        "resnet18",
+        "classification",
+        {"epochs": 5, "batch_size": 16, "image_size": 32, "learning_rate": 0.01},
+        ("top1", "val_loss"),
+    ),
+    Case(
+        "ultralytics",
+        "yolo11n.yaml",
+        "detection",
+        {"epochs": 8, "batch_size": 8, "image_size": 64, "learning_rate": 0.01},
+        ("train/box_loss", "val/mAP50"),
+    ),
+    Case(
+        "huggingface",
+        "vit-tiny",
+        "classification",
+        {"epochs": 4, "batch_size": 16, "image_size": 32, "learning_rate": 0.002},
+        ("accuracy", "val_loss"),
+    ),
+)
+
+
+@dataclass
+class Run:
+    wall: float  # start to result
+    first_epoch: float  # start to the end of epoch 1
+    metrics: dict[str, float]
+
+
+def make_datasets(root: Path) -> dict[str, Path]:
+    return {
+        "classification": make_classification(
+            root / "shapes", train_per_class=40, val_per_class=10, size=32
+        ),
+        "detection": make_yolo(root / "shapes-yolo", train_images=32, val_images=8, size=64),
+    }
+
+
+def job_spec(case: Case, dataset: Path, quick: bool) -> dict[str, Any]:
+    hyperparams = {**case.hyperparams, "seed": 0}
+    if quick:
+        hyperparams["epochs"] = 1
+    return {
+        "framework": case.framework,
+        "task": case.task,
+        "model": case.model,
+        "dataset": {
+            "uri": str(dataset),
+            "format": "yolo" if case.task == "detection" else "imagefolder",
+        },
+        "hyperparams": hyperparams,
+        "options": case.options,
+        "resources": {"gpu": 0},
+        "project": "bench",
+    }
+
+
+def run_direct(case: Case, spec: dict[str, Any], out: Path) -> Run:
+    """The plain script, timed from its start to its exit."""
+    out.mkdir(parents=True)
+    spec_path = out / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    argv = [str(framework_python(case.framework)), str(DIRECT / f"{case.framework}_direct.py")]
+    started = time.time()
+    proc = subprocess.run(
+        [*argv, str(spec_path), str(out)],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    wall = time.time() - started
+    (out / "output.log").write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"direct {case.framework} run failed:\n{proc.stderr[-3000:]}")
+    reports = [
+        json.loads(line.removeprefix("BENCH "))
+        for line in proc.stdout.splitlines()
+        if line.startswith("BENCH ")
+    ]
+    first = next(r["time"] for r in reports if r.get("epoch") == 1)
+    metrics = next(r["metrics"] for r in reports if "metrics" in r)
+    return Run(wall, first - started, metrics)
+
+
+def run_platform(client: httpx.Client, url: str, spec: dict[str, Any]) -> Run:
+    """The job, timed from sending POST /v1/jobs until the gateway stored `succeeded`."""
+    started = time.time()
+    job = submit(client, url, spec)
+    done = wait_state(client, url, job["id"], timeout=TIMEOUT, poll=0.2)
+    if done["state"] != "succeeded":
+        raise RuntimeError(f"job {job['id']} ended {done['state']}: {done.get('error')}")
+    epochs = client.get(f"{url}/v1/jobs/{job['id']}/metrics").json()["epochs"]
+    return Run(
+        unix_time(done["finished_at"]) - started,
+        unix_time(epochs[0]["time"]) - started,
+        done["metrics"],
+    )
+
+
+def _walls(runs: list[Run]) -> str:
+    mean = statistics.fmean(r.wall for r in runs)
+    each = ", ".join(f"{r.wall:.1f}" for r in runs)
+    return f"{mean:.1f} s ({each})" if len(runs) > 1 else sec(mean)
+
+
+def _metrics(run: Run, names: tuple[str, ...]) -> str:
+    return ", ".join(f"{n} {run.metrics.get(n, math.nan):.4f}" for n in names)
+
+
+def _agree(a: Run, b: Run, names: tuple[str, ...]) -> str:
+    same = all(
+        math.isclose(
+            a.metrics.get(n, math.nan), b.metrics.get(n, math.nan), rel_tol=1e-6, abs_tol=1e-9
+        )
+        for n in names
+    )
+    return "identical" if same else "differ"
+
+
+def run(work: Path, quick: bool) -> list[Table]:
+    runs = 1 if quick else RUNS
+    data = make_datasets(work / "datasets")
+    table = Table(
+        "Training overhead: direct vs through Trainyard",
+        "The same training per framework (same spec and seed), run as a plain script in the "
+        "framework's environment and as a Trainyard job. Wall time: script start to exit, "
+        "and POST /v1/jobs sent to `succeeded` stored. First epoch: start to the end of epoch "
+        "1 as stamped by the training process.",
+        [
+            "framework (model, data)",
+            "direct wall",
+            "Trainyard wall",
+            "ratio Trainyard/direct",
+            "first epoch: direct / Trainyard",
+            "Trainyard's extra: before / after epoch 1",
+            "final metrics: direct",
+            "final metrics: Trainyard",
+            "metrics",
+        ],
+    )
+    service_var = {c.name: c.env_var for c in SERVICES}
+    over: list[str] = []
+    errors: list[str] = []
+    for case in CASES:
+        dataset = data["detection" if case.task == "detection" else "classification"]
+        spec = job_spec(case, dataset, quick)
+        order = ["direct", "platform", "platform", "direct"] * runs
+        order = order[: 2 * runs]
+        direct: list[Run] = []
+        platform: list[Run] = []
+        with Stack(work / case.framework) as stack, httpx.Client() as client:
+            _, service = stack.service(case.framework)
+            gateway = stack.gateway(**{str(service_var[case.framework]): service})
+            progress(f"{case.framework}: service up")
+            for i, kind in enumerate(order):
+                progress(f"{case.framework}: {kind} run")
+                if kind == "direct":
+                    direct.append(run_direct(case, spec, work / case.framework / f"direct-{i}"))
+                else:
+                    platform.append(run_platform(client, gateway.url, spec))
+        if note := stack.error_note(f"{case.framework}: "):
+            errors.append(note)
+        d_wall = statistics.fmean(r.wall for r in direct)
+        p_wall = statistics.fmean(r.wall for r in platform)
+        d_first = statistics.fmean(r.first_epoch for r in direct)
+        p_first = statistics.fmean(r.first_epoch for r in platform)
+        hp = spec["hyperparams"]
+        if p_wall / d_wall > TARGET:
+            over.append(case.framework)
+        table.add(
+            f"{case.framework} ({case.model}, {hp['epochs']} epochs, {hp['image_size']} px)",
+            _walls(direct),
+            _walls(platform),
+            ratio(p_wall, d_wall),
+            f"{sec(d_first)} / {sec(p_first)}",
+            f"{sec(p_first - d_first)} / {sec((p_wall - p_first) - (d_wall - d_first))}",
+            _metrics(direct[0], case.compare),
+            _metrics(platform[0], case.compare),
+            _agree(direct[0], platform[0], case.compare),
+        )
+    table.notes += [
+        f"{runs} run(s) of each per framework, alternating; CPU only.",
+        f"Target: ratio <= {TARGET}. Both sides pay the same ~10-20 s of importing torch and the "
+        "framework; Trainyard adds the request, dispatch, a service-spawned process, "
+        "reporting and the checkpoint uploads.",
+    ]
+    if over:
+        table.notes.append(
+            f"Over target: {', '.join(over)}. The extra column says whether Trainyard's time "
+            "goes before the first epoch (request, dispatch, process start, dataset checks) "
+            "or during and after training (reporting, checkpoint uploads, the final report)."
+        )
+    table.notes += errors
+    return [table]

@@ -8,6 +8,7 @@ unless `--output` says where.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import sys
@@ -84,7 +85,10 @@ def main() -> int:
             continue
         took = time.monotonic() - started
         for table in tables:
-            table.notes.append(f"Benchmark `{module.NAME}` took {took:.0f} s.")
+            table.notes.append(
+                f"Benchmark `{module.NAME}` took {took:.0f} s; 1-minute load average at its "
+                f"end: {os.getloadavg()[0]:.2f}."
+            )
             sections.append(table.markdown())
             print(table.markdown(), flush=True)
         _write(output, sections)

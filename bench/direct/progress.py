@@ -14,4 +14,6 @@ def epoch_done(epoch: int) -> None:
 
 
 def final(metrics: dict[str, Any]) -> None:
-    print(PREFIX + json.dumps({"metrics": {k: float(v) for k, v in metrics.items()}}), flush=True)
+    """The result, once the checkpoints are written: the moment a user has it."""
+    values = {k: float(v) for k, v in metrics.items()}
+    print(PREFIX + json.dumps({"metrics": values, "time": time.time()}), flush=True)

@@ -8,7 +8,9 @@ from trainyard_shared.spec import JobSpec
 TOKEN = "callback-token-0123456789abcdef"
 
 
-def launch(run_id: str, gpu: int | None = 0, framework: str = "toy") -> LaunchSpec:
+def launch(
+    run_id: str, gpu: int | None = 0, framework: str = "toy", token: str = TOKEN
+) -> LaunchSpec:
     spec = JobSpec.model_validate(
         {
             "framework": framework,
@@ -27,7 +29,7 @@ def launch(run_id: str, gpu: int | None = 0, framework: str = "toy") -> LaunchSp
         env={
             "JOB_ID": run_id,
             "CALLBACK_URL": f"http://gateway:8000/internal/v1/jobs/{run_id}/events",
-            "CALLBACK_TOKEN": TOKEN,
+            "CALLBACK_TOKEN": token,
             "STORAGE_URI": "s3://bucket/runs",
             "HEARTBEAT_INTERVAL": "5.0",
             "MLFLOW_TRACKING_URI": "http://mlflow:5000",

@@ -6,6 +6,7 @@ Pod status through the API, and the executor's watches must turn that into RunIn
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,8 +16,13 @@ import pytest
 from kubernetes.client import ApiClient, BatchV1Api, CoreV1Api
 
 from trainyard_shared.executors import RunInfo, RunNotFound, RunStatus
-from trainyard_shared.executors.kube_job import KubernetesSettings, job_name
-from trainyard_shared.executors.kubernetes import ClusterUnreachable, KubernetesExecutor
+from trainyard_shared.executors.kube_job import KubernetesSettings, job_name, run_labels
+from trainyard_shared.executors.kube_runs import RunTable
+from trainyard_shared.executors.kubernetes import (
+    ClusterRefused,
+    ClusterUnreachable,
+    KubernetesExecutor,
+)
 
 from .emulator import EmulatedCluster
 from .jobs import TOKEN, launch
@@ -24,9 +30,37 @@ from .jobs import TOKEN, launch
 NS = "training"
 
 
+def emulate_replace(cluster: EmulatedCluster) -> None:
+    """PUT (replace) of a Secret, which kmock does not know (it answers 404, no such endpoint).
+
+    The stored object becomes the body sent, keeping its uid and creation time, as on a real
+    API server; a Secret that does not exist is a 404.
+    """
+    assert cluster.handler is not None
+    objects = cluster.handler.objects
+
+    def replace(request: kmock.Request) -> dict[str, Any]:
+        key = (request.resource, request.namespace, request.name)
+        if key not in objects or objects[key].deleted:
+            raise kmock.KubernetesObjectNotFoundError()
+        old = objects[key].raw["metadata"]
+        body = dict(request.data)
+        body["metadata"] = {
+            **body["metadata"],
+            "uid": old["uid"],
+            "creationTimestamp": old["creationTimestamp"],
+        }
+        objects[key].delete()  # then a new version: the whole object, not a merge
+        objects[key].create(body)
+        return dict(objects[key].raw)
+
+    cluster.on(("put", re.compile(r"/api/v1/namespaces/[^/]+/secrets/[^/]+")), replace)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[EmulatedCluster]:
     with EmulatedCluster() as running:
+        emulate_replace(running)
         yield running
 
 
@@ -59,13 +93,21 @@ def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def add_pod(driver: ApiClient, run_id: str, status: dict[str, Any]) -> str:
+def add_pod(driver: ApiClient, run_id: str, status: dict[str, Any], suffix: str = "abcde") -> str:
     job = BatchV1Api(driver).read_namespaced_job(job_name(run_id), NS)
-    name = f"{job_name(run_id)}-abcde"
+    name = f"{job_name(run_id)}-{suffix}"
+    # Owned by its Job, as the Job controller makes them.
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": job.metadata.name}
+    owner |= {"uid": job.metadata.uid, "controller": True, "blockOwnerDeletion": True}
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS, "labels": job.spec.template.metadata.labels},
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": job.spec.template.metadata.labels,
+            "ownerReferences": [owner],
+        },
         "spec": driver.sanitize_for_serialization(job.spec.template.spec),
         "status": status,
     }
@@ -263,6 +305,130 @@ def test_stop_deletes_the_job_in_the_foreground(
     assert delete.data["propagationPolicy"] == "Foreground"
     assert delete.data["gracePeriodSeconds"] == 7
     wait_for(lambda: executor.status("job-stop").status == RunStatus.STOPPED)
+
+
+def job_deletes(cluster: EmulatedCluster, run_id: str) -> list[kmock.Request]:
+    path = f"/apis/batch/v1/namespaces/{NS}/jobs/{job_name(run_id)}"
+    return [r for r in cluster.requests if r.action == kmock.action.DELETE and r.url.path == path]
+
+
+def test_a_retry_after_a_failure_gets_a_new_job(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    """The gateway retries a failed job with the same run id: a new Job must run it.
+
+    The emulator removes a deleted object at once and garbage-collects nothing: the name is
+    free right after the delete (no 409 to wait through) and the old Pod stays. So this checks
+    the delete that is sent, the new Job and Secret, and that nothing of the old Job (its
+    deletion, its Pod) leaks into the new run.
+    """
+    run_id = "job-retry"
+    batch, core = BatchV1Api(driver), CoreV1Api(driver)
+    executor.start(launch(run_id))
+    old = batch.read_namespaced_job(job_name(run_id), NS)
+    old_pod = add_pod(driver, run_id, terminated("Error", 1))
+    set_job(driver, run_id, failed("BackoffLimitExceeded"))
+    wait_for(lambda: executor.status(run_id).status == RunStatus.FAILED)
+
+    retry_token = "callback-token-of-the-retry"
+    info = executor.start(launch(run_id, token=retry_token))
+    assert (info.status, info.reason, info.finished) == (RunStatus.PENDING, None, False)
+    new = batch.read_namespaced_job(job_name(run_id), NS)
+    assert new.metadata.uid != old.metadata.uid
+    (delete,) = job_deletes(cluster, run_id)
+    assert delete.data["propagationPolicy"] == "Background"
+    assert delete.data["preconditions"] == {"uid": old.metadata.uid}
+    secret = core.read_namespaced_secret(f"{job_name(run_id)}-callback", NS)
+    (owner,) = secret.metadata.owner_references
+    assert (owner.name, owner.uid) == (new.metadata.name, new.metadata.uid)
+    assert secret.string_data == {"callback-token": retry_token}
+
+    # The old Pod (still listed here) is not the new run's.
+    new_pod = add_pod(driver, run_id, {"phase": "Pending"}, suffix="fghij")
+    executor.list()
+    wait_for(lambda: [p["metadata"]["name"] for p in executor.runs.pods(run_id)] == [new_pod])
+    assert old_pod != new_pod
+    assert executor.status(run_id).status == RunStatus.PENDING
+    # The Job watch brings the old Job's deletion before the new Job's news: once the run is
+    # seen running, that deletion has been read, and it did not end the new run.
+    set_pod(driver, new_pod, {"phase": "Running"})
+    set_job(driver, run_id, {"active": 1, "ready": 1})
+    wait_for(lambda: executor.status(run_id).status == RunStatus.RUNNING)
+    set_job(driver, run_id, {"conditions": [{"type": "Complete", "status": "True"}]})
+    wait_for(lambda: executor.status(run_id).status == RunStatus.SUCCEEDED)
+
+
+def test_starting_an_active_run_again_returns_its_job(
+    cluster: EmulatedCluster, driver: ApiClient, executor: KubernetesExecutor
+) -> None:
+    run_id = "job-twice"
+    first = executor.start(launch(run_id))
+    uid = BatchV1Api(driver).read_namespaced_job(job_name(run_id), NS).metadata.uid
+    add_pod(driver, run_id, {"phase": "Running"})
+    wait_for(lambda: executor.status(run_id).status == RunStatus.RUNNING)
+
+    again = executor.start(launch(run_id))
+    assert again is first and again.status == RunStatus.RUNNING
+    assert BatchV1Api(driver).read_namespaced_job(job_name(run_id), NS).metadata.uid == uid
+    assert job_deletes(cluster, run_id) == []
+    secret = CoreV1Api(driver).read_namespaced_secret(f"{job_name(run_id)}-callback", NS)
+    assert [owner.uid for owner in secret.metadata.owner_references] == [uid]
+
+
+def test_late_news_of_a_replaced_job_leave_the_new_run_alone() -> None:
+    """The watches may bring the old Job's last events, its deletion among them, after the
+    new Job was started, and its Pods until they are collected: none of it is the new run's.
+
+    (The emulator happens to deliver the deletion first; a real cluster's watch may be late.)
+    """
+    run_id, labels = "job-late", run_labels("job-late", "toy", "shapes")
+
+    def obj(uid: str, status: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": f"{job_name(run_id)}-{uid}", "uid": uid, "labels": labels}
+        if owner:
+            meta["ownerReferences"] = [{"kind": "Job", "uid": owner, "controller": True}]
+        return {"metadata": meta, "status": status}
+
+    table = RunTable("toy")
+    old = obj("old", failed("BackoffLimitExceeded"))
+    table.apply("job", "ADDED", old)
+    assert table.get(run_id) is not None and table.get(run_id).status == RunStatus.FAILED
+    table.retire(run_id, "old")
+    info = table.started(run_id, obj("new", {}))
+    table.apply("job", "MODIFIED", old)
+    table.apply("job", "DELETED", old)
+    table.apply("pod", "ADDED", obj("old-pod", terminated("Error", 1), owner="old"))
+    assert table.get(run_id) is info
+    assert (info.status, info.reason, table.pods(run_id)) == (RunStatus.PENDING, None, [])
+    table.apply("pod", "ADDED", obj("new-pod", {"phase": "Running"}, owner="new"))
+    assert info.status == RunStatus.RUNNING
+
+
+def test_a_retry_is_refused_when_the_old_job_does_not_go(
+    cluster: EmulatedCluster, driver: ApiClient
+) -> None:
+    """A finalizer holds the finished Job after its deletion, so its name never frees.
+
+    (The emulator, like a real API server, keeps a deleted object while it has finalizers.)
+    """
+    run_id = "job-held"
+    name = job_name(run_id)
+    batch = BatchV1Api(driver)
+    executor = KubernetesExecutor(
+        KubernetesSettings(), "toy", cluster.client(), request_timeout=2, replace_timeout=0.5
+    )
+    try:
+        executor.start(launch(run_id))
+        set_job(driver, run_id, failed("BackoffLimitExceeded"))
+        batch.patch_namespaced_job(name, NS, {"metadata": {"finalizers": ["test.io/hold"]}})
+        began = time.monotonic()
+        with pytest.raises(ClusterRefused, match="did not free"):
+            executor.start(launch(run_id))
+        assert 0.5 <= time.monotonic() - began < 5
+        assert len(job_deletes(cluster, run_id)) == 1
+    finally:
+        batch.patch_namespaced_job(name, NS, {"metadata": {"finalizers": []}})
+        executor.close()
 
 
 def test_a_new_executor_finds_the_runs_again(

@@ -19,6 +19,7 @@ class RunTable:
         self._jobs: dict[str, dict[str, Any]] = {}
         self._pods: dict[str, dict[str, dict[str, Any]]] = {}
         self._runs: dict[str, RunInfo] = {}
+        self._retired: set[str] = set()  # uids of finished Jobs deleted to start a run again
         self._lock = threading.Lock()
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
@@ -29,6 +30,8 @@ class RunTable:
         if not run_id or labels.get(LABEL_FRAMEWORK) != self.framework:
             return
         with self._lock:
+            if self._of_retired_job(kind, obj):
+                return
             if kind == "job":
                 if event == "DELETED":
                     self._jobs.pop(run_id, None)
@@ -76,6 +79,28 @@ class RunTable:
     def gone(self, run_id: str) -> None:
         with self._lock:
             self._gone(run_id)
+
+    def retire(self, run_id: str, job_uid: str | None) -> None:
+        """Forget a finished run whose Job was deleted so that the run can start again.
+
+        The watches still bring that Job's last events (its deletion among them) and its Pods
+        until they are collected: they are about the old run, and must not touch the new one.
+        """
+        with self._lock:
+            if job_uid:
+                self._retired.add(job_uid)
+            self._jobs.pop(run_id, None)
+            self._pods.pop(run_id, None)
+            self._runs.pop(run_id, None)
+
+    def _of_retired_job(self, kind: str, obj: dict[str, Any]) -> bool:
+        if not self._retired:
+            return False
+        meta = obj.get("metadata") or {}
+        if kind == "job":
+            return meta.get("uid") in self._retired
+        owners = {ref.get("uid") for ref in meta.get("ownerReferences") or []}
+        return not owners.isdisjoint(self._retired)
 
     def _refresh(self, run_id: str) -> None:
         job = self._jobs.get(run_id)

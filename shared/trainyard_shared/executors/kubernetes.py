@@ -10,16 +10,24 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import urllib3
 from kubernetes import config, watch
-from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1DeleteOptions
+from kubernetes.client import (
+    ApiClient,
+    BatchV1Api,
+    Configuration,
+    CoreV1Api,
+    V1DeleteOptions,
+    V1Preconditions,
+)
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from trainyard_shared.executors.base import Executor, LaunchSpec, RunInfo, RunNotFound
+from trainyard_shared.executors.base import FINISHED, Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_shared.executors.kube_job import (
     CONTAINER,
     LABEL_JOB_ID,
@@ -29,8 +37,10 @@ from trainyard_shared.executors.kube_job import (
     framework_selector,
     job_name,
     label_value,
+    secret_name,
 )
 from trainyard_shared.executors.kube_runs import RunTable
+from trainyard_shared.executors.kube_status import observe
 from trainyard_shared.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 
 log = logging.getLogger(__name__)
@@ -80,6 +90,7 @@ class KubernetesExecutor(Executor):
         unavailable: str | None = None,
         request_timeout: float = 10.0,
         watch_timeout: float = 60.0,
+        replace_timeout: float = 10.0,
     ) -> None:
         self.settings = settings
         self.framework = framework
@@ -90,6 +101,7 @@ class KubernetesExecutor(Executor):
         self._core = CoreV1Api(api_client) if api_client else None
         self.request_timeout = request_timeout
         self.watch_timeout = watch_timeout
+        self.replace_timeout = replace_timeout  # for a finished Job's name to free (a retry)
         self.runs = RunTable(framework, self.name)
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -206,6 +218,8 @@ class KubernetesExecutor(Executor):
             created = self._call(
                 "read Job", batch.read_namespaced_job, job["metadata"]["name"], namespace
             )
+            if observe(created, []).status in FINISHED:
+                created = self._replace_finished_job(launch.run_id, job, created)
         uid = created.get("metadata", {}).get("uid")
         if not uid:
             raise ClusterRefused("kubernetes returned the Job without a uid")
@@ -217,9 +231,71 @@ class KubernetesExecutor(Executor):
             if exc.status != 409:
                 self._delete_job(job["metadata"]["name"], 0)
                 raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
-            name = secret["metadata"]["name"]
-            self._call("replace Secret", core.replace_namespaced_secret, name, namespace, secret)
+            self._replace_secret(secret)
         return self.runs.started(launch.run_id, created)
+
+    def _replace_finished_job(
+        self, run_id: str, job: dict[str, Any], old: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Delete the run's finished Job and create `job` under its name; the new Job.
+
+        The gateway starts a job again only as a new attempt (a retry) of a run that ended, and
+        with the same run id, so the same Job name: without this, the retry would get its old,
+        finished Job back and never run. Background propagation frees the name at once (the
+        Pods go after the Job); the uid precondition deletes that finished Job and no other.
+        """
+        batch, core = self._apis()
+        namespace, name = self.settings.namespace, job["metadata"]["name"]
+        old_uid = old.get("metadata", {}).get("uid")
+        options = V1DeleteOptions(
+            propagation_policy="Background",
+            preconditions=V1Preconditions(uid=old_uid) if old_uid else None,
+        )
+        try:
+            self._call("delete Job", batch.delete_namespaced_job, name, namespace, body=options)
+        except ApiException as exc:
+            if exc.status not in (404, 409):  # 404: gone already; 409: no longer that Job
+                raise ClusterRefused(f"deleting the finished Job: {_api_error(exc)}") from None
+        self.runs.retire(run_id, old_uid)
+        # Its Secret too, not left to the garbage collector: a collector that had found it
+        # orphaned could delete it just after the new run's token was written into it.
+        try:
+            self._call(
+                "delete Secret", core.delete_namespaced_secret, secret_name(run_id), namespace
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise ClusterRefused(f"deleting the old Secret: {_api_error(exc)}") from None
+        deadline = time.monotonic() + self.replace_timeout
+        while True:
+            try:
+                return dict(self._call("create Job", batch.create_namespaced_job, namespace, job))
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise ClusterRefused(f"kubernetes refused the Job: {_api_error(exc)}") from None
+            if time.monotonic() >= deadline:
+                raise ClusterRefused(
+                    f"the finished Job {name} of an earlier attempt was deleted, but its name "
+                    f"did not free within {self.replace_timeout:g}s (the Job is still being "
+                    "deleted); try again later"
+                )
+            time.sleep(0.2)
+
+    def _replace_secret(self, secret: dict[str, Any]) -> None:
+        """Write the run's callback Secret over the one of the same name."""
+        _, core = self._apis()
+        namespace, name = self.settings.namespace, secret["metadata"]["name"]
+        try:
+            self._call("replace Secret", core.replace_namespaced_secret, name, namespace, secret)
+            return
+        except ApiException as exc:
+            if exc.status != 404:
+                raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
+        # Collected with an earlier attempt's Job between the create and the replace.
+        try:
+            self._call("create Secret", core.create_namespaced_secret, namespace, secret)
+        except ApiException as exc:
+            raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
 
     def status(self, run_id: str) -> RunInfo:
         info = self.runs.get(run_id)

@@ -112,7 +112,7 @@ class Dispatcher:
                 break
         else:
             reason = _no_slot(framework, capacity)  # for those still waiting behind them
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             self._mark_waiting(session, framework, reason)
 
     @staticmethod
@@ -198,7 +198,7 @@ class Dispatcher:
         UPDATE itself only changes a row that is still `queued`, which keeps every database
         (SQLite: one writer at a time) safe.
         """
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             spec = session.scalars(
                 select(Job.spec)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED)
@@ -221,7 +221,7 @@ class Dispatcher:
             return dict(spec) if claimed == 1 else None
 
     def _requeue(self, job_id: str, reason: str) -> str:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.STARTING)
@@ -230,7 +230,7 @@ class Dispatcher:
         return reason
 
     def _started(self, job_id: str, run_id: str) -> None:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is None:
                 return
@@ -242,7 +242,7 @@ class Dispatcher:
             self._stop_run(url, run_id)
 
     def _fail(self, job_id: str, reason: str, message: str, **details: object) -> None:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is not None:
                 transition(job, JobState.FAILED, {"reason": reason, "message": message, **details})
@@ -329,7 +329,7 @@ class Dispatcher:
         own process group, trains on and reports straight to the gateway.
         """
         now = utcnow()
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is None or is_terminal(job.state):
                 return
@@ -353,7 +353,7 @@ class Dispatcher:
                 )
 
     def _service_answered(self, job_id: str) -> None:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             session.execute(
                 update(Job)
                 .where(Job.id == job_id, Job.service_unreachable_since.is_not(None))
@@ -371,7 +371,7 @@ class Dispatcher:
 
     def _maybe_lost(self, job_id: str) -> None:
         limit = timedelta(seconds=self.settings.heartbeat_timeout)
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is None or is_terminal(job.state):
                 return
@@ -389,7 +389,7 @@ class Dispatcher:
                 )
 
     def _end(self, job_id: str, state: JobState, error: dict[str, object]) -> None:
-        with self.db.session() as session:
+        with self.db.session(write=True) as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is not None:
                 end_or_retry(session, job, state, error)  # or another attempt, if one may help

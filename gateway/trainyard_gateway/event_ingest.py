@@ -47,13 +47,14 @@ def _insert_new(session: Session, job_id: str, events: list[_Event]) -> set[int]
         if fresh:
             session.execute(insert(JobEvent), fresh)
         return {r["seq"] for r in fresh}
+    # One cached statement run over all rows (executemany batches them into multi-row
+    # INSERTs), rather than a statement with the rows inlined, which compiles afresh each time.
     stmt = (
-        make_insert(JobEvent)
-        .values(rows)
+        make_insert(JobEvent.__table__)
         .on_conflict_do_nothing(index_elements=["job_id", "seq"])
-        .returning(JobEvent.seq)
+        .returning(JobEvent.__table__.c.seq)
     )
-    return set(session.scalars(stmt))
+    return set(session.connection().execute(stmt, rows).scalars())
 
 
 def _apply_status(job: Job, event: StatusEvent) -> None:

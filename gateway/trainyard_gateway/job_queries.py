@@ -49,27 +49,37 @@ def queue_position(session: Session, job: Job) -> int:
 
 
 def artifacts(session: Session, job_id: str) -> list[Artifact]:
+    return artifacts_of(session, [job_id]).get(job_id, [])
+
+
+def artifacts_of(session: Session, job_ids: list[str]) -> dict[str, list[Artifact]]:
+    """Each job's artifacts, in one query for all of them (a listing page is one round trip)."""
     rows = session.scalars(
         select(JobEvent)
-        .where(JobEvent.job_id == job_id, JobEvent.type == "artifact")
-        .order_by(JobEvent.seq)
+        .where(JobEvent.job_id.in_(job_ids), JobEvent.type == "artifact")
+        .order_by(JobEvent.job_id, JobEvent.seq)
     )
-    latest: dict[str, Artifact] = {}
+    latest: dict[str, dict[str, Artifact]] = {}
     for row in rows:  # a later upload of the same name replaces the earlier one
         data = row.data
-        latest[data["name"]] = Artifact(
+        latest.setdefault(row.job_id, {})[data["name"]] = Artifact(
             name=data["name"],
             kind=data.get("kind", "checkpoint"),
             uri=data["uri"],
             size=data["size"],
             sha256=data["sha256"],
             created_at=row.time,
-            download_url=f"/v1/jobs/{job_id}/artifacts/{data['name']}",
+            download_url=f"/v1/jobs/{row.job_id}/artifacts/{data['name']}",
         )
-    return list(latest.values())
+    return {job_id: list(named.values()) for job_id, named in latest.items()}
 
 
-def job_view(session: Session, job: Job) -> JobView:
+def job_views(session: Session, jobs: list[Job]) -> list[JobView]:
+    by_job = artifacts_of(session, [job.id for job in jobs])
+    return [job_view(session, job, by_job.get(job.id, [])) for job in jobs]
+
+
+def job_view(session: Session, job: Job, known_artifacts: list[Artifact] | None = None) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
         percent = 100.0
@@ -96,7 +106,7 @@ def job_view(session: Session, job: Job) -> JobView:
         error=job.error,
         queue=queue,
         service_unreachable_since=job.service_unreachable_since,
-        artifacts=artifacts(session, job.id),
+        artifacts=artifacts(session, job.id) if known_artifacts is None else known_artifacts,
         mlflow=job.mlflow,
         run_id=job.run_id,
         attempt=job.attempt,

@@ -15,6 +15,7 @@ from trainyard_gateway.job_queries import (
     artifacts,
     get_job,
     job_view,
+    job_views,
     list_jobs,
     log_lines,
     metrics,
@@ -44,7 +45,7 @@ async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
 
 
 def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
-    with gateway.db.session() as session:
+    with gateway.db.session(write=True) as session:
         check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
         job = submit(session, spec, gateway.storage)
         return job_view(session, job)
@@ -67,7 +68,7 @@ def list_all(
         limit=limit,
         cursor=cursor,
     )
-    return JobList(items=[job_view(session, job) for job in jobs], next_cursor=next_cursor)
+    return JobList(items=job_views(session, jobs), next_cursor=next_cursor)
 
 
 @router.get("/{job_id}", response_model=JobView)

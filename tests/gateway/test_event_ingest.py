@@ -1,0 +1,100 @@
+"""Storing event batches on both job stores: each event once, whatever overlaps a retry sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from trainyard_gateway.db import Database, migrate
+from trainyard_gateway.event_ingest import ingest
+from trainyard_gateway.models import Job, JobEvent, utcnow
+from trainyard_shared.events import EventBatch
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").new_database()
+    database = Database(url)
+    migrate(database.engine)
+    with database.session() as session:
+        now = utcnow()
+        session.add(
+            Job(
+                id="job-1",
+                framework="toy",
+                task="classification",
+                model="counter",
+                project="p",
+                spec={},
+                state="running",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    yield database
+    database.engine.dispose()
+
+
+def _post(db: Database, events: list[dict]) -> dict:
+    batch = EventBatch.model_validate({"events": events})
+    with db.session() as session:
+        job = session.get(Job, "job-1", with_for_update=True)
+        assert job is not None
+        return ingest(session, job, batch.events).model_dump()
+
+
+def _log(seq: int) -> dict:
+    return {"seq": seq, "type": "log", "time": "2026-11-22T10:00:00Z", "line": f"line {seq}"}
+
+
+def _metric(seq: int, epoch: int) -> dict:
+    return {
+        "seq": seq,
+        "type": "metric",
+        "time": "2026-11-22T10:00:00Z",
+        "epoch": epoch,
+        "total_epochs": 3,
+        "metrics": {"loss": 1.0 / epoch},
+    }
+
+
+def test_overlapping_batches_store_each_event_once(db):
+    assert _post(db, [_log(s) for s in range(1, 101)]) == {
+        "stored": 100,
+        "duplicates": 0,
+        "last_seq": 100,
+    }
+    # A resend that overlaps the stored ones: only 101..150 are new.
+    assert _post(db, [_log(s) for s in range(51, 151)]) == {
+        "stored": 50,
+        "duplicates": 50,
+        "last_seq": 150,
+    }
+    # A batch naming one seq twice counts it once.
+    assert _post(db, [_log(151), _log(151), _log(3)]) == {
+        "stored": 1,
+        "duplicates": 2,
+        "last_seq": 151,
+    }
+    with db.session() as session:
+        rows = session.execute(
+            select(JobEvent.seq, JobEvent.data).where(JobEvent.job_id == "job-1")
+        ).all()
+    assert sorted(seq for seq, _ in rows) == list(range(1, 152))
+    assert {seq: data["line"] for seq, data in rows}[120] == "line 120"
+
+
+def test_only_new_events_change_the_job(db):
+    _post(db, [_metric(1, 1), _metric(2, 2)])
+    # A late resend of epoch 1 must not move the job back.
+    _post(db, [_metric(1, 1), _log(3)])
+    with db.session() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        assert job.epoch == 2
+        assert job.metrics == {"loss": 0.5}

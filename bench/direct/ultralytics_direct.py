@@ -16,8 +16,8 @@ from trainyard_shared.spec import JobSpec
 from trainyard_shared.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS
 from trainyard_ultralytics.plugin import UltralyticsOptions
-from trainyard_ultralytics.runtime import amp_setting, apply_offline_settings, prepare_offline
-from trainyard_ultralytics.train import OPTIMIZERS, readable
+from trainyard_ultralytics.runtime import apply_offline_settings, prepare_offline
+from trainyard_ultralytics.train import readable, train_arguments
 
 
 def main(spec_path: Path, out: Path) -> None:
@@ -43,41 +43,14 @@ def main(spec_path: Path, out: Path) -> None:
     model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
     data = Path(spec.dataset.uri) / "data.yaml" if spec.task != "classification" else None
     model.train(
-        data=str(data or spec.dataset.uri),
-        epochs=hp.epochs,
-        batch=hp.batch_size,
-        imgsz=hp.image_size,
-        lr0=hp.learning_rate,
-        optimizer=OPTIMIZERS[hp.optimizer],
-        weight_decay=hp.weight_decay,
-        seed=hp.seed,
-        deterministic=True,
-        workers=hp.workers,
-        device=device,
-        pretrained=False,
-        amp=amp_setting(options.amp, device),
-        project=str(out / "runs"),
-        name="train",
-        exist_ok=True,
-        val=True,
-        save=True,
-        patience=options.patience,
-        cos_lr=options.cos_lr,
-        lrf=options.lrf,
-        momentum=options.momentum,
-        warmup_epochs=options.warmup_epochs,
-        nbs=options.nbs,
-        mosaic=options.mosaic,
-        close_mosaic=options.close_mosaic,
-        mixup=options.mixup,
-        fliplr=options.fliplr,
-        flipud=options.flipud,
-        dropout=options.dropout,
-        single_cls=options.single_cls,
-        rect=options.rect,
-        fraction=options.fraction,
-        cache=False if options.cache == "none" else options.cache,
-        plots=options.plots,
+        **train_arguments(
+            spec,
+            options,
+            data=str(data or spec.dataset.uri),
+            device=device,
+            pretrained=False,
+            save_dir=out / "runs" / "train",
+        )
     )
     final({**state["last"], **readable(model.trainer.metrics)})
 

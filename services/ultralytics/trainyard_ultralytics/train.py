@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainyard_shared.spec import JobSpec
 from trainyard_shared.training import TrainingContext, TrainingError, run_training
 from trainyard_shared.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
@@ -134,46 +135,71 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             plots=options.plots,
         )
         return _finish(ctx, model, state["final"])
-    extra: dict[str, Any] = {"freeze": options.freeze} if options.freeze else {}
     model.train(
-        data=data,
-        epochs=hp.epochs,
-        batch=hp.batch_size,
-        imgsz=hp.image_size,
-        lr0=hp.learning_rate,
-        optimizer=OPTIMIZERS[hp.optimizer],
-        weight_decay=hp.weight_decay,
-        seed=hp.seed,
-        deterministic=True,
-        workers=hp.workers,
-        device=device,
-        pretrained=weights is not None,
-        amp=amp_setting(options.amp, device),
-        project=str(save_dir.parent),
-        name=save_dir.name,
-        exist_ok=True,
-        val=True,
-        save=True,
-        patience=options.patience,
-        cos_lr=options.cos_lr,
-        lrf=options.lrf,
-        momentum=options.momentum,
-        warmup_epochs=options.warmup_epochs,
-        nbs=options.nbs,
-        mosaic=options.mosaic,
-        close_mosaic=options.close_mosaic,
-        mixup=options.mixup,
-        fliplr=options.fliplr,
-        flipud=options.flipud,
-        dropout=options.dropout,
-        single_cls=options.single_cls,
-        rect=options.rect,
-        fraction=options.fraction,
-        cache=False if options.cache == "none" else options.cache,
-        plots=options.plots,
-        **extra,
+        **train_arguments(
+            spec,
+            options,
+            data=data,
+            device=device,
+            pretrained=weights is not None,
+            save_dir=save_dir,
+        )
     )
     return _finish(ctx, model, state["final"])
+
+
+def train_arguments(
+    spec: JobSpec,
+    options: UltralyticsOptions,
+    *,
+    data: str,
+    device: str | int,
+    pretrained: bool,
+    save_dir: Path,
+) -> dict[str, Any]:
+    """`YOLO.train`'s arguments for a fresh run of the job: chosen here alone, so a run by hand
+    with them (the benchmarks' baseline) trains exactly as the service does."""
+    hp = spec.hyperparams
+    arguments: dict[str, Any] = {
+        "data": data,
+        "epochs": hp.epochs,
+        "batch": hp.batch_size,
+        "imgsz": hp.image_size,
+        "lr0": hp.learning_rate,
+        "optimizer": OPTIMIZERS[hp.optimizer],
+        "weight_decay": hp.weight_decay,
+        "seed": hp.seed,
+        "deterministic": True,
+        "workers": hp.workers,
+        "device": device,
+        "pretrained": pretrained,
+        "amp": amp_setting(options.amp, device),
+        "project": str(save_dir.parent),
+        "name": save_dir.name,
+        "exist_ok": True,
+        "val": True,
+        "save": True,
+        "patience": options.patience,
+        "cos_lr": options.cos_lr,
+        "lrf": options.lrf,
+        "momentum": options.momentum,
+        "warmup_epochs": options.warmup_epochs,
+        "nbs": options.nbs,
+        "mosaic": options.mosaic,
+        "close_mosaic": options.close_mosaic,
+        "mixup": options.mixup,
+        "fliplr": options.fliplr,
+        "flipud": options.flipud,
+        "dropout": options.dropout,
+        "single_cls": options.single_cls,
+        "rect": options.rect,
+        "fraction": options.fraction,
+        "cache": False if options.cache == "none" else options.cache,
+        "plots": options.plots,
+    }
+    if options.freeze:
+        arguments["freeze"] = options.freeze
+    return arguments
 
 
 def _finish(ctx: TrainingContext, model, final: dict[str, float]) -> dict[str, float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,6 +13,11 @@ from trainyard_shared.states import JobState
 
 
 def check_queue_room(session: Session, project: str, limit: int) -> None:
+    """Refuse a job past the project's limit. Call in the transaction that stores the job: the
+    count and the insert then happen one submission at a time per project (SQLite has one
+    writer; PostgreSQL takes a lock on the project's name until the transaction ends)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_lock_key(project))))
     waiting = session.scalar(
         select(func.count())
         .select_from(Job)
@@ -30,3 +37,10 @@ def check_queue_room(session: Session, project: str, limit: int) -> None:
                 }
             ],
         )
+
+
+def _lock_key(project: str) -> int:
+    """A signed 64-bit key for the project's advisory lock."""
+    return int.from_bytes(
+        hashlib.sha256(f"queue:{project}".encode()).digest()[:8], "big", signed=True
+    )

@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+from job_rows import job_row
 from sqlalchemy import select
 
-from trainyard_gateway.db import Database, migrate
+from trainyard_gateway.db import Database
 from trainyard_gateway.event_ingest import ingest
-from trainyard_gateway.models import Job, JobEvent, utcnow
+from trainyard_gateway.models import Job, JobEvent
 from trainyard_shared.events import EventBatch
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server").new_database()
-    database = Database(url)
-    migrate(database.engine)
-    with database.session() as session:
-        now = utcnow()
-        session.add(
-            Job(
-                id="job-1",
-                framework="toy",
-                task="classification",
-                model="counter",
-                project="p",
-                spec={},
-                state="running",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    yield database
-    database.engine.dispose()
+@pytest.fixture
+def db(job_store: Database) -> Database:
+    with job_store.session() as session:
+        session.add(job_row("job-1"))
+    return job_store
 
 
 def _post(db: Database, events: list[dict]) -> dict:

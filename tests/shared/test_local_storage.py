@@ -1,6 +1,6 @@
 import pytest
 
-from trainyard_shared.storage import UnsafeKeyError, open_storage
+from trainyard_shared.storage import StorageError, UnsafeKeyError, open_storage
 from trainyard_shared.storage.base import sha256_file
 from trainyard_shared.storage.layout import checkpoint_key
 
@@ -48,3 +48,17 @@ def test_uri_from_elsewhere_is_refused(storage):
 def test_unknown_scheme_lists_the_supported_ones():
     with pytest.raises(ValueError, match=r"allowed: file://"):
         open_storage("gs://bucket/prefix")
+
+
+def test_a_folder_that_cannot_take_the_file_is_a_storage_error(tmp_path, storage):
+    source = tmp_path / "best.pt"
+    source.write_bytes(b"weights")
+    # A file where the key needs a folder: the write fails as a full or read-only disk would.
+    (storage.root / "checkpoints").write_bytes(b"in the way")
+    with pytest.raises(StorageError, match=r"could not write checkpoints/x/best\.pt"):
+        storage.put_file(source, "checkpoints/x/best.pt")
+
+
+def test_a_missing_file_to_store_is_not_a_storage_error(tmp_path, storage):
+    with pytest.raises(FileNotFoundError):
+        storage.put_file(tmp_path / "never-written.pt", "checkpoints/x/best.pt")

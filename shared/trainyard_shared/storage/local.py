@@ -12,6 +12,7 @@ from typing import BinaryIO
 from trainyard_shared.storage.base import (
     ObjectInfo,
     Storage,
+    StorageError,
     StoredObject,
     check_key,
     sha256_file,
@@ -32,6 +33,16 @@ class LocalStorage(Storage):
 
     def put_file(self, local: Path, key: str) -> StoredObject:
         target = self._path(key)
+        try:
+            return self._put(local, key, target)
+        except FileNotFoundError as exc:
+            if str(exc.filename) == str(local):
+                raise  # the file to store is missing: the caller's fault, not the storage's
+            raise self._error(key, exc) from exc
+        except OSError as exc:  # full, read-only, gone: as S3 down would be
+            raise self._error(key, exc) from exc
+
+    def _put(self, local: Path, key: str, target: Path) -> StoredObject:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Copy to a temporary name, then rename: readers never see half a file.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
@@ -43,6 +54,12 @@ class LocalStorage(Storage):
             Path(tmp).unlink(missing_ok=True)
             raise
         return StoredObject(key, self.uri_for(key), target.stat().st_size, sha256_file(target))
+
+    def _error(self, key: str, exc: OSError) -> StorageError:
+        return StorageError(
+            f"could not write {key} to the storage folder {self.root}: "
+            f"{exc.strerror or exc}; check that it is mounted, writable and has space"
+        )
 
     def get_file(self, key: str, local: Path) -> Path:
         local.parent.mkdir(parents=True, exist_ok=True)

@@ -90,8 +90,11 @@ class Processes:
             **{"HEARTBEAT_INTERVAL": "0.5", **env},
         )
 
-    def gateway(self, **env: str) -> Gateway:
-        """Start the gateway with fast loops; services default to ports where nothing listens."""
+    def gateway(self, *, workers: int | None = None, **env: str) -> Gateway:
+        """Start the gateway with fast loops; services default to ports where nothing listens.
+
+        `workers`: the production server (`trainyard_gateway.serve`, gunicorn) with that many
+        worker processes instead of the one-process development server."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         data_dir = self.root / "gateway-data"
@@ -113,9 +116,12 @@ class Processes:
             "ULTRALYTICS_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
             "HUGGINGFACE_SERVICE_URL": f"http://127.0.0.1:{free_port()}",
         }
+        module = "trainyard_gateway"
+        if workers is not None:
+            module, defaults["GATEWAY_WORKERS"] = "trainyard_gateway.serve", str(workers)
         proc = ManagedProcess(
             name="gateway",
-            argv=[sys.executable, "-m", "trainyard_gateway"],
+            argv=[sys.executable, "-m", module],
             env={**defaults, **env},
             log_path=self.root / f"gateway-{port}.log",
         ).start()

@@ -2,9 +2,12 @@
 
 Jobs by state and framework and the queue length are read from the job store at scrape time,
 so every gateway worker answers the same. Dispatch latency, callback events and HTTP latency
-are counted in the process that saw them; with several gunicorn workers, set
-`PROMETHEUS_MULTIPROC_DIR` to a folder the workers share, emptied before the gateway starts, and
-`/metrics` adds them up.
+are counted in the process that saw them. The production server (trainyard_gateway.serve) sets
+`PROMETHEUS_MULTIPROC_DIR` before its workers import prometheus_client: each worker then writes
+them to its own files in that folder, and `/metrics`, whichever worker answers, adds them up.
+
+Only counters and histograms here, which multiprocess mode sums. A `Gauge` would need a
+`multiprocess_mode` ("livesum", "max"…) saying how to combine the workers' values.
 """
 
 from __future__ import annotations
@@ -158,7 +161,9 @@ class JobStoreCollector:
 def process_registry() -> CollectorRegistry:
     """This process's counters, or every worker's when they share a multiprocess folder."""
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return REGISTRY
+        return REGISTRY  # the one-process server (`python -m trainyard_gateway`)
+    # A fresh registry per scrape, as prometheus_client's multiprocess docs do: it reads the
+    # folder's files as they are now. The default REGISTRY would hold only this worker's values.
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return registry
@@ -173,5 +178,7 @@ def install_metrics(app: FastAPI, db: Database, frameworks: Callable[[], list[st
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
+        # The job store's gauges come from their own registry, once per scrape: they are not
+        # in the worker files, so multiprocess mode neither repeats nor adds them up.
         body = generate_latest(process_registry()) + generate_latest(store)
         return Response(body, media_type=CONTENT_TYPE_LATEST)

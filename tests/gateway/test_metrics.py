@@ -12,6 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from platform_helpers import TERMINAL, tiny_dataset, toy_spec
+from trainyard_gateway.db import Database
+from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.tokens import token_hash
+from trainyard_shared.states import JobState
 
 API_KEY = "metrics-test-key"
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}
@@ -144,3 +148,78 @@ def test_gateway_and_service_log_json_lines_with_the_job_id(stack):
     service_lines = [json.loads(line) for line in stack.logs["service"].read_text().splitlines()]
     runs = [line for line in service_lines if line["message"] == "run started on subprocess"]
     assert sorted(line["job_id"] for line in runs) == sorted(job["id"] for job in stack.jobs)
+
+
+def insert_running_job(database_url: str, job_id: str, token: str) -> None:
+    """A running job straight into the gateway's job store, to report events for."""
+    db = Database(database_url)
+    now = utcnow()
+    try:
+        with db.session(write=True) as session:
+            session.add(
+                Job(
+                    id=job_id,
+                    framework="timm",
+                    task="classification",
+                    model="resnet18",
+                    project="metrics",
+                    spec={"framework": "timm", "max_retries": 0, "resume_from": None},
+                    state=JobState.RUNNING.value,
+                    created_at=now,
+                    updated_at=now,
+                    started_at=now,
+                    callback_token_hash=token_hash(token),
+                    run_id=job_id,
+                )
+            )
+    finally:
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("folder", ["temporary", "operator"])
+def test_every_scrape_adds_up_all_production_workers(processes, tmp_path, folder):
+    """gunicorn with two workers: whichever worker answers `/metrics` reports every worker's
+    callback events and requests, not its own share. The metric files go to a temporary folder,
+    or to the operator's PROMETHEUS_MULTIPROC_DIR, emptied of an earlier run's files first."""
+    env = {}
+    if folder == "operator":
+        metrics_dir = tmp_path / "prometheus"
+        metrics_dir.mkdir()
+        # An earlier run's counts, which must not add up into this run's.
+        (metrics_dir / "counter_1.db").write_bytes(b"stale")
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    gateway = processes.gateway(workers=2, **env)
+    job_id, token = "job-00000000000000aa", "metrics-callback-token"
+    insert_running_job(gateway.database_url, job_id, token)
+    batches, sent, seq = 40, 0, 0
+    for batch in range(batches):
+        events = []
+        for _ in range(batch % 3 + 1):
+            seq += 1
+            events.append({"type": "log", "seq": seq, "line": f"line {seq}"})
+        # A new connection each time (no client kept): the workers take turns accepting.
+        response = httpx.post(
+            f"{gateway.url}/internal/v1/jobs/{job_id}/events",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        sent += len(events)
+    route = "/internal/v1/jobs/{job_id}/events"
+    for _ in range(10):
+        samples = scrape(gateway.url)
+        assert value(samples, "trainyard_callback_events_received_total", type="log") == sent
+        count = "trainyard_http_request_duration_seconds_count"
+        assert value(samples, count, method="POST", route=route, status="200") == batches
+        # The job store's gauges are collected once per scrape, not once per worker.
+        assert value(samples, "trainyard_jobs", state="running", framework="timm") == 1
+        assert value(samples, "trainyard_job_store_up") == 1
+    body = httpx.get(f"{gateway.url}/metrics", timeout=10).text
+    assert body.count("\ntrainyard_job_store_up ") == 1, body
+    log = gateway.proc.log_path.read_text()
+    assert log.count("Booting worker") == 2, log
+    if folder == "operator":
+        # Both workers counted some callbacks: one worker's share would not have added up.
+        assert len(list(metrics_dir.glob("counter_*.db"))) == 2
+        assert not (metrics_dir / "counter_1.db").exists()

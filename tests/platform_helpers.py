@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 import zipfile
@@ -61,6 +62,20 @@ def wait_for(url: str, job_id: str, states: set[str], timeout: float = 120) -> d
             return job
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} never reached {states}; last seen: {job}")
+
+
+def wait_until_checkpointed(url: str, job_id: str, epoch: int, timeout: float = 60) -> None:
+    """Until the job reported `epoch` and stored its `last` checkpoint of that epoch."""
+    checkpoint = hashlib.sha256(f"epoch {epoch}".encode()).hexdigest()  # the toy's content
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get_job(url, job_id)
+        done = job["progress"]["epoch"] or 0
+        assert done <= epoch, f"job {job_id} went past epoch {epoch} unseen: {job}"
+        if done == epoch and any(a["sha256"] == checkpoint for a in job["artifacts"]):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} never checkpointed epoch {epoch}: {job}")
 
 
 def process_alive(pid: int) -> bool:

@@ -21,7 +21,7 @@ from trainyard_gateway.db import Database
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.metrics import record_dispatch
 from trainyard_gateway.models import Job, utcnow
-from trainyard_gateway.retries import end_or_retry
+from trainyard_gateway.retries import continued_mlflow_run, end_or_retry
 from trainyard_gateway.services import ServiceRegistry, describe_http_error, message_of
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.tokens import new_token, token_hash
@@ -162,15 +162,18 @@ class Dispatcher:
     def _dispatch(self, job_id: str, framework: str, url: str) -> str | None:
         """Try to start one job. Returns why its framework can take no more now, if so."""
         token = new_token()
-        spec = self._claim(job_id, token, url)
-        if spec is None:
+        claimed = self._claim(job_id, token, url)
+        if claimed is None:
             return None  # another worker took it, or it was cancelled meanwhile
+        spec, mlflow_run_id = claimed
         body = {
             "job_id": job_id,
             "spec": spec,
             "callback_url": f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
             "callback_token": token,
         }
+        if mlflow_run_id:
+            body["mlflow_run_id"] = mlflow_run_id
         try:
             # Generous: a busy service may take a while; a retried start is idempotent anyway.
             response = self.registry.client.post(f"{url}/v1/runs", json=body, timeout=60)
@@ -191,21 +194,24 @@ class Dispatcher:
             job_id, f"the {framework} service answered {response.status_code}: {message}"
         )
 
-    def _claim(self, job_id: str, token: str, service_url: str) -> dict | None:
-        """Take a queued job for this worker (`queued` -> `starting`); its spec, or None.
+    def _claim(self, job_id: str, token: str, service_url: str) -> tuple[dict, str | None] | None:
+        """Take a queued job for this worker (`queued` -> `starting`).
+
+        Returns its spec and the MLflow run this attempt goes on in, or None if not taken.
 
         On PostgreSQL the row is locked first and skipped when another worker holds it; the
         UPDATE itself only changes a row that is still `queued`, which keeps every database
         (SQLite: one writer at a time) safe.
         """
         with self.db.session(write=True) as session:
-            spec = session.scalars(
-                select(Job.spec)
+            row = session.execute(
+                select(Job.spec, Job.attempt, Job.mlflow)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED)
                 .with_for_update(skip_locked=True)
             ).one_or_none()
-            if spec is None:
+            if row is None:
                 return None
+            spec, attempt, mlflow = row
             claimed = session.execute(  # type: ignore[attr-defined]  # an UPDATE's CursorResult
                 update(Job)
                 .where(Job.id == job_id, Job.state == JobState.QUEUED)
@@ -218,7 +224,9 @@ class Dispatcher:
                     dispatch_attempts=Job.dispatch_attempts + 1,
                 )
             ).rowcount
-            return dict(spec) if claimed == 1 else None
+            if claimed != 1:
+                return None
+            return dict(spec), continued_mlflow_run(attempt, mlflow)
 
     def _requeue(self, job_id: str, reason: str) -> str:
         with self.db.session(write=True) as session:

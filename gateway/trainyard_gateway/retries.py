@@ -8,10 +8,14 @@ Each attempt's train.py numbers its events from 1. The gateway stores them shift
 attempt (`attempt_seq_offset`), so attempts never collide in the event store (unique on job id
 and seq) and read back in order. A retry drops the replaced attempt's callback token at once
 and the next dispatch hands out a new one, so the old attempt's late events are refused.
+
+An attempt goes on in the MLflow run of the attempts before it (`job.mlflow` is kept across
+attempts); a new job made by resuming another is another job, with its own run.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.resume import last_checkpoint_key
+from trainyard_shared.service.schemas import MLFLOW_RUN_ID_PATTERN
 from trainyard_shared.states import JobState, can_retry
 
 # Failure reasons a new attempt may well not meet again: the machine, not the job, was at fault.
@@ -44,6 +49,15 @@ def retry_cause(state: JobState, error: dict[str, Any]) -> str | None:
 
 def attempts_allowed(job: Job) -> int:
     return 1 + int(job.spec.get("max_retries") or 0)
+
+
+def continued_mlflow_run(attempt: int, mlflow: dict[str, Any] | None) -> str | None:
+    """The MLflow run a retried attempt goes on in: the one its job's attempts tracked in."""
+    run_id = (mlflow or {}).get("run_id")
+    # The run id came from train.py: pass on only what the service accepts.
+    if attempt > 1 and isinstance(run_id, str) and re.fullmatch(MLFLOW_RUN_ID_PATTERN, run_id):
+        return run_id
+    return None
 
 
 def end_or_retry(session: Session, job: Job, state: JobState, error: dict[str, Any]) -> bool:

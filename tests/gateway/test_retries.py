@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent, utcnow
-from trainyard_gateway.retries import ATTEMPT_SEQ_SPAN, end_or_retry
-from trainyard_shared.events import ArtifactEvent, LogEvent
+from trainyard_gateway.retries import ATTEMPT_SEQ_SPAN, continued_mlflow_run, end_or_retry
+from trainyard_shared.events import ArtifactEvent, LogEvent, TrackingEvent
 from trainyard_shared.states import JobState
 
 SHA = "0" * 64
@@ -119,3 +119,27 @@ def test_each_attempt_numbers_its_events_apart(session) -> None:
     ).all()
     assert [line["line"] for line in lines][0::2] == ["attempt one", "attempt two"]
     assert "retrying" in lines[1]["line"]
+
+
+def test_a_retry_goes_on_in_the_mlflow_run_of_its_job(session) -> None:
+    job = running_job(session, max_retries=1)
+    run_id = "0123456789abcdef" * 2
+    ingest(session, job, [TrackingEvent(seq=1, run_id=run_id, experiment_id="7", url="u")])
+    assert continued_mlflow_run(job.attempt, job.mlflow) is None  # attempt 1 makes its own
+
+    assert end_or_retry(session, job, JobState.LOST, {"reason": "lost"}) is True
+    assert job.mlflow is not None and job.mlflow["run_id"] == run_id  # kept for the next attempt
+    assert continued_mlflow_run(job.attempt, job.mlflow) == run_id
+
+
+@pytest.mark.parametrize(
+    "mlflow",
+    [
+        None,  # not tracked
+        {"run_id": None, "error": "could not start the MLflow run: unreachable"},
+        {"run_id": "../../api/2.0/mlflow/runs/delete"},  # train.py's word is not trusted
+        {"run_id": "0123456789ABCDEF" * 2},
+    ],
+)
+def test_a_retry_without_a_usable_run_id_starts_a_new_run(mlflow) -> None:
+    assert continued_mlflow_run(2, mlflow) is None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,14 @@ import pytest
 from mlflow.entities import Run
 
 from conftest import Processes, free_port
-from platform_helpers import get_job, submit, tiny_dataset, toy_spec, wait_for
+from platform_helpers import (
+    get_job,
+    submit,
+    tiny_dataset,
+    toy_spec,
+    wait_for,
+    wait_until_checkpointed,
+)
 from server_mlflow import MlflowServer
 
 
@@ -156,3 +165,40 @@ def test_cancelled_job_marks_its_mlflow_run_killed(
         run = client.get_run(run.info.run_id)
     assert run.info.status == "KILLED"
     assert run.info.end_time is not None
+
+
+def test_a_retried_job_goes_on_in_its_mlflow_run(
+    tmp_path: Path, processes: Processes, mlflow_server: MlflowServer
+) -> None:
+    tracked = {"MLFLOW_TRACKING_URI": mlflow_server.url, "CHECKPOINT_INTERVAL_SECONDS": "0"}
+    service, service_url = processes.toy_service(**tracked)
+    gateway = processes.gateway(
+        TRAINYARD_EXTRA_SERVICES=f"toy={service_url}", HEARTBEAT_TIMEOUT="2"
+    )
+    spec = toy_spec(
+        tiny_dataset(tmp_path / "ds"),
+        hyperparams={"epochs": 5},
+        options={"epoch_seconds": 0.8, "lines_per_epoch": 1},  # killed inside epoch 3
+        max_retries=1,
+    )
+    job = submit(gateway.url, spec)
+    wait_until_checkpointed(gateway.url, job["id"], epoch=2)
+
+    # The machine goes away with the run, which can neither report nor close its MLflow run.
+    work = processes.root / "data-toy" / "services" / "toy" / "runs" / job["id"] / "work"
+    service.stop(signal.SIGKILL)
+    os.kill(int((work / "pid").read_text()), signal.SIGKILL)
+    processes.toy_service(
+        port=int(service_url.rsplit(":", 1)[1]),
+        TRAINYARD_DATA_DIR=str(tmp_path / "replacement"),
+        **tracked,
+    )
+
+    done = wait_for(gateway.url, job["id"], {"succeeded", "failed", "lost"}, timeout=60)
+    assert done["state"] == "succeeded" and done["attempt"] == 2, done
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server.url)
+    run = _run_of(client, "trainyard/default", job["id"])  # one run for both attempts
+    assert run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "loss")
+    assert sorted((m.step, m.value) for m in history) == [(e, 0.5**e) for e in range(1, 6)]
+    assert done["mlflow"]["run_id"] == run.info.run_id and done["mlflow"]["error"] is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -15,7 +14,14 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from conftest import Gateway, Processes
-from platform_helpers import get_job, submit, tiny_dataset, toy_spec, wait_for
+from platform_helpers import (
+    get_job,
+    submit,
+    tiny_dataset,
+    toy_spec,
+    wait_for,
+    wait_until_checkpointed,
+)
 from trainyard_gateway.models import JobEvent
 from trainyard_shared.launcher import ManagedProcess
 
@@ -24,20 +30,6 @@ FIVE_EPOCHS: dict[str, Any] = {
     # Long enough that a stop lands inside epoch 3, after epoch 2's checkpoint.
     "options": {"epoch_seconds": 0.8, "lines_per_epoch": 1},
 }
-
-
-def wait_until_checkpointed(url: str, job_id: str, epoch: int, timeout: float = 60) -> None:
-    """Until the job reported `epoch` and stored its `last` checkpoint of that epoch."""
-    checkpoint = hashlib.sha256(f"epoch {epoch}".encode()).hexdigest()  # the toy's content
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = get_job(url, job_id)
-        done = job["progress"]["epoch"] or 0
-        assert done <= epoch, f"job {job_id} went past epoch {epoch} unseen: {job}"
-        if done == epoch and any(a["sha256"] == checkpoint for a in job["artifacts"]):
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} never checkpointed epoch {epoch}: {job}")
 
 
 def metric_epochs(gateway: Gateway, job_id: str) -> list[int]:

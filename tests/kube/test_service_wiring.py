@@ -39,16 +39,22 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
     kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
     _, url = processes.toy_service(TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(kubeconfig))
     with httpx.Client(base_url=url, headers=internal_headers, timeout=30) as http:
-        started = http.post("/v1/runs", json=start_body("job-svc"))
+        # As a retried attempt: it goes on in the job's MLflow run.
+        mlflow_run_id = "0123456789abcdef" * 2
+        started = http.post(
+            "/v1/runs", json={**start_body("job-svc"), "mlflow_run_id": mlflow_run_id}
+        )
         assert started.status_code == 201, started.text
         assert started.json()["executor"] == "kubernetes"
         with cluster.client() as api:
             job = BatchV1Api(api).read_namespaced_job("trainyard-job-svc", "training")
-        assert job.spec.template.spec.containers[0].command == [
-            "python",
-            "-m",
-            "toy_framework.train",
-        ]
+        (container,) = job.spec.template.spec.containers
+        assert container.command == ["python", "-m", "toy_framework.train"]
+        assert {"MLFLOW_RUN_ID": mlflow_run_id}.items() <= {
+            e.name: e.value for e in container.env
+        }.items()
+        odd = http.post("/v1/runs", json={**start_body("job-odd"), "mlflow_run_id": "../x"})
+        assert odd.status_code == 422 and odd.json()["errors"][0]["field"] == "mlflow_run_id"
         assert http.get("/v1/runs/job-svc").json()["status"] == "pending"
         wrong = http.post(
             "/v1/runs", json={**start_body("job-x"), "spec": {**SPEC, "executor": "subprocess"}}

@@ -108,6 +108,8 @@ class TrainingService:
             "CALLBACK_TOKEN": request.callback_token,
             "STORAGE_URI": self.settings.resolved_storage_uri(),
             "HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
+            # Set even when empty, so a subprocess never inherits one from the service.
+            "MLFLOW_RUN_ID": request.mlflow_run_id or "",
         }
         # A Job does not inherit this process's environment: hand tracking on explicitly.
         passed_on = ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX")

@@ -9,12 +9,17 @@ from pydantic import BaseModel, Field
 from trainyard_shared.executors import RunInfo
 from trainyard_shared.spec import JobSpec, StrictModel
 
+# What MLflow names runs (uuid4 hex); nothing else reaches train.py's environment.
+MLFLOW_RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
+
 
 class StartRun(StrictModel):
     job_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     spec: JobSpec
     callback_url: str = Field(min_length=1, max_length=2048)
     callback_token: str = Field(min_length=16, max_length=512)
+    # A retried attempt goes on in the MLflow run of the job's earlier attempts.
+    mlflow_run_id: str | None = Field(None, pattern=MLFLOW_RUN_ID_PATTERN)
 
 
 class ValidateRun(StrictModel):

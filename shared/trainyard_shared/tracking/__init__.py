@@ -19,12 +19,22 @@ def open_tracker(
     *,
     ui_url: str | None = None,
     experiment_prefix: str = DEFAULT_EXPERIMENT_PREFIX,
+    continue_run_id: str | None = None,
 ) -> Tracker:
-    """A tracker for the run: MLflow when a tracking URI is set, otherwise one that does nothing."""
+    """A tracker for the run: MLflow when a tracking URI is set, otherwise one that does nothing.
+
+    `continue_run_id`: the MLflow run of the job's earlier attempt, which this one goes on in.
+    """
     if not tracking_uri:
         return NullTracker()
     client = MlflowRestClient(tracking_uri)
-    return RunTracker(client, sink, experiment_prefix=experiment_prefix, ui_url=ui_url)
+    return RunTracker(
+        client,
+        sink,
+        experiment_prefix=experiment_prefix,
+        ui_url=ui_url,
+        continue_run_id=continue_run_id,
+    )
 
 
 __all__ = [

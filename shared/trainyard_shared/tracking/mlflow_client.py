@@ -49,6 +49,13 @@ class RunInfo:
     artifact_uri: str
 
 
+@dataclass(frozen=True)
+class ExistingRun:
+    info: RunInfo
+    lifecycle_stage: str  # "active" or "deleted"
+    tags: dict[str, str]
+
+
 def safe_key(name: str) -> str:
     """A param/metric/tag key MLflow accepts: its characters, and no path tricks like `a//b`."""
     cleaned = re.sub(r"[^/\w.\- ]", "_", name)
@@ -177,6 +184,28 @@ class MlflowRestClient:
             artifact_uri=str(_field(response, "run", "info", "artifact_uri")),
         )
 
+    def get_run(self, run_id: str) -> ExistingRun | None:
+        """The run, or None when the server has no run by that id."""
+        response = self._request(
+            "GET", "/api/2.0/mlflow/runs/get", params={"run_id": run_id}, ok=(404,)
+        )
+        if response.status_code == 404:
+            return None
+        run = _field(response, "run")
+        try:
+            info, tags = run["info"], (run.get("data") or {}).get("tags") or []
+            return ExistingRun(
+                info=RunInfo(
+                    run_id=str(info["run_id"]),
+                    experiment_id=str(info["experiment_id"]),
+                    artifact_uri=str(info["artifact_uri"]),
+                ),
+                lifecycle_stage=str(info.get("lifecycle_stage", "active")),
+                tags={str(t["key"]): str(t.get("value", "")) for t in tags},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TrackingError(f"unexpected answer from runs/get: {response.text[:300]}") from exc
+
     def log_batch(
         self,
         run_id: str,
@@ -188,7 +217,9 @@ class MlflowRestClient:
             self._request("POST", "/api/2.0/mlflow/runs/log-batch", json={"run_id": run_id, **body})
 
     def update_run(self, run_id: str, status: str, end_time: int | None = None) -> None:
-        body = {"run_id": run_id, "status": status, "end_time": end_time or now_ms()}
+        body: dict[str, Any] = {"run_id": run_id, "status": status}
+        if status != "RUNNING":  # a run set RUNNING again has not ended (as mlflow.start_run)
+            body["end_time"] = end_time or now_ms()
         self._request("POST", "/api/2.0/mlflow/runs/update", json=body)
 
     # -- artifacts --------------------------------------------------------------------------

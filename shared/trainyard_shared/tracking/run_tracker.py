@@ -3,6 +3,10 @@
 Tracking never stops training. The first `TrackingError` is printed and reported once as a
 `tracking` event with `error`; the tracker then stays quiet for the rest of the run, except
 that `finish` still tries to close a run it created, so the run does not stay RUNNING.
+
+A retried attempt of a job is given the run its earlier attempts logged to (`continue_run_id`)
+and goes on in it: its epochs continue the same metric series. When that run cannot be used,
+the attempt tracks in a new run and says why in the `tracking` event's `error`.
 """
 
 from __future__ import annotations
@@ -72,8 +76,10 @@ class RunTracker:
         *,
         experiment_prefix: str = DEFAULT_EXPERIMENT_PREFIX,
         ui_url: str | None = None,
+        continue_run_id: str | None = None,
     ) -> None:
         self._client = client
+        self._continue_run_id = continue_run_id
         self._sink = sink
         self._prefix = experiment_prefix
         self._ui_url = (ui_url or client.tracking_uri).rstrip("/")
@@ -95,6 +101,18 @@ class RunTracker:
         self._attempt("start the MLflow run", lambda: self._start(job_id, spec))
 
     def _start(self, job_id: str, spec: JobSpec) -> None:
+        note = None
+        if self._continue_run_id:
+            problem = self._reopen(job_id, self._continue_run_id)
+            if problem is None:
+                self._sink.tracking(**self._where())
+                return
+            note = f"could not continue MLflow run {self._continue_run_id}: {problem}"
+            print(
+                f"[trainyard] MLflow tracking: {note}; starting a new run",
+                file=sys.stderr,
+                flush=True,
+            )
         experiment_id = self._client.get_or_create_experiment(f"{self._prefix}{spec.project}")
         name = spec.name or job_id
         tags = {
@@ -107,9 +125,32 @@ class RunTracker:
         }
         self._run = self._client.create_run(experiment_id, name, tags)
         # Report the link first: if logging params fails, the job still points at the run.
-        self._sink.tracking(**self._where())
+        where = self._where()
+        if note:  # the job points at the new run, and says why it is not the earlier one
+            where["error"] = note[:2000]
+        self._sink.tracking(**where)
         params = flatten_params(spec.model_dump(mode="json"))
         self._client.log_batch(self._run.run_id, params=params)
+
+    def _reopen(self, job_id: str, run_id: str) -> str | None:
+        """Set an earlier attempt's run RUNNING again and log into it; why not, if it can't be.
+
+        Its params are not logged again: they are the first attempt's, and MLflow refuses a
+        changed value (a retry's `resume_from` differs).
+        """
+        try:
+            found = self._client.get_run(run_id)
+            if found is None:
+                return "the tracking server has no such run"
+            if found.lifecycle_stage != "active":
+                return f"the run is {found.lifecycle_stage}"
+            if found.tags.get("trainyard.job_id") != job_id:
+                return f"the run is not one of job {job_id}"
+            self._client.update_run(run_id, "RUNNING")
+        except TrackingError as exc:
+            return str(exc)
+        self._run = found.info
+        return None
 
     def epoch(self, epoch: int, metrics: Mapping[str, float | None]) -> None:
         run = self._run

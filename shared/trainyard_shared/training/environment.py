@@ -30,6 +30,8 @@ class RunEnvironment:
     mlflow_tracking_uri: str | None = None
     mlflow_ui_url: str | None = None
     mlflow_experiment_prefix: str = "trainyard/"
+    # A retried attempt goes on in its job's MLflow run.
+    mlflow_run_id: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RunEnvironment:
@@ -58,4 +60,5 @@ class RunEnvironment:
             mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or None,
             mlflow_ui_url=env.get("MLFLOW_UI_URL") or None,
             mlflow_experiment_prefix=env.get("MLFLOW_EXPERIMENT_PREFIX", "trainyard/"),
+            mlflow_run_id=env.get("MLFLOW_RUN_ID") or None,
         )

@@ -70,6 +70,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         sink,
         ui_url=env.mlflow_ui_url,
         experiment_prefix=env.mlflow_experiment_prefix,
+        continue_run_id=env.mlflow_run_id,
     )
     code = 0
     try:

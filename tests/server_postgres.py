@@ -5,6 +5,7 @@ Use the session fixture `postgres_server`; `new_database()` gives each gateway a
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 import uuid
@@ -46,6 +47,9 @@ def running_postgres(root: Path) -> Iterator[PostgresServer]:
         yield PostgresServer(server, time.monotonic() - started)
     finally:
         server.cleanup()
+        # Its exit hook would run the cleanup again at interpreter exit and log to a stream
+        # pytest has closed by then ("--- Logging error ---" after the summary).
+        atexit.unregister(server._cleanup)
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,9 @@ bench: setup
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy shared/trainyard_shared gateway/trainyard_gateway
+	.venv/bin/mypy --strict shared/wire/trainyard_wire
+	.venv/bin/mypy shared/runtime/trainyard_runtime shared/servicekit/trainyard_servicekit \
+		gateway/trainyard_gateway
 
 fmt: setup
 	.venv/bin/ruff format .

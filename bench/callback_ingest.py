@@ -26,7 +26,7 @@ from bench.stack import Stack, free_port, postgres
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, utcnow
-from trainyard_shared.events import EventBatch
+from trainyard_wire.events import EventBatch
 
 NAME = "ingest"
 BATCHES = (10, 100)

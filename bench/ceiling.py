@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from trainyard_gateway.serve import GatewayServer
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.events import BatchAck, EventBatch
+from trainyard_wire.events import BatchAck, EventBatch
 
 
 def bare_app() -> FastAPI:

@@ -11,9 +11,9 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trainyard_dev.synthetic import make_classification
 from trainyard_gateway.db import make_engine
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_shared.datasets.synthetic import make_classification
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainyard_shared.launcher import ManagedProcess, environment_python
+from trainyard_dev.launcher import ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]
 # The last line of a logged traceback: `sqlalchemy.exc.OperationalError: (…) database is locked`.

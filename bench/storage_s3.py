@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from server_s3 import running_s3_server  # noqa: E402
-from trainyard_shared.storage.s3 import S3Storage  # noqa: E402
+from trainyard_runtime.storage.s3 import S3Storage  # noqa: E402
 
 
 def side_by_side(

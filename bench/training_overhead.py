@@ -24,8 +24,8 @@ from bench.jobs import submit, unix_time, wait_state
 from bench.measure import ratio, sec
 from bench.report import Table, progress
 from bench.stack import REPO, Stack, framework_python
-from trainyard_shared.datasets.synthetic import make_classification, make_yolo
-from trainyard_shared.launcher import SERVICES
+from trainyard_dev.launcher import SERVICES
+from trainyard_dev.synthetic import make_classification, make_yolo
 
 NAME = "training"
 TARGET = 1.05

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from trainyard_shared.datasets.synthetic import make_classification, make_yolo
+from trainyard_dev.synthetic import make_classification, make_yolo
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 

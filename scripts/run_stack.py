@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from demo import run_demo
-from trainyard_shared.launcher import GATEWAY, SERVICES, ManagedProcess, environment_python
+from trainyard_dev.launcher import GATEWAY, SERVICES, ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TRAINYARD_DATA_DIR", REPO / ".data")).resolve()

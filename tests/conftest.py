@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trainyard_shared.launcher import ManagedProcess, environment_python
+from trainyard_dev.launcher import ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]
 # Real servers as session fixtures, started once per run when a test asks for them:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from trainyard_shared.datasets.synthetic import make_classification
+from trainyard_dev.synthetic import make_classification
 
 TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 

@@ -22,7 +22,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from trainyard_shared.launcher import ManagedProcess
+from trainyard_dev.launcher import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[1]
 WEED = REPO / ".venv" / "bin" / "weed"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainyard_shared.launcher import environment_python
+from trainyard_dev.launcher import environment_python
 
 REPO = Path(__file__).resolve().parents[1]
 

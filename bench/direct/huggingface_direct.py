@@ -13,8 +13,8 @@ from trainyard_huggingface.build import build_model, save_checkpoint
 from trainyard_huggingface.data import Collator, check_layout, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_huggingface.train import _accuracy, _optimizer
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_runtime.training.torch_env import choose_device, seed_everything
+from trainyard_wire.spec import JobSpec
 
 
 def main(spec_path: Path, out: Path) -> None:

@@ -14,12 +14,12 @@ import torch
 from progress import epoch_done, final
 from timm.optim import create_optimizer_v2
 
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_timm import model as models
 from trainyard_timm.data import build_loaders, check_layout
 from trainyard_timm.loop import Amp, _lr_factor, evaluate, train_one_epoch
 from trainyard_timm.plugin import TimmOptions
+from trainyard_wire.spec import JobSpec
 
 
 def main(spec_path: Path, out: Path) -> None:

@@ -12,12 +12,12 @@ from typing import Any
 
 from progress import epoch_done, final
 
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS
 from trainyard_ultralytics.plugin import UltralyticsOptions
 from trainyard_ultralytics.runtime import apply_offline_settings, prepare_offline
 from trainyard_ultralytics.train import readable, train_arguments
+from trainyard_wire.spec import JobSpec
 
 
 def main(spec_path: Path, out: Path) -> None:

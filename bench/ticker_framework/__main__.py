@@ -1,4 +1,4 @@
 from bench.ticker_framework.plugin import PLUGIN
-from trainyard_shared.service.main import serve
+from trainyard_servicekit.main import serve
 
 serve(PLUGIN)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainyard_shared.service import FrameworkPlugin, TaskSupport
+from trainyard_servicekit import FrameworkPlugin, TaskSupport
 
 
 class TickerOptions(BaseModel):

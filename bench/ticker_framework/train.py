@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from bench.ticker_framework.plugin import TickerOptions
-from trainyard_shared.training import TrainingContext, run_training
+from trainyard_runtime.training import TrainingContext, run_training
 
 PREFIX = "tick"
 

@@ -14,15 +14,15 @@ from trainyard_gateway.dashboard import router as dashboard_router
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
+from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
 from trainyard_gateway.production import check_production_settings
 from trainyard_gateway.routes import callbacks, datasets, jobs, system
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.http_api import install_error_handlers
-from trainyard_shared.logs import setup_logging
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.storage import open_storage
+from trainyard_runtime.logs import setup_logging
+from trainyard_runtime.storage import open_storage
+from trainyard_wire.spec import JobSpec
 
 log = logging.getLogger("trainyard.gateway")
 

@@ -13,8 +13,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from trainyard_gateway.errors import Unauthorized
 from trainyard_gateway.tokens import token_hash
-from trainyard_shared.http_api import ApiError
 
 log = logging.getLogger("trainyard.auth")
 
@@ -45,8 +45,7 @@ def require_api_key(
     if keys.allows(credentials.credentials if credentials else None):
         return
     problem = "missing" if credentials is None else "not a valid API key"
-    raise ApiError(
-        401,
+    raise Unauthorized(
         f"this API needs an API key: the Authorization header is {problem}; send "
         "`Authorization: Bearer <key>` with a key from the gateway's TRAINYARD_API_KEYS",
         headers={"WWW-Authenticate": "Bearer"},

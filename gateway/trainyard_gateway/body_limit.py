@@ -11,7 +11,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from trainyard_shared.http_api import error_body
+from trainyard_wire.errors import error_body
 
 
 class BodyLimit:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.orm import Session
 
+from trainyard_gateway.errors import JobEnded
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job
 from trainyard_gateway.services import ServiceRegistry
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.states import JobState, is_terminal
+from trainyard_wire.states import JobState, is_terminal
 
 CANCELLED_BY_USER = {"reason": "cancelled", "message": "cancelled by user"}
 
@@ -17,7 +17,7 @@ CANCELLED_BY_USER = {"reason": "cancelled", "message": "cancelled by user"}
 def cancel(session: Session, job: Job, registry: ServiceRegistry) -> bool:
     """Cancel the job; True when it is cancelled now, False when the stop is still pending."""
     if is_terminal(job.state):
-        raise ApiError(409, f"job {job.id} already ended ({job.state}); nothing to cancel")
+        raise JobEnded(f"job {job.id} already ended ({job.state}); nothing to cancel")
     job.cancel_requested = True
     if job.state == JobState.QUEUED or not job.run_id:
         # Not started, or the start is in flight: the dispatcher stops any run it then gets.

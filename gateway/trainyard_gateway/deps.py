@@ -13,7 +13,7 @@ from trainyard_gateway.db import Database
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.storage import Storage
+from trainyard_runtime.storage import Storage
 
 
 @dataclass

@@ -25,8 +25,8 @@ from trainyard_gateway.retries import continued_mlflow_run, end_or_retry
 from trainyard_gateway.services import ServiceRegistry, describe_http_error, message_of
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.tokens import new_token, token_hash
-from trainyard_shared.logs import job_scoped
-from trainyard_shared.states import ACTIVE, JobState, is_terminal
+from trainyard_runtime.logs import job_scoped
+from trainyard_wire.states import ACTIVE, JobState, is_terminal
 
 log = logging.getLogger("trainyard.dispatcher")
 

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import attempt_seq_offset
-from trainyard_shared.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
-from trainyard_shared.failure import is_oom
-from trainyard_shared.states import JobState, can_transition, is_terminal
+from trainyard_runtime.failure import is_oom
+from trainyard_wire.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
+from trainyard_wire.states import JobState, can_transition, is_terminal
 
 # Both dialects can skip a conflicting row and return the ones inserted.
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -26,7 +26,7 @@ def _insert_new(session: Session, job_id: str, events: list[_Event]) -> set[int]
         {
             "job_id": job_id,
             "seq": e.seq,
-            "type": e.type,  # type: ignore[attr-defined]
+            "type": e.type,
             "time": e.time,
             "received_at": now,
             "data": e.model_dump(mode="json", exclude={"seq", "type", "time"}),

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from trainyard_gateway.errors import InvalidInput, JobNotFound
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_gateway.schemas import (
+from trainyard_wire.jobs import (
     Artifact,
     EpochMetrics,
     JobView,
@@ -20,14 +21,13 @@ from trainyard_gateway.schemas import (
     Progress,
     QueueInfo,
 )
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.states import JobState
+from trainyard_wire.states import JobState
 
 
 def get_job(session: Session, job_id: str, *, for_update: bool = False) -> Job:
     job = session.get(Job, job_id, with_for_update=for_update)
     if job is None:
-        raise ApiError(404, f"no job {job_id!r}")
+        raise JobNotFound(job_id)
     return job
 
 
@@ -132,8 +132,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created, job_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(created), str(job_id)
     except (ValueError, TypeError) as exc:
-        raise ApiError(
-            422, "invalid cursor: pass the next_cursor value of a previous page unchanged"
+        raise InvalidInput(
+            "invalid cursor: pass the next_cursor value of a previous page unchanged"
         ) from exc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainyard_gateway.models import Job, utcnow
-from trainyard_shared.states import InvalidTransition, JobState, can_transition, is_terminal
+from trainyard_wire.states import InvalidTransition, JobState, can_transition, is_terminal
 
 
 def transition(job: Job, target: JobState, error: dict[str, Any] | None = None) -> bool:

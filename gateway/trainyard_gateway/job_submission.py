@@ -7,18 +7,18 @@ import uuid
 import httpx
 from sqlalchemy.orm import Session
 
+from trainyard_gateway.errors import InvalidSpec
 from trainyard_gateway.models import Dataset, Job, utcnow
 from trainyard_gateway.resume import resolve_resume_from
 from trainyard_gateway.services import ServiceRegistry, message_of
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.states import JobState
-from trainyard_shared.storage import Storage
-from trainyard_shared.training.datasets import (
+from trainyard_runtime.storage import Storage
+from trainyard_runtime.training.datasets import (
     SUPPORTED_DATASET_URIS,
     dataset_location,
     is_dataset_id,
 )
+from trainyard_wire.spec import JobSpec
+from trainyard_wire.states import JobState
 
 
 def new_job_id() -> str:
@@ -28,8 +28,7 @@ def new_job_id() -> str:
 def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
     """Refuse what no service could run; ask the framework's service when it is up."""
     if spec.framework not in registry.urls:
-        raise ApiError(
-            422,
+        raise InvalidSpec(
             f"unknown framework {spec.framework!r}",
             [
                 {
@@ -40,8 +39,7 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
             ],
         )
     if dataset_location(spec.dataset.uri) is None:
-        raise ApiError(
-            422,
+        raise InvalidSpec(
             f"dataset.uri {spec.dataset.uri!r} is not supported",
             [
                 {
@@ -60,7 +58,7 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
         return  # the service is away: the job waits in the queue and is checked at dispatch
     if response.status_code == 422:
         message, errors = message_of(response)
-        raise ApiError(422, message, errors)
+        raise InvalidSpec(message, errors)
 
 
 def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str | None]:
@@ -69,8 +67,7 @@ def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str |
         return spec, None
     dataset = session.get(Dataset, spec.dataset.uri)
     if dataset is None:
-        raise ApiError(
-            422,
+        raise InvalidSpec(
             f"dataset.uri {spec.dataset.uri!r}: no dataset has this id",
             [
                 {
@@ -81,8 +78,7 @@ def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str |
             ],
         )
     if dataset.format != spec.dataset.format:
-        raise ApiError(
-            422,
+        raise InvalidSpec(
             f"dataset {dataset.id} is {dataset.format}, not {spec.dataset.format}: "
             f"set dataset.format to {dataset.format!r}",
             [

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.job_queries import get_job, log_lines
-from trainyard_shared.states import is_terminal
+from trainyard_wire.states import is_terminal
 
 POLL_SECONDS = 0.1
 KEEPALIVE_SECONDS = 15.0

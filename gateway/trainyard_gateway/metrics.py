@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.models import Job, utcnow
-from trainyard_shared.states import JobState
+from trainyard_wire.states import JobState
 
 log = logging.getLogger("trainyard.metrics")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
+from trainyard_wire.runs import DEV_INTERNAL_TOKEN
 
 
 class UnsafeSettingsError(RuntimeError):

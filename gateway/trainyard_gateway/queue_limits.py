@@ -7,9 +7,9 @@ import hashlib
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from trainyard_gateway.errors import QueueFull
 from trainyard_gateway.models import Job
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.states import JobState
+from trainyard_wire.states import JobState
 
 
 def check_queue_room(session: Session, project: str, limit: int) -> None:
@@ -24,8 +24,7 @@ def check_queue_room(session: Session, project: str, limit: int) -> None:
         .where(Job.project == project, Job.state == JobState.QUEUED)
     )
     if waiting is not None and waiting >= limit:
-        raise ApiError(
-            429,
+        raise QueueFull(
             f"project {project!r} already has {waiting} queued jobs, the most it may have "
             f"waiting (MAX_QUEUED_JOBS_PER_PROJECT={limit}); wait for some to start, or cancel "
             "some",

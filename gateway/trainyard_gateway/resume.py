@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from trainyard_gateway.errors import Conflict, InvalidInput, Unavailable
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.states import JobState
-from trainyard_shared.storage import Storage, StorageError, UnsafeKeyError
-from trainyard_shared.storage.base import check_key
-from trainyard_shared.storage.layout import checkpoint_key
+from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
+from trainyard_runtime.storage.base import check_key
+from trainyard_runtime.storage.layout import checkpoint_key
+from trainyard_wire.spec import JobSpec
+from trainyard_wire.states import JobState
 
 RESUMABLE: tuple[JobState, ...] = (JobState.FAILED, JobState.CANCELLED, JobState.LOST)
 NOT_ENDED: tuple[JobState, ...] = (JobState.QUEUED, JobState.STARTING, JobState.RUNNING)
@@ -49,15 +49,13 @@ def resume_spec(session: Session, source: Job) -> JobSpec:
     """The spec of a job that resumes `source`; 409 unless it ended resumable, with a checkpoint."""
     allowed = [state.value for state in RESUMABLE]
     if source.state not in allowed:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"job {source.id} is {source.state}: only a {', '.join(allowed[:-1])} or "
             f"{allowed[-1]} job can be resumed",
             [{"field": "state", "message": f"job is {source.state}", "allowed": allowed}],
         )
     if last_checkpoint_key(session, source) is None:
-        raise ApiError(
-            409,
+        raise Conflict(
             f"job {source.id} saved no checkpoint before it ended, so there is nothing to "
             "resume from: submit its spec again to train from the start",
             [
@@ -71,9 +69,8 @@ def resume_spec(session: Session, source: Job) -> JobSpec:
     return JobSpec.model_validate({**source.spec, "resume_from": source.id})
 
 
-def _refuse(storage: Storage, message: str) -> ApiError:
-    return ApiError(
-        422,
+def _refuse(storage: Storage, message: str) -> InvalidInput:
+    return InvalidInput(
         f"resume_from: {message}",
         [
             {
@@ -128,8 +125,8 @@ def _check_exists(storage: Storage, key: str) -> None:
     except ValueError as exc:  # a link inside the storage folder that leads out of it
         raise _refuse(storage, str(exc)) from None
     except (StorageError, OSError) as exc:
-        raise ApiError(
-            503, f"cannot check the checkpoint {key} in storage: {exc}; try again"
+        raise Unavailable(
+            f"cannot check the checkpoint {key} in storage: {exc}; try again"
         ) from exc
     if not found:
         raise _refuse(storage, f"there is no checkpoint at {key}")
@@ -159,6 +156,6 @@ def resolve_resume_from(
             "message": message,
             "allowed": [source.framework],
         }
-        raise ApiError(422, f"resume_from: {message}", [error])
+        raise InvalidInput(f"resume_from: {message}", [error])
     _check_exists(storage, key)
     return spec.model_copy(update={"resume_from": key}), source

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.resume import last_checkpoint_key
-from trainyard_shared.service.schemas import MLFLOW_RUN_ID_PATTERN
-from trainyard_shared.states import JobState, can_retry
+from trainyard_wire.runs import MLFLOW_RUN_ID_PATTERN
+from trainyard_wire.states import JobState, can_retry
 
 # Failure reasons a new attempt may well not meet again: the machine, not the job, was at fault.
 RETRYABLE_FAILURES = frozenset({"oom_killed", "evicted"})

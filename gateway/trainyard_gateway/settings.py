@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
+from trainyard_wire.runs import DEV_INTERNAL_TOKEN
 
 
 class GatewaySettings(BaseSettings):

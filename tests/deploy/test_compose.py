@@ -23,19 +23,19 @@ from deploy.deploy_files import (
     settings_names,
 )
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.service.settings import ServiceSettings
+from trainyard_servicekit.settings import ServiceSettings
 
-SHARED = REPO / "shared" / "trainyard_shared"
+RUNTIME = REPO / "shared" / "runtime" / "trainyard_runtime"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 # What each Trainyard component reads: its settings class, plus for the services what train.py
 # and the dataset cache read; S3 credentials and endpoint are read by the storage on both.
-S3_NAMES = environ_reads(SHARED / "storage" / "s3.py")
+S3_NAMES = environ_reads(RUNTIME / "storage" / "s3.py")
 READS = {
     "gateway": settings_names(GatewaySettings) | S3_NAMES,
     "service": settings_names(ServiceSettings)
     | S3_NAMES
-    | environ_reads(SHARED / "training" / "environment.py")
-    | environ_reads(SHARED / "datasets" / "cache.py"),
+    | environ_reads(RUNTIME / "training" / "environment.py")
+    | environ_reads(RUNTIME / "datasets" / "cache.py"),
 }
 
 

@@ -17,8 +17,8 @@ from deploy.deploy_files import (
     final_stage,
     image_env,
 )
+from trainyard_dev.launcher import GATEWAY, SERVICES
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.launcher import GATEWAY, SERVICES
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
 DEFAULT_PORTS = {c.name: c.port for c in (GATEWAY, *SERVICES)}
@@ -64,7 +64,7 @@ def test_component_image_shape(name: str) -> None:
     assert not user.startswith("0") and user != "root"
     # Only the lock and project files before the dependency sync; the code after it.
     text = dockerfile.read_text()
-    assert text.index("--no-install-workspace") < text.index("COPY shared/trainyard_shared")
+    assert text.index("--no-install-workspace") < text.index("COPY shared/wire/trainyard_wire")
     assert "--frozen" in text
     assert "UV_NO_CACHE=1" in text
 

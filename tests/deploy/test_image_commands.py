@@ -16,7 +16,7 @@ import pytest
 
 from conftest import INTERNAL_TOKEN, framework_python, free_port
 from deploy.deploy_files import COMPONENT_DOCKERFILES, command, final_stage, image_env
-from trainyard_shared.launcher import ManagedProcess
+from trainyard_dev.launcher import ManagedProcess
 
 
 def healthcheck(dockerfile: Path) -> list[str]:

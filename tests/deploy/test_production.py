@@ -13,7 +13,7 @@ from conftest import framework_python
 from trainyard_gateway.app import create_app
 from trainyard_gateway.production import UnsafeSettingsError, production_problems
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.service.settings import DEV_INTERNAL_TOKEN
+from trainyard_wire.runs import DEV_INTERNAL_TOKEN
 
 
 def settings(tmp_path: Path, **values: str) -> GatewaySettings:

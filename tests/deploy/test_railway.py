@@ -14,8 +14,8 @@ from deploy.deploy_files import COMPONENT_DOCKERFILES, REPO, copy_sources
 from toy_framework.plugin import PLUGIN
 from trainyard_gateway.app import create_app
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_shared.service.app import create_service_app
-from trainyard_shared.service.settings import ServiceSettings
+from trainyard_servicekit.app import create_service_app
+from trainyard_servicekit.settings import ServiceSettings
 
 CONFIGS = sorted((REPO / "railway").glob("*.json"))
 

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from platform_helpers import submit, wait_for, zip_of
-from trainyard_shared.datasets.synthetic import make_classification, make_yolo
+from trainyard_dev.synthetic import make_classification, make_yolo
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import httpx
 
 from conftest import INTERNAL_TOKEN, Gateway, Processes
 from server_s3 import S3Server
-from trainyard_shared.launcher import ManagedProcess
+from trainyard_dev.launcher import ManagedProcess
 
 
 @dataclass

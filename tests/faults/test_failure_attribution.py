@@ -1,4 +1,4 @@
-"""Why a run failed, as trainyard_shared.failure tells it for every executor and for train.py.
+"""Why a run failed, as trainyard_runtime.failure tells it for every executor and for train.py.
 
 The executors' use of it with real processes is in tests/shared/test_subprocess_executor.py
 (OOM killer, CUDA out of memory in the output) and tests/kube/test_executor.py (OOMKilled,
@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from trainyard_shared.failure import (
+from trainyard_runtime.failure import (
     FailureReason,
     OomKillCounter,
     exception_reason,

@@ -20,8 +20,8 @@ from platform_helpers import (
     toy_spec,
     wait_for,
 )
-from trainyard_shared.executors.subprocess import DIED_WHILE_DOWN
-from trainyard_shared.training.runner import SPILL_FILE
+from trainyard_runtime.training.runner import SPILL_FILE
+from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN
 
 from .stack import intact_event_log, log_lines, service_run, wait_file
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from trainyard_gateway.db import Database
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_shared.events import EventBatch
+from trainyard_wire.events import EventBatch
 
 
 @pytest.fixture

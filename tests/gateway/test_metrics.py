@@ -15,7 +15,7 @@ from platform_helpers import TERMINAL, tiny_dataset, toy_spec
 from trainyard_gateway.db import Database
 from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.tokens import token_hash
-from trainyard_shared.states import JobState
+from trainyard_wire.states import JobState
 
 API_KEY = "metrics-test-key"
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}

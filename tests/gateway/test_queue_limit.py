@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from trainyard_gateway.models import Job
 from trainyard_gateway.queue_limits import check_queue_room
-from trainyard_shared.http_api import ApiError
+from trainyard_gateway.errors import QueueFull
 
 LIMIT = 5
 
@@ -22,8 +22,8 @@ def test_simultaneous_submissions_never_pass_the_limit(job_store):
                 check_queue_room(session, "busy", LIMIT)
                 session.add(job_row(f"job-{n}", project="busy", state="queued"))
             return 201
-        except ApiError as exc:
-            return exc.status_code
+        except QueueFull as exc:
+            return exc.status
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(submit, range(40)))

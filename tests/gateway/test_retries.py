@@ -14,8 +14,8 @@ from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import ATTEMPT_SEQ_SPAN, continued_mlflow_run, end_or_retry
-from trainyard_shared.events import ArtifactEvent, LogEvent, TrackingEvent
-from trainyard_shared.states import JobState
+from trainyard_wire.events import ArtifactEvent, LogEvent, TrackingEvent
+from trainyard_wire.states import JobState
 
 SHA = "0" * 64
 OOM = {"reason": "oom_killed", "message": "the kernel's OOM killer ended the run"}

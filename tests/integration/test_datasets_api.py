@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from platform_helpers import submit, tiny_dataset, toy_spec, wait_for, zip_of
-from trainyard_shared.datasets.synthetic import make_yolo
+from trainyard_dev.synthetic import make_yolo
 
 UPLOAD_LIMIT = 100_000
 

@@ -22,8 +22,8 @@ from platform_helpers import (
     wait_for,
     wait_until_checkpointed,
 )
+from trainyard_dev.launcher import ManagedProcess
 from trainyard_gateway.models import JobEvent
-from trainyard_shared.launcher import ManagedProcess
 
 FIVE_EPOCHS: dict[str, Any] = {
     "hyperparams": {"epochs": 5},

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from trainyard_shared.executors import LaunchSpec
-from trainyard_shared.spec import JobSpec
+from trainyard_servicekit.executors import LaunchSpec
+from trainyard_wire.spec import JobSpec
 
 TOKEN = "callback-token-0123456789abcdef"
 

@@ -15,14 +15,14 @@ import kmock
 import pytest
 from kubernetes.client import ApiClient, BatchV1Api, CoreV1Api
 
-from trainyard_shared.executors import RunInfo, RunNotFound, RunStatus
-from trainyard_shared.executors.kube_job import KubernetesSettings, job_name, run_labels
-from trainyard_shared.executors.kube_runs import RunTable
-from trainyard_shared.executors.kubernetes import (
+from trainyard_servicekit.executors import RunInfo, RunNotFound, RunStatus
+from trainyard_servicekit.executors.kubernetes.executor import (
     ClusterRefused,
     ClusterUnreachable,
     KubernetesExecutor,
 )
+from trainyard_servicekit.executors.kubernetes.job import KubernetesSettings, job_name, run_labels
+from trainyard_servicekit.executors.kubernetes.runs import RunTable
 
 from .emulator import EmulatedCluster
 from .jobs import TOKEN, launch

@@ -10,13 +10,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from trainyard_shared.executors.kube_job import (
+from trainyard_servicekit.executors.kubernetes.job import (
     KubernetesSettings,
     build_callback_secret,
     build_job,
     job_name,
 )
-from trainyard_shared.service.settings import ServiceSettings
+from trainyard_servicekit.settings import ServiceSettings
 
 from .jobs import TOKEN, launch
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from train_py import checkpoint, of_type, run_train_py
-from trainyard_shared.datasets.synthetic import make_classification
-from trainyard_shared.launcher import environment_python
+from trainyard_dev.launcher import environment_python
+from trainyard_dev.synthetic import make_classification
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = environment_python(REPO, "huggingface")

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from trainyard_shared.datasets.cache import DatasetCache, DatasetNotFound, content_key
-from trainyard_shared.datasets.synthetic import make_classification
-from trainyard_shared.spec import DatasetRef
-from trainyard_shared.storage.layout import dataset_key
-from trainyard_shared.storage.local import LocalStorage
-from trainyard_shared.training.context import TrainingError
-from trainyard_shared.training.datasets import resolve_dataset
+from trainyard_dev.synthetic import make_classification
+from trainyard_runtime.datasets.cache import DatasetCache, DatasetNotFound, content_key
+from trainyard_runtime.storage.layout import dataset_key
+from trainyard_runtime.storage.local import LocalStorage
+from trainyard_runtime.training.context import TrainingError
+from trainyard_runtime.training.datasets import resolve_dataset
+from trainyard_wire.spec import DatasetRef
 
 DATASET_ID = "ds-0123456789abcdef"
 

@@ -9,7 +9,7 @@ import os
 import httpx
 import pytest
 
-from trainyard_shared.datasets.upload import UploadError, receive_multipart
+from trainyard_gateway.datasets.upload import UploadError, receive_multipart
 
 
 def encoded(payload: bytes, name: str | None = "mine") -> tuple[str, bytes]:

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from trainyard_shared.datasets.report import DatasetReport
-from trainyard_shared.datasets.synthetic import SHAPES, make_classification, make_yolo
-from trainyard_shared.datasets.validation import detect_format, validate_dataset
+from trainyard_dev.synthetic import SHAPES, make_classification, make_yolo
+from trainyard_gateway.datasets.report import DatasetReport
+from trainyard_gateway.datasets.validation import detect_format, validate_dataset
 
 
 def imagefolder(tmp_path: Path) -> Path:

@@ -1,8 +1,8 @@
 import pytest
 
-from trainyard_shared.storage import StorageError, UnsafeKeyError, open_storage
-from trainyard_shared.storage.base import sha256_file
-from trainyard_shared.storage.layout import checkpoint_key
+from trainyard_runtime.storage import StorageError, UnsafeKeyError, open_storage
+from trainyard_runtime.storage.base import sha256_file
+from trainyard_runtime.storage.layout import checkpoint_key
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from trainyard_shared.logs import (
+from trainyard_runtime.logs import (
     SERVER_LOGGERS,
     JobIdFilter,
     current_job_id,

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import free_port
 from server_mlflow import MlflowServer
-from trainyard_shared.tracking import MlflowRestClient, TrackingError
-from trainyard_shared.tracking.mlflow_client import Metric, log_batches, now_ms
+from trainyard_runtime.tracking import MlflowRestClient, TrackingError
+from trainyard_runtime.tracking.mlflow_client import Metric, log_batches, now_ms
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import free_port
-from trainyard_shared.reporter import Reporter
+from trainyard_runtime.reporter import Reporter
 
 
 class Collector:

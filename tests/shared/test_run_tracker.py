@@ -10,8 +10,8 @@ import mlflow
 import pytest
 
 from server_mlflow import MlflowServer
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.tracking import MlflowRestClient, RunTracker
+from trainyard_runtime.tracking import MlflowRestClient, RunTracker
+from trainyard_wire.spec import JobSpec
 
 
 class Sink:

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from trainyard_shared.errors import describe_errors
-from trainyard_shared.spec import JobSpec
+from trainyard_wire.errors import describe_errors
+from trainyard_wire.spec import JobSpec
 
 BASE = {
     "framework": "timm",

@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from trainyard_shared.states import (
+from trainyard_wire.states import (
     TERMINAL,
     InvalidTransition,
     JobState,

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from platform_helpers import process_alive
-from trainyard_shared.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
-from trainyard_shared.executors.process_identity import ProcessIdentity
-from trainyard_shared.executors.run_registry import Retention, RunRecord
-from trainyard_shared.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
-from trainyard_shared.failure import OomKillCounter
+from trainyard_runtime.failure import OomKillCounter
+from trainyard_servicekit.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
+from trainyard_servicekit.executors.process_identity import ProcessIdentity
+from trainyard_servicekit.executors.run_registry import Retention, RunRecord
+from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
 
 PROGRAMS = {
     "ok_prog": "print('hello'); print('bye')",
@@ -52,8 +52,8 @@ PROGRAMS = {
     "service_prog": (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from trainyard_shared.executors import LaunchSpec\n"
-        "from trainyard_shared.executors.subprocess import SubprocessExecutor\n"
+        "from trainyard_servicekit.executors import LaunchSpec\n"
+        "from trainyard_servicekit.executors.subprocess import SubprocessExecutor\n"
         "executor = SubprocessExecutor(Path(sys.argv[1]))\n"
         "for module in sys.argv[2:]:\n"
         "    executor.start(LaunchSpec(module, module, '{}'))\n"

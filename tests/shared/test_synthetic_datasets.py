@@ -2,7 +2,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from trainyard_shared.datasets.synthetic import SHAPES, make_classification, make_yolo
+from trainyard_dev.synthetic import SHAPES, make_classification, make_yolo
 
 
 def test_classification_is_an_imagefolder_with_both_splits(tmp_path):

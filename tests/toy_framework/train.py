@@ -13,7 +13,7 @@ import sys
 import time
 
 from toy_framework.plugin import ToyOptions
-from trainyard_shared.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 
 _CHECKPOINT_HEADER = re.compile(rb"epoch (\d+)")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from trainyard_shared.http_api import ApiError
+from trainyard_gateway.errors import NotFound
 
 STATIC = Path(__file__).parent / "static"
 MEDIA_TYPES = {
@@ -51,8 +51,7 @@ def index() -> FileResponse:
 @router.get("/dashboard/{name:path}")
 def asset(name: str) -> FileResponse:
     if name not in assets():
-        raise ApiError(
-            404,
+        raise NotFound(
             f"the dashboard has no file {name!r}",
             [{"field": "path", "message": "no such dashboard file", "allowed": list(assets())}],
         )

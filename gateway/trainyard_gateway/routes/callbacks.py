@@ -8,13 +8,14 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.concurrency import run_in_threadpool
 
 from trainyard_gateway.deps import Gateway, GatewayDep
+from trainyard_gateway.errors import TokenExpired, Unauthorized
 from trainyard_gateway.event_ingest import ingest
+from trainyard_gateway.http_errors import bearer_token
 from trainyard_gateway.metrics import count_events
 from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.tokens import token_matches
-from trainyard_shared.events import BatchAck, EventBatch
-from trainyard_shared.http_api import ApiError, bearer_token
-from trainyard_shared.states import is_terminal
+from trainyard_wire.events import BatchAck, EventBatch
+from trainyard_wire.states import is_terminal
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 
@@ -43,11 +44,11 @@ def _store(
         job = session.get(Job, job_id, with_for_update=True)
         # One answer for "no such job" and "wrong token": a token reveals nothing about others.
         if job is None or not token_matches(token, job.callback_token_hash):
-            raise ApiError(401, "callback token is not valid for this job")
+            raise Unauthorized("callback token is not valid for this job")
         grace = timedelta(seconds=gateway.settings.callback_grace_seconds)
         if job.finished_at is not None and utcnow() - job.finished_at > grace:
-            raise ApiError(
-                410, f"job {job_id} ended at {job.finished_at.isoformat()}; token expired"
+            raise TokenExpired(
+                f"job {job_id} ended at {job.finished_at.isoformat()}; token expired"
             )
         count_events(batch.events)
         return ingest(session, job, batch.events), is_terminal(job.state)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
-from trainyard_gateway.datasets_api import (
+from trainyard_gateway.datasets.registry import (
     DatasetView,
     RegisterDataset,
     create_from_zip,
@@ -21,10 +21,10 @@ from trainyard_gateway.datasets_api import (
     register_uri,
     view,
 )
+from trainyard_gateway.datasets.upload import UploadError, receive_multipart, receive_raw
 from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
-from trainyard_shared.datasets.upload import UploadError, receive_multipart, receive_raw
-from trainyard_shared.errors import describe_errors, summarize
-from trainyard_shared.http_api import ApiError
+from trainyard_gateway.errors import InvalidInput, TooLarge, UnsupportedMediaType, error_for_status
+from trainyard_wire.errors import describe_errors, summarize
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -56,8 +56,7 @@ def _check_length(request: Request, limit: int, slack: int) -> None:
     """Refuse a body declared too large before reading any of it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + slack:
-        raise ApiError(
-            413,
+        raise TooLarge(
             f"the upload ({declared} bytes) is over the limit of {limit} bytes "
             "(MAX_DATASET_UPLOAD_BYTES)",
         )
@@ -68,14 +67,14 @@ async def _register(request: Request, gateway: Gateway) -> DatasetView:
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_JSON_BYTES:
-            raise ApiError(413, f"a JSON body is limited to {MAX_JSON_BYTES} bytes")
+            raise TooLarge(f"a JSON body is limited to {MAX_JSON_BYTES} bytes")
     try:
         payload = RegisterDataset.model_validate(json.loads(body or b"null"))
     except json.JSONDecodeError as exc:
-        raise ApiError(422, f"the body is not valid JSON: {exc}") from None
+        raise InvalidInput(f"the body is not valid JSON: {exc}") from None
     except ValidationError as exc:
         errors = describe_errors(exc.errors(), RegisterDataset)
-        raise ApiError(422, "invalid request: " + summarize(errors), errors) from None
+        raise InvalidInput("invalid request: " + summarize(errors), errors) from None
     return await run_in_threadpool(register_uri, gateway, payload)
 
 
@@ -97,7 +96,7 @@ async def _upload(request: Request, gateway: Gateway, content_type: str, name: s
                     await receive_raw(request.stream(), out, limit)
         except UploadError as exc:
             suffix = " (MAX_DATASET_UPLOAD_BYTES)" if exc.status == 413 else ""
-            raise ApiError(exc.status, exc.message + suffix) from None
+            raise error_for_status(exc.status, exc.message + suffix) from None
         return await run_in_threadpool(create_from_zip, gateway, zip_path, name or None, workdir)
 
 
@@ -113,8 +112,7 @@ async def create_dataset(
         return await _register(request, gateway)
     if content_type.startswith(("multipart/form-data", "application/zip")):
         return await _upload(request, gateway, content_type, name)
-    raise ApiError(
-        415,
+    raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not accepted",
         [
             {

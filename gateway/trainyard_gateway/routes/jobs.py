@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
+from trainyard_gateway.errors import NotFound
 from trainyard_gateway.job_queries import (
     artifacts,
     get_job,
@@ -24,11 +25,10 @@ from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
 from trainyard_gateway.queue_limits import check_queue_room
 from trainyard_gateway.resume import resume_spec
-from trainyard_gateway.schemas import Artifact, JobList, JobView, Logs, Metrics
-from trainyard_shared.http_api import ApiError
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.states import JobState
-from trainyard_shared.storage import UnsafeKeyError
+from trainyard_runtime.storage import UnsafeKeyError
+from trainyard_wire.jobs import Artifact, JobList, JobView, Logs, Metrics
+from trainyard_wire.spec import JobSpec
+from trainyard_wire.states import JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -160,7 +160,7 @@ def _presigned(gateway: Gateway, uri: str) -> str | None:
 def download_artifact(job_id: str, name: str, session: SessionDep, gateway: GatewayDep):
     found = {a.name: a for a in artifacts(session, get_job(session, job_id).id)}
     if name not in found:
-        raise ApiError(404, f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")
+        raise NotFound(f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")
     artifact = found[name]
     signed = _presigned(gateway, artifact.uri)
     if signed:  # object storage serves the bytes itself
@@ -169,7 +169,7 @@ def download_artifact(job_id: str, name: str, session: SessionDep, gateway: Gate
         key = gateway.storage.key_for(artifact.uri)
         stream = gateway.storage.open_read(key)
     except (UnsafeKeyError, FileNotFoundError) as exc:
-        raise ApiError(404, f"artifact {name!r} is not readable from this gateway: {exc}") from exc
+        raise NotFound(f"artifact {name!r} is not readable from this gateway: {exc}") from exc
 
     def chunks():
         with stream:

@@ -1,6 +1,6 @@
 """Serve the Hugging Face transformers training service: `python -m trainyard_huggingface`."""
 
 from trainyard_huggingface.plugin import PLUGIN
-from trainyard_shared.service.main import serve
+from trainyard_servicekit.main import serve
 
 serve(PLUGIN)

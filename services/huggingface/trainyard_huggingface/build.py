@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface import models  # sets the offline switches before transformers loads
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
+from trainyard_wire.spec import JobSpec
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]

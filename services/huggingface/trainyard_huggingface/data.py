@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
 
 # torchvision's ImageFolder extensions, repeated so the layout check needs no torch import.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")

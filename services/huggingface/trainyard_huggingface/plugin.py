@@ -7,9 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_huggingface import models
-from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training.torch_env import device_description, package_versions
+from trainyard_runtime.training.torch_env import device_description, package_versions
+from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
+from trainyard_wire.spec import JobSpec
 
 OverrideValue = int | float | bool | str | list[int | float | str] | None
 

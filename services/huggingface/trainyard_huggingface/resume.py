@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface.build import WEIGHT_FILES, Built
-from trainyard_shared.training import TrainingContext, TrainingError
+from trainyard_runtime.training import TrainingContext, TrainingError
 
 # Saved by Trainer but not needed to resume: the weights travel as the state dict already.
 _NOT_PACKED = {*WEIGHT_FILES, "config.json", "training_args.bin"}

@@ -18,8 +18,8 @@ from trainyard_huggingface.build import Built, build_model, locate_pretrained, s
 from trainyard_huggingface.data import Collator, check_layout, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_huggingface.resume import Resumed, pack_trainer_folder, prepare_resume
-from trainyard_shared.training import TrainingContext, TrainingError, run_training
-from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_runtime.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training.torch_env import choose_device, seed_everything
 
 
 def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
+from trainyard_wire.spec import JobSpec
 
 IMAGE_SUFFIXES = frozenset(datasets.folder.IMG_EXTENSIONS)
 SPLITS = ("train", "val")

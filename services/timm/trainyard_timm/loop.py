@@ -24,8 +24,8 @@ import torch
 from pydantic import ValidationError
 from timm.optim import create_optimizer_v2
 
-from trainyard_shared.training import TrainingContext, TrainingError
-from trainyard_shared.training.torch_env import choose_device, package_versions, seed_everything
+from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
 from trainyard_timm.data import build_loaders, check_layout
 from trainyard_timm.plugin import TimmOptions

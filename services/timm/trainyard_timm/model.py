@@ -14,7 +14,7 @@ import timm
 import torch
 from timm.models import get_pretrained_cfg
 
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
 
 HOW_TO_PROVIDE = (
     "Provide weights by setting options.pretrained_file to a local .pth/.safetensors file, "

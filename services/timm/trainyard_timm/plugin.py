@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training.torch_env import device_description, package_versions
+from trainyard_runtime.training.torch_env import device_description, package_versions
+from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
+from trainyard_wire.spec import JobSpec
 
 # Listing models must never reach for the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

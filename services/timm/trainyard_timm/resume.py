@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from trainyard_shared.training import TrainingContext, TrainingError
-from trainyard_shared.training.rng import restore_rng_state, rng_state
+from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.rng import restore_rng_state, rng_state
 
 Score = tuple[float, float]  # (top1, -val_loss): higher is better
 

@@ -10,7 +10,7 @@ import os
 # Before timm / huggingface_hub are imported: never wait on a download (see model.py).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from trainyard_shared.training import TrainingContext, run_training
+from trainyard_runtime.training import TrainingContext, run_training
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:

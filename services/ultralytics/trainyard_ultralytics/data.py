@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainyard_shared.training import TrainingContext, TrainingError
+from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from trainyard_shared.training import TrainingError
+from trainyard_runtime.training import TrainingError
 
 WEIGHTS_DIR_ENV = "TRAINYARD_WEIGHTS_DIR"
 # Fonts ultralytics fetches from its asset server when they are not in its config dir.

@@ -12,9 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trainyard_shared.spec import JobSpec
-from trainyard_shared.training import TrainingContext, TrainingError, run_training
-from trainyard_shared.training.torch_env import choose_device, seed_everything
+from trainyard_runtime.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
@@ -25,6 +24,7 @@ from trainyard_ultralytics.runtime import (
     find_weights,
     prepare_offline,
 )
+from trainyard_wire.spec import JobSpec
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 _VAL_METRIC = re.compile(r"metrics/(precision|recall|mAP50|mAP50-95)\(([BMP])\)")

@@ -1,0 +1,1 @@
+"""Development helpers, installed only in the development environment."""

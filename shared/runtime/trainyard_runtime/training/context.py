@@ -1,0 +1,139 @@
+"""The context a framework's train function gets: spec, data, workspace, and how to report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from trainyard_runtime.storage import Storage, StoredObject
+from trainyard_runtime.storage.layout import checkpoint_key
+from trainyard_runtime.tracking import NullTracker, Tracker
+from trainyard_wire.spec import JobSpec
+
+if TYPE_CHECKING:
+    from trainyard_runtime.training.resume import ResumePoint
+
+
+class TrainingError(Exception):
+    """An expected failure with a reason users can act on (bad dataset, missing weights…)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EventSink(Protocol):
+    def status(self, state: str, **fields: Any) -> None: ...
+    def metric(
+        self,
+        epoch: int,
+        total_epochs: int,
+        metrics: Mapping[str, Any],
+        *,
+        elapsed_seconds: float | None = None,
+        eta_seconds: float | None = None,
+    ) -> None: ...
+    def log(self, line: str, stream: str = "stdout") -> None: ...
+    def artifact(
+        self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"
+    ) -> None: ...
+    def tracking(self, **fields: Any) -> None: ...
+    def close(self, timeout: float = 300.0) -> bool: ...
+
+
+@dataclass
+class TrainingContext:
+    job_id: str
+    spec: JobSpec
+    dataset_dir: Path
+    work_dir: Path
+    storage: Storage
+    reporter: EventSink
+    tracker: Tracker = field(default_factory=NullTracker)
+    started: float = field(default_factory=time.monotonic)
+    epochs_reported: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    checkpoints: dict[str, StoredObject] = field(default_factory=dict)
+    # Upload `last` during training at most this often, so a crash loses little.
+    checkpoint_interval: float = 300.0
+    _last_periodic: float = field(default_factory=time.monotonic)
+    # Epochs an earlier run of this training finished (resumed from its checkpoint).
+    epochs_before: int = 0
+    _resume: ResumePoint | None = None
+    _best_uploaded: tuple[int, int] | None = None  # (size, mtime) of the best file uploaded
+
+    @property
+    def total_epochs(self) -> int:
+        return self.spec.hyperparams.epochs
+
+    def epoch_end(self, epoch: int, metrics: Mapping[str, Any], total_epochs: int | None = None):
+        """Report one finished epoch (1-based) with its metrics; progress and ETA follow."""
+        total = total_epochs or self.total_epochs
+        elapsed = time.monotonic() - self.started
+        done = max(epoch - self.epochs_before, 1)  # epochs this run trained, for the ETA
+        eta = elapsed / done * max(total - epoch, 0)
+        self.epochs_reported[epoch] = {k: float(v) for k, v in metrics.items()}
+        self.reporter.metric(epoch, total, metrics, elapsed_seconds=elapsed, eta_seconds=eta)
+        self.tracker.epoch(epoch, self.epochs_reported[epoch])
+
+    def resume_point(self) -> ResumePoint | None:
+        """The checkpoint `spec.resume_from` names, fetched once; None for a fresh start."""
+        if self.spec.resume_from is None:
+            return None
+        if self._resume is None:
+            from trainyard_runtime.training.resume import fetch_resume_point
+
+            self._resume = fetch_resume_point(
+                self.storage, self.spec.resume_from, self.work_dir / "resume"
+            )
+        return self._resume
+
+    def resuming_after(self, epoch: int, total_epochs: int | None = None) -> int:
+        """Note that `epoch` epochs are done already; returns the first epoch to train now."""
+        total = total_epochs or self.total_epochs
+        if epoch >= total:
+            raise TrainingError(
+                "resume_finished",
+                f"the checkpoint to resume from is at epoch {epoch} of {total}: nothing is left "
+                "to train (raise hyperparams.epochs to train further)",
+            )
+        self.epochs_before = epoch
+        print(f"[trainyard] epochs 1-{epoch} done before: training {epoch + 1}-{total}", flush=True)
+        return epoch + 1
+
+    def checkpoint_due(self) -> bool:
+        """True when a periodic `last` checkpoint should be written and saved now.
+
+        Frameworks ask after each epoch; uploading every epoch would cost more than it saves.
+        """
+        return time.monotonic() - self._last_periodic >= self.checkpoint_interval
+
+    def save_checkpoint(self, local: Path, name: str) -> StoredObject:
+        """Upload a checkpoint file as `{name}{suffix}` (name: best or last) and report it."""
+        if name not in ("best", "last"):
+            raise ValueError(f"checkpoint name must be 'best' or 'last', not {name!r}")
+        filename = f"{name}{local.suffix}"
+        key = checkpoint_key(self.spec.project, self.job_id, filename)
+        stored = self.storage.put_file(local, key)
+        assert stored.sha256 is not None
+        self.reporter.artifact(filename, stored.uri, stored.size, stored.sha256)
+        if name == "last":
+            self._last_periodic = time.monotonic()
+        self.checkpoints[name] = stored
+        self.tracker.checkpoint(local, filename)
+        return stored
+
+    def save_periodic(self, last: Path, best: Path | None = None) -> StoredObject:
+        """Save `last` during training, and `best` first when it changed since it was saved.
+
+        A run resumed from this `last` then finds the best it has to beat beside it.
+        """
+        if best is not None and best.is_file():
+            stat = best.stat()
+            stamp = (stat.st_size, stat.st_mtime_ns)
+            if stamp != self._best_uploaded:
+                self.save_checkpoint(best, "best")
+                self._best_uploaded = stamp
+        return self.save_checkpoint(last, "last")

@@ -1,0 +1,123 @@
+"""The lifecycle of one training run, the same in a subprocess and in a Kubernetes Job.
+
+`run_training(train)` reads the run's environment, reports `running`, calls the framework's
+`train(ctx)`, and always ends with one final status — succeeded, failed (with the reason,
+exception and last log lines) or cancelled (on SIGTERM) — delivered before the process exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any, NoReturn
+
+from trainyard_runtime.failure import exception_reason
+from trainyard_runtime.reporter import Reporter
+from trainyard_runtime.storage import StorageError, open_storage
+from trainyard_runtime.tracking import open_tracker
+from trainyard_runtime.training.context import TrainingContext, TrainingError
+from trainyard_runtime.training.datasets import resolve_dataset
+from trainyard_runtime.training.environment import RunEnvironment
+from trainyard_runtime.training.offline_sink import OfflineSink
+from trainyard_runtime.training.output_capture import OutputCapture
+
+TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 128 + signal.SIGTERM
+SPILL_FILE = "trainyard-events.jsonl"  # in the work dir: events waiting for the gateway
+
+
+class Cancelled(BaseException):
+    """Raised in the main thread when the run is asked to stop (SIGTERM)."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    # Ignore further SIGTERMs while we wind down and report.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Cancelled()
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, TrainingError):
+        return exc.reason
+    if isinstance(exc, StorageError):
+        return "storage_unavailable"
+    memory = exception_reason(exc)  # cuda_oom, out_of_memory
+    return memory.value if memory else "exception"
+
+
+def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
+    env = env or RunEnvironment.from_env()
+    if env.callback_url and env.callback_token:
+        sink: Any = Reporter(
+            env.callback_url,
+            env.callback_token,
+            heartbeat_interval=env.heartbeat_interval,
+            max_buffered=env.reporter_max_buffered,
+            spill_path=env.work_dir / SPILL_FILE,
+        ).start()
+    else:
+        sink = OfflineSink()
+    capture = OutputCapture(sink.log).start()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    tracker = open_tracker(
+        env.mlflow_tracking_uri,
+        sink,
+        ui_url=env.mlflow_ui_url,
+        experiment_prefix=env.mlflow_experiment_prefix,
+        continue_run_id=env.mlflow_run_id,
+    )
+    code = 0
+    try:
+        sink.status("running")
+        print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
+        tracker.start(env.job_id, env.spec)
+        storage = open_storage(env.storage_uri)
+        env.work_dir.mkdir(parents=True, exist_ok=True)
+        ctx = TrainingContext(
+            job_id=env.job_id,
+            spec=env.spec,
+            dataset_dir=resolve_dataset(env.spec.dataset, storage),
+            work_dir=env.work_dir,
+            storage=storage,
+            reporter=sink,
+            tracker=tracker,
+            checkpoint_interval=env.checkpoint_interval,
+        )
+        final = train(ctx) or {}
+        tracker.finish("FINISHED")
+        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()})
+    except Cancelled:
+        print("[trainyard] stop requested: training cancelled", flush=True)
+        tracker.finish("KILLED")
+        sink.status("cancelled", reason="stopped", message="stopped by request")
+        code = EXIT_CANCELLED
+    except BaseException as exc:
+        traceback.print_exc()
+        sys.stderr.flush()
+        tracker.finish("FAILED")
+        capture.stop()  # flush the traceback into the tail before we read it
+        code = EXIT_FAILED
+        sink.status(
+            "failed",
+            reason=_failure_reason(exc),
+            error_type=type(exc).__name__,
+            message=str(exc)[:8000] or type(exc).__name__,
+            exit_code=code,
+            log_tail=list(capture.tail),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        capture.stop()
+        delivered = sink.close(timeout=env.final_delivery_timeout)
+        if not delivered:
+            print("[trainyard] some events could not be delivered to the gateway", file=sys.stderr)
+    if env.exit_code_file is not None:  # for a restarted service, no longer our parent
+        with contextlib.suppress(OSError):
+            env.exit_code_file.write_text(str(code))
+    sys.exit(code)

@@ -1,0 +1,292 @@
+"""The app factory: one FastAPI app per framework, the same for every framework."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from trainyard_runtime.logs import bind_job_id, setup_logging
+from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
+from trainyard_servicekit.executors.subprocess import SubprocessExecutor
+from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
+from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
+from trainyard_servicekit.metrics import install_service_metrics, record_run_started
+from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
+from trainyard_servicekit.settings import ServiceSettings
+from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
+from trainyard_wire.spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+
+def describe_unavailable(executor: Executor, exc: Exception) -> str:
+    if executor.name == "kubernetes":
+        return f"kubernetes cluster unreachable: {exc}"
+    return f"executor {executor.name} unavailable: {exc}"
+
+
+class TrainingService:
+    """The service's state: its framework, settings and executors, and the run rules."""
+
+    def __init__(
+        self, plugin: FrameworkPlugin, settings: ServiceSettings, executors: Sequence[Executor]
+    ):
+        self.plugin = plugin
+        self.settings = settings
+        # The first is the default, for jobs that name no executor.
+        self.executors = {executor.name: executor for executor in executors}
+        self.default = executors[0]
+        self._start_lock = asyncio.Lock()
+        # Checks may import a framework lazily; two threads importing one module at the same
+        # time can see it half-initialised, so checks run one at a time.
+        self._check_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Compute the capabilities and load what checks need before the first request."""
+        with self._check_lock:
+            if self.plugin.warm_up:
+                self.plugin.warm_up()
+            _ = self.capabilities
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        return self.plugin.capabilities()
+
+    def capacity(self, executor: Executor) -> int:
+        if executor.name == "kubernetes":
+            return self.settings.kubernetes_max_concurrent_jobs
+        return self.settings.max_concurrent_runs
+
+    def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        with self._check_lock:
+            problems = self.plugin.check(spec, self.capabilities.tasks)
+        if spec.executor is not None and spec.executor not in self.executors:
+            problems.append(
+                {
+                    "field": "executor",
+                    "message": f"executor {spec.executor!r} is not enabled on this service",
+                    "allowed": list(self.executors),
+                }
+            )
+        return problems
+
+    def reject_if_unfit(self, spec: JobSpec) -> None:
+        problems = self.problems(spec)
+        if problems:
+            summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            raise ApiError(422, f"{self.plugin.name} cannot run this job: {summary}", problems)
+
+    def find(self, run_id: str) -> tuple[Executor, RunInfo]:
+        """The executor that holds this run, and the run; 404 if none, 503 if one can't tell."""
+        unavailable: str | None = None
+        for executor in self.executors.values():
+            try:
+                return executor, executor.status(run_id)
+            except RunNotFound:
+                continue
+            except ExecutorUnavailable as exc:
+                unavailable = describe_unavailable(executor, exc)
+        if unavailable:
+            raise ApiError(503, f"cannot tell whether run {run_id!r} exists: {unavailable}")
+        raise ApiError(404, str(RunNotFound(run_id)))
+
+    def run_env(self, request: StartRun) -> dict[str, str]:
+        env = {
+            "JOB_ID": request.job_id,
+            "CALLBACK_URL": request.callback_url,
+            "CALLBACK_TOKEN": request.callback_token,
+            "STORAGE_URI": self.settings.resolved_storage_uri(),
+            "HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
+            # Set even when empty, so a subprocess never inherits one from the service.
+            "MLFLOW_RUN_ID": request.mlflow_run_id or "",
+        }
+        # A Job does not inherit this process's environment: hand tracking on explicitly.
+        passed_on = ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX")
+        for key in (*passed_on, "REPORTER_MAX_BUFFERED"):
+            if os.environ.get(key):
+                env[key] = os.environ[key]
+        return env
+
+    async def start(self, request: StartRun) -> tuple[RunView, bool]:
+        """Start a run for the job, or return the one already started (retries are safe).
+
+        A run of the job that already ended is not returned: the gateway starts a job again
+        only as a new attempt of it (a retry), which needs a new run.
+        """
+        await run_in_threadpool(self.reject_if_unfit, request.spec)
+        async with self._start_lock:
+            try:
+                _, info = await run_in_threadpool(self.find, request.job_id)
+                if not info.finished:
+                    return info.view(), False
+            except ApiError as exc:
+                if exc.status_code not in (404, 503):  # 503: the start below says it better
+                    raise
+            executor = self.executors[request.spec.executor or self.default.name]
+            running = executor.running_count()
+            if running >= self.capacity(executor):
+                raise ApiError(
+                    429,
+                    f"{self.plugin.name} is at capacity ({running}/"
+                    f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
+                )
+            launch = LaunchSpec(
+                run_id=request.job_id,
+                module=self.plugin.train_module,
+                spec_json=request.spec.model_dump_json(),
+                env=self.run_env(request),
+            )
+            return (await run_in_threadpool(self._launch, executor, launch)).view(), True
+
+    def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
+        try:
+            return executor.start(launch)
+        except ExecutorRefused as exc:
+            raise ApiError(422, f"{executor.name} refused the run: {exc}") from None
+        except ExecutorUnavailable as exc:
+            reason = describe_unavailable(executor, exc)
+            fallback = self.executors.get("subprocess")
+            # 422: the gateway fails the job with this reason instead of retrying forever.
+            if fallback is None or fallback is executor:
+                raise ApiError(422, reason) from None
+            log.warning("job %s: %s; running it as a subprocess instead", launch.run_id, reason)
+            info = fallback.start(launch)
+            info.reason = f"{reason}; ran as a subprocess instead"
+            return info
+
+
+def build_executors(
+    plugin: FrameworkPlugin, settings: ServiceSettings, runs_dir: Path
+) -> list[Executor]:
+    executors: list[Executor] = []
+    for name in settings.enabled_executors():
+        if name == "kubernetes":
+            # Imported here: the Kubernetes client is big and subprocess-only services skip it.
+            from trainyard_servicekit.executors.kubernetes.executor import KubernetesExecutor
+
+            executors.append(
+                KubernetesExecutor.from_environment(settings.kubernetes(), plugin.name)
+            )
+        else:
+            executors.append(SubprocessExecutor(runs_dir))
+    return executors
+
+
+def create_service_app(
+    plugin: FrameworkPlugin,
+    settings: ServiceSettings | None = None,
+    executor: Executor | None = None,
+) -> FastAPI:
+    settings = settings or ServiceSettings()
+    setup_logging()
+    runs_dir = (settings.data_dir / "services" / plugin.name / "runs").resolve()
+    executors = [executor] if executor else build_executors(plugin, settings, runs_dir)
+    service = TrainingService(plugin, settings, executors)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(service.warm_up)
+        for each in executors:
+            getattr(each, "open", lambda: None)()  # the Kubernetes executor starts its watches
+        yield
+        for each in executors:
+            getattr(each, "close", lambda: None)()
+
+    app = FastAPI(
+        title=f"Trainyard {plugin.name} training service", version="0.1.0", lifespan=lifespan
+    )
+    app.state.service = service
+    install_error_handlers(app, StartRun)
+    install_service_metrics(app, service)
+
+    def internal(request: Request) -> None:
+        require_token(request, settings.internal_token)
+
+    Internal = Depends(internal)
+
+    def unavailable_503(executor: Executor, exc: Exception) -> ApiError:
+        return ApiError(503, describe_unavailable(executor, exc))
+
+    @app.get("/health", response_model=Health)
+    def health() -> Health:
+        caps = service.capabilities
+        return Health(
+            status="ok",
+            framework=plugin.name,
+            versions=caps.versions,
+            device=caps.device,
+            running=sum(each.running_count() for each in executors),
+            capacity=sum(service.capacity(each) for each in executors),
+        )
+
+    @app.get("/v1/capabilities", response_model=Capabilities, dependencies=[Internal])
+    def capabilities() -> Capabilities:
+        return service.capabilities
+
+    @app.post("/v1/validate", dependencies=[Internal])
+    def validate(body: ValidateRun) -> dict[str, Any]:
+        service.reject_if_unfit(body.spec)
+        return {"ok": True}
+
+    @app.post("/v1/runs", status_code=201, response_model=RunView, dependencies=[Internal])
+    async def start_run(body: StartRun, request: Request) -> Any:
+        bind_job_id(body.job_id)  # this request's task only
+        view, created = await service.start(body)
+        if not created:
+            return JSONResponse(view.model_dump(mode="json"), status_code=200)
+        record_run_started(plugin.name, view)
+        return view
+
+    @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])
+    def list_runs() -> list[RunView]:
+        views: list[RunView] = []
+        for each in executors:
+            try:
+                views += [info.view() for info in each.list()]
+            except ExecutorUnavailable as exc:
+                raise unavailable_503(each, exc) from None
+        return views
+
+    @app.get("/v1/runs/{run_id}", response_model=RunView, dependencies=[Internal])
+    def get_run(run_id: str) -> RunView:
+        return service.find(run_id)[1].view()
+
+    @app.post("/v1/runs/{run_id}/stop", response_model=RunView, dependencies=[Internal])
+    def stop_run(run_id: str) -> RunView:
+        executor, _ = service.find(run_id)
+        try:
+            return executor.stop(run_id, settings.stop_grace_seconds).view()
+        except (ExecutorUnavailable, ExecutorRefused) as exc:
+            raise unavailable_503(executor, exc) from None
+
+    @app.get("/v1/runs/{run_id}/logs/follow", dependencies=[Internal])
+    def follow_run_logs(
+        run_id: str, tail: Annotated[int | None, Query(ge=0, le=100_000)] = None
+    ) -> StreamingResponse:
+        """The run's output as plain-text lines, streamed until the run ends."""
+        executor, _ = service.find(run_id)
+        lines = executor.follow_logs(run_id, tail)
+        return StreamingResponse((f"{line}\n" for line in lines), media_type="text/plain")
+
+    @app.get("/v1/runs/{run_id}/logs", dependencies=[Internal])
+    def run_logs(
+        run_id: str, tail: Annotated[int | None, Query(ge=0, le=100_000)] = None
+    ) -> dict[str, Any]:
+        executor, _ = service.find(run_id)
+        try:
+            return {"run_id": run_id, "lines": executor.logs(run_id, tail)}
+        except (ExecutorUnavailable, ExecutorRefused) as exc:
+            raise unavailable_503(executor, exc) from None
+
+    return app

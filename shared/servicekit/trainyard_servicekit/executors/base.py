@@ -1,0 +1,106 @@
+"""The executor interface: start, status, stop, logs, list — the same for every tier."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from trainyard_wire.runs import RunView
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # exited 0
+    FAILED = "failed"  # exited non-zero or killed by a signal it was not sent by us
+    STOPPED = "stopped"  # ended after a stop request
+
+
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.STOPPED})
+
+
+class RunNotFound(KeyError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no run {self.run_id!r}"
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What to run: `python -m {module}` with the job spec and environment."""
+
+    run_id: str
+    module: str
+    spec_json: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    status: RunStatus
+    executor: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    pid: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None  # for people: why it waits, or how it ended
+    stop_requested: bool = False
+    # A failed run's machine-readable reason (trainyard_runtime.failure.FailureReason) and
+    # whether it ran out of memory (host or GPU).
+    failure_reason: str | None = None
+    oom: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def view(self) -> RunView:
+        """What the service answers about this run."""
+        return RunView(
+            run_id=self.run_id,
+            status=self.status.value,
+            executor=self.executor,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            pid=self.pid,
+            exit_code=self.exit_code,
+            signal=self.signal,
+            reason=self.reason,
+            stop_requested=self.stop_requested,
+            failure_reason=self.failure_reason,
+            oom=self.oom,
+        )
+
+
+class Executor(ABC):
+    name: str
+
+    @abstractmethod
+    def start(self, launch: LaunchSpec) -> RunInfo: ...
+
+    @abstractmethod
+    def status(self, run_id: str) -> RunInfo: ...
+
+    @abstractmethod
+    def stop(self, run_id: str, grace_seconds: float = 10.0) -> RunInfo: ...
+
+    @abstractmethod
+    def logs(self, run_id: str, tail: int | None = None) -> list[str]: ...
+
+    @abstractmethod
+    def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[str]:
+        """The last `tail` lines, then each new line as it is written, until the run ends."""
+
+    @abstractmethod
+    def list(self) -> list[RunInfo]: ...
+
+    def running_count(self) -> int:
+        return sum(1 for run in self.list() if not run.finished)

@@ -1,0 +1,23 @@
+"""Serve a framework's training service: `python -m trainyard_<framework>`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from trainyard_servicekit.app import create_service_app
+from trainyard_servicekit.plugin import FrameworkPlugin
+from trainyard_servicekit.settings import ServiceSettings
+
+
+def serve(plugin: FrameworkPlugin) -> None:
+    settings = ServiceSettings()
+    app = create_service_app(plugin, settings)
+    # One worker: runs are tracked in this process. log_config=None: uvicorn's lines go through
+    # the service's own logging setup (trainyard_runtime.logs).
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port or plugin.default_port,
+        workers=1,
+        log_config=None,
+    )

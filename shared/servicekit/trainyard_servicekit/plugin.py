@@ -1,0 +1,114 @@
+"""What a framework tells the service factory about itself, and spec checks built on it."""
+
+from __future__ import annotations
+
+import difflib
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from trainyard_wire.errors import describe_errors
+from trainyard_wire.spec import JobSpec
+
+
+class TaskSupport(BaseModel):
+    dataset_formats: list[str]
+    models: list[str]
+    # True when `models` lists every model accepted; False when it is a list of examples.
+    models_exhaustive: bool = True
+
+
+class Capabilities(BaseModel):
+    framework: str
+    tasks: dict[str, TaskSupport]
+    options_schema: dict[str, Any]
+    versions: dict[str, str]
+    device: str
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def suggest(given: str, known: list[str], limit: int = 40) -> list[str]:
+    """Names to show for an unknown one: the closest first, then the rest up to `limit`."""
+    close = difflib.get_close_matches(given, known, n=5, cutoff=0.6)
+    shown = close + [name for name in known if name not in close][: limit - len(close)]
+    hidden = len(known) - len(shown)
+    return shown + ([f"… {hidden} more (GET /v1/frameworks lists all)"] if hidden > 0 else [])
+
+
+def _no_extra_checks(_spec: JobSpec) -> list[dict[str, Any]]:
+    return []
+
+
+@dataclass(frozen=True)
+class FrameworkPlugin:
+    """A framework's identity: how to train (a module with a train.py) and what it can train."""
+
+    name: str
+    train_module: str
+    default_port: int
+    tasks: Callable[[], dict[str, TaskSupport]]
+    versions: Callable[[], dict[str, str]]
+    device: Callable[[], str]
+    options_model: type[BaseModel] = NoOptions
+    is_known_model: Callable[[str, str], bool] | None = None  # (task, model) -> bool
+    extra_checks: Callable[[JobSpec], list[dict[str, Any]]] = field(default=_no_extra_checks)
+    # Heavy imports the checks need, done once before the service answers (see app.py).
+    warm_up: Callable[[], None] | None = None
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            framework=self.name,
+            tasks=self.tasks(),
+            options_schema=self.options_model.model_json_schema(),
+            versions={"python": platform.python_version(), **self.versions()},
+            device=self.device(),
+        )
+
+    def check(self, spec: JobSpec, tasks: dict[str, TaskSupport]) -> list[dict[str, Any]]:
+        """Problems with a spec this framework cannot serve; empty when it can."""
+        if spec.framework != self.name:
+            return [{"field": "framework", "message": f"this service trains {self.name!r}"}]
+        support = tasks.get(spec.task)
+        if support is None:
+            return [
+                {
+                    "field": "task",
+                    "message": f"{self.name} does not do {spec.task!r}",
+                    "allowed": sorted(tasks),
+                }
+            ]
+        problems: list[dict[str, Any]] = []
+        if spec.dataset.format not in support.dataset_formats:
+            problems.append(
+                {
+                    "field": "dataset.format",
+                    "message": f"{spec.task} with {self.name} needs another dataset format",
+                    "allowed": support.dataset_formats,
+                }
+            )
+        known = (
+            self.is_known_model(spec.task, spec.model)
+            if self.is_known_model
+            else spec.model in support.models
+        )
+        if not known:
+            problems.append(
+                {
+                    "field": "model",
+                    "message": f"unknown {self.name} model {spec.model!r} for {spec.task}",
+                    "allowed": suggest(spec.model, support.models),
+                }
+            )
+        try:
+            self.options_model.model_validate(spec.options)
+        except ValidationError as exc:
+            for item in describe_errors(exc.errors(), self.options_model):
+                item["field"] = f"options.{item['field']}"
+                problems.append(item)
+        return problems + self.extra_checks(spec)

@@ -1,1 +1,0 @@
-"""What every Trainyard part shares: contracts, reporter, storage, executors, service factory."""

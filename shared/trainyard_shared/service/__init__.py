@@ -1,5 +1,0 @@
-"""Every training service is this app, built from one framework plugin."""
-
-from trainyard_shared.service.plugin import FrameworkPlugin, TaskSupport
-
-__all__ = ["FrameworkPlugin", "TaskSupport"]

@@ -1,0 +1,54 @@
+"""Request and response bodies of the internal service API (gateway ↔ training service)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from trainyard_wire.spec import JobSpec, StrictModel
+
+# The internal token services accept when none is configured: for development only.
+DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105 - the documented development default
+
+# What MLflow names runs (uuid4 hex); nothing else reaches train.py's environment.
+MLFLOW_RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+class StartRun(StrictModel):
+    job_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    spec: JobSpec
+    callback_url: str = Field(min_length=1, max_length=2048)
+    callback_token: str = Field(min_length=16, max_length=512)
+    # A retried attempt goes on in the MLflow run of the job's earlier attempts.
+    mlflow_run_id: str | None = Field(None, pattern=MLFLOW_RUN_ID_PATTERN)
+
+
+class ValidateRun(StrictModel):
+    spec: JobSpec
+
+
+class RunView(BaseModel):
+    run_id: str
+    status: str
+    executor: str
+    started_at: datetime
+    ended_at: datetime | None
+    pid: int | None
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    stop_requested: bool
+    # A failed run's machine-readable reason (trainyard_runtime.failure.FailureReason) and
+    # whether it ran out of memory; the gateway copies both into the job's error.
+    failure_reason: str | None = None
+    oom: bool = False
+
+
+class Health(BaseModel):
+    status: str
+    framework: str
+    versions: dict[str, str]
+    device: str
+    running: int
+    capacity: int

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import attempt_seq_offset
-from trainyard_runtime.failure import is_oom
 from trainyard_wire.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
+from trainyard_wire.failures import is_oom
 from trainyard_wire.states import JobState, can_transition, is_terminal
 
 # Both dialects can skip a conflicting row and return the ones inserted.

@@ -22,10 +22,9 @@ from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
 from trainyard_runtime.storage.base import check_key
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_wire.spec import JobSpec
-from trainyard_wire.states import JobState
+from trainyard_wire.states import NOT_ENDED, JobState
 
 RESUMABLE: tuple[JobState, ...] = (JobState.FAILED, JobState.CANCELLED, JobState.LOST)
-NOT_ENDED: tuple[JobState, ...] = (JobState.QUEUED, JobState.STARTING, JobState.RUNNING)
 CHECKPOINTS = "checkpoints/"
 _JOB_ID = re.compile(r"job-[A-Za-z0-9_-]{1,60}")
 

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from job_rows import job_row
 from sqlalchemy import func, select
 
+from trainyard_gateway.errors import QueueFull
 from trainyard_gateway.models import Job
 from trainyard_gateway.queue_limits import check_queue_room
-from trainyard_gateway.errors import QueueFull
 
 LIMIT = 5
 

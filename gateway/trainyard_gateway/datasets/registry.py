@@ -47,10 +47,9 @@ from trainyard_runtime.training.datasets import (
     local_dataset_path,
 )
 from trainyard_wire.spec import StrictModel
-from trainyard_wire.states import JobState
+from trainyard_wire.states import NOT_ENDED
 
 REGISTER_ALLOWED = ["s3://bucket/prefix", "file:///absolute/path"]
-ACTIVE_STATES = (JobState.QUEUED.value, JobState.STARTING.value, JobState.RUNNING.value)
 
 
 class RegisterDataset(StrictModel):
@@ -268,7 +267,7 @@ def delete_dataset(gateway: Gateway, dataset_id: str) -> None:
         users = list(
             session.scalars(
                 select(Job.id)
-                .where(Job.dataset_id == dataset_id, Job.state.in_(ACTIVE_STATES))
+                .where(Job.dataset_id == dataset_id, Job.state.in_([s.value for s in NOT_ENDED]))
                 .order_by(Job.created_at)
             )
         )

@@ -13,22 +13,9 @@ import re
 import signal as signals
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-
-class FailureReason(StrEnum):
-    PROCESS_EXITED = "process_exited"  # a non-zero exit or a signal, nothing more known
-    OOM_KILLED = "oom_killed"  # the kernel's OOM killer (or Kubernetes' OOMKilled)
-    CUDA_OOM = "cuda_oom"  # the GPU ran out of memory
-    OUT_OF_MEMORY = "out_of_memory"  # Python's MemoryError: the host refused an allocation
-    EVICTED = "evicted"  # Kubernetes evicted the pod (node pressure, preemption)
-    DEADLINE_EXCEEDED = "deadline_exceeded"  # Kubernetes' activeDeadlineSeconds
-
-
-OOM_REASONS = frozenset(
-    {FailureReason.OOM_KILLED, FailureReason.CUDA_OOM, FailureReason.OUT_OF_MEMORY}
-)
+from trainyard_wire.failures import FailureReason, is_oom
 
 # What PyTorch prints when the GPU runs out of memory: the exception's type as a traceback
 # names it, and the messages of the caching allocator and of a failed CUDA call.
@@ -37,10 +24,6 @@ CUDA_OOM_PATTERN = re.compile(
 )
 
 HOST_OOM_PATTERN = re.compile(r"out of memory|not enough memory", re.IGNORECASE)
-
-
-def is_oom(reason: str | None) -> bool:
-    return reason in OOM_REASONS
 
 
 @dataclass(frozen=True)

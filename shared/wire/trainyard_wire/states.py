@@ -18,9 +18,10 @@ class JobState(StrEnum):
 TERMINAL: frozenset[JobState] = frozenset(
     {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
 )
+# A run exists (or is being started) for the job.
 ACTIVE: frozenset[JobState] = frozenset({JobState.STARTING, JobState.RUNNING})
-
-_ENDINGS = {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.LOST}
+# Not ended yet: waiting in the queue, or active.
+NOT_ENDED: frozenset[JobState] = frozenset({JobState.QUEUED, *ACTIVE})
 
 # A retry: a run that would end lost, OOM-killed or evicted, with retries left, goes back to the
 # queue as the same job for another attempt (see the gateway's retries module).
@@ -31,8 +32,8 @@ RETRY_EDGES: frozenset[tuple[JobState, JobState]] = frozenset(
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.STARTING, JobState.CANCELLED, JobState.FAILED}),
     # A start the service never confirmed goes back to the queue; so does a retry.
-    JobState.STARTING: frozenset({JobState.QUEUED, JobState.RUNNING, *_ENDINGS}),
-    JobState.RUNNING: frozenset({JobState.QUEUED, *_ENDINGS}),
+    JobState.STARTING: frozenset({JobState.QUEUED, JobState.RUNNING, *TERMINAL}),
+    JobState.RUNNING: frozenset({JobState.QUEUED, *TERMINAL}),
     **{state: frozenset() for state in TERMINAL},
 }
 

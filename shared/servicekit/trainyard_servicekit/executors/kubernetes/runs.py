@@ -6,10 +6,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from trainyard_runtime.failure import is_oom
 from trainyard_servicekit.executors.base import RunInfo, RunStatus
 from trainyard_servicekit.executors.kubernetes.job import LABEL_FRAMEWORK, LABEL_JOB_ID, label_value
 from trainyard_servicekit.executors.kubernetes.status import Observed, observe
+from trainyard_wire.failures import is_oom
 
 
 class RunTable:

@@ -1,4 +1,4 @@
-"""Trainyard's Python client and command-line tool."""
+"""Trainyard's Python client and command-line tool; answers are the wire package's models."""
 
 from trainyard_client.client import Client
 from trainyard_client.config import ClientConfig
@@ -15,16 +15,25 @@ from trainyard_client.errors import (
     Unauthorized,
     WaitTimeout,
 )
+from trainyard_wire.datasets import DatasetView
+from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
 
 __all__ = [
     "ApiError",
+    "Artifact",
     "ChecksumMismatch",
     "Client",
     "ClientConfig",
     "ConfigError",
     "Conflict",
+    "DatasetView",
     "GatewayUnreachable",
     "InvalidRequest",
+    "JobList",
+    "JobView",
+    "LogLine",
+    "Logs",
+    "Metrics",
     "NotFound",
     "ServerError",
     "TrainyardError",

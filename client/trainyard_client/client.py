@@ -4,14 +4,17 @@ from trainyard_client import Client
 
 with Client() as trainyard:  # TRAINYARD_URL, TRAINYARD_API_KEY
     job = trainyard.create_job(spec)
-    for line in trainyard.follow_logs(job["id"]):
-        print(line["line"])
-    job = trainyard.wait(job["id"], timeout=3600)
+    for line in trainyard.follow_logs(job.id):
+        print(line.line)
+    job = trainyard.wait(job.id, timeout=3600)
+
+Answers are the wire package's pydantic models (`JobView`, `JobList`, `Logs`, `Metrics`,
+`DatasetView`, …), the same types the gateway answers with; `model_dump(mode="json")` gives
+the JSON back.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -23,19 +26,12 @@ import httpx
 
 from trainyard_client.config import ClientConfig
 from trainyard_client.errors import GatewayUnreachable, WaitTimeout
-from trainyard_client.models import (
-    Artifact,
-    Dataset,
-    Job,
-    JobPage,
-    LogLine,
-    Logs,
-    Metrics,
-    is_terminal,
-)
 from trainyard_client.sse import parse_events
 from trainyard_client.transfers import MultipartUpload, Progress, save_stream, zip_folder
 from trainyard_client.transport import Transport
+from trainyard_wire.datasets import DatasetView
+from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
+from trainyard_wire.states import is_terminal
 
 # Longer than the gateway's 15 s keep-alive: a silent stream this long is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
@@ -80,12 +76,12 @@ class Client:
 
     # Jobs
 
-    def create_job(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> Job:
+    def create_job(self, spec: Mapping[str, Any] | None = None, **fields: Any) -> JobView:
         """Submit a job from a spec, keyword fields, or both (fields win). Never repeated once
         the gateway may have received it, so a job is never created twice."""
         body = {**(spec or {}), **fields}
         response = self._transport.request("POST", "/v1/jobs", safe=False, json=body)
-        return cast(Job, response.json())
+        return JobView.model_validate(response.json())
 
     def list_jobs(
         self,
@@ -95,10 +91,9 @@ class Client:
         project: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> JobPage:
+    ) -> JobList:
         """One page, newest first; pass its `next_cursor` back for the next one."""
-        return cast(
-            JobPage,
+        return JobList.model_validate(
             self._get(
                 "/v1/jobs",
                 state=state,
@@ -116,39 +111,40 @@ class Client:
         framework: str | None = None,
         project: str | None = None,
         page_size: int = 100,
-    ) -> Iterator[Job]:
+    ) -> Iterator[JobView]:
         """Every matching job, newest first, fetching pages as they are needed."""
         cursor: str | None = None
         while True:
             page = self.list_jobs(
                 state=state, framework=framework, project=project, limit=page_size, cursor=cursor
             )
-            yield from page["items"]
-            cursor = page["next_cursor"]
+            yield from page.items
+            cursor = page.next_cursor
             if cursor is None:
                 return
 
-    def get_job(self, job_id: str) -> Job:
-        return cast(Job, self._get(f"/v1/jobs/{_segment(job_id)}"))
+    def get_job(self, job_id: str) -> JobView:
+        return JobView.model_validate(self._get(f"/v1/jobs/{_segment(job_id)}"))
 
-    def cancel_job(self, job_id: str) -> Job:
+    def cancel_job(self, job_id: str) -> JobView:
         """Ask the job to stop. Cancelling twice is harmless, so this call is retried."""
         path = f"/v1/jobs/{_segment(job_id)}/cancel"
-        return cast(Job, self._transport.request("POST", path, safe=True).json())
+        return JobView.model_validate(self._transport.request("POST", path, safe=True).json())
 
-    def resume_job(self, job_id: str) -> Job:
+    def resume_job(self, job_id: str) -> JobView:
         """Continue a job from its last checkpoint: the job that now trains."""
         path = f"/v1/jobs/{_segment(job_id)}/resume"
-        return cast(Job, self._transport.request("POST", path, safe=False).json())
+        return JobView.model_validate(self._transport.request("POST", path, safe=False).json())
 
     def logs(self, job_id: str, tail: int = 100) -> Logs:
-        return cast(Logs, self._get(f"/v1/jobs/{_segment(job_id)}/logs", tail=tail))
+        return Logs.model_validate(self._get(f"/v1/jobs/{_segment(job_id)}/logs", tail=tail))
 
     def metrics(self, job_id: str) -> Metrics:
-        return cast(Metrics, self._get(f"/v1/jobs/{_segment(job_id)}/metrics"))
+        return Metrics.model_validate(self._get(f"/v1/jobs/{_segment(job_id)}/metrics"))
 
     def artifacts(self, job_id: str) -> list[Artifact]:
-        return cast(list[Artifact], self._get(f"/v1/jobs/{_segment(job_id)}/artifacts"))
+        listed = self._get(f"/v1/jobs/{_segment(job_id)}/artifacts")
+        return [Artifact.model_validate(each) for each in listed]
 
     def download_artifact(
         self,
@@ -160,10 +156,10 @@ class Client:
         """Stream an artifact to `destination` (a file, or a folder to keep its name in) and
         check its sha256. `name` may leave out the extension: `best` finds `best.pt`."""
         listed = self.artifacts(job_id)
-        artifact = next((a for a in listed if a["name"] == name), None) or next(
-            (a for a in listed if a["name"].split(".", 1)[0] == name), None
+        artifact = next((a for a in listed if a.name == name), None) or next(
+            (a for a in listed if a.name.split(".", 1)[0] == name), None
         )
-        real_name = artifact["name"] if artifact else name  # unknown: the gateway says so
+        real_name = artifact.name if artifact else name  # unknown: the gateway says so
         target = Path(destination)
         if target.is_dir():
             target = target / real_name
@@ -172,7 +168,7 @@ class Client:
             declared = response.headers.get("content-length")
             total = int(declared) if declared and declared.isdigit() else None
             expected = response.headers.get("x-checksum-sha256") or (
-                artifact["sha256"] if artifact else None
+                artifact.sha256 if artifact else None
             )
             return save_stream(response.iter_bytes(), target, total, expected, progress)
 
@@ -183,14 +179,14 @@ class Client:
         job_id: str,
         timeout: float | None = None,
         poll_interval: float = 1.0,
-        on_update: Callable[[Job], None] | None = None,
+        on_update: Callable[[JobView], None] | None = None,
         reconnect_timeout: float = 60.0,
-    ) -> Job:
+    ) -> JobView:
         """Poll until the job ends and return it; WaitTimeout after `timeout` seconds. A gateway
         that is away for less than `reconnect_timeout` seconds (a restart) is waited for."""
         deadline = None if timeout is None else time.monotonic() + timeout
         down_since: float | None = None
-        job: Job | None = None
+        job: JobView | None = None
         while True:
             try:
                 job = self.get_job(job_id)
@@ -202,12 +198,12 @@ class Client:
             if job is not None:
                 if on_update:
                     on_update(job)
-                if is_terminal(job["state"]):
+                if is_terminal(job.state):
                     return job
             now = time.monotonic()
             if timeout is not None and deadline is not None and now >= deadline:
-                last_seen = job or {"id": job_id, "state": "unreachable"}
-                raise WaitTimeout(cast(dict[str, Any], last_seen), timeout)
+                last_seen = job.model_dump(mode="json") if job else None
+                raise WaitTimeout(last_seen or {"id": job_id, "state": "unreachable"}, timeout)
             pause = poll_interval if deadline is None else min(poll_interval, deadline - now)
             self._sleep(max(pause, 0.0))
 
@@ -235,8 +231,8 @@ class Client:
                         if event.event == "end":
                             return
                         if event.event == "log":
-                            line = cast(LogLine, json.loads(event.data))
-                            last_seq = line["seq"]
+                            line = LogLine.model_validate_json(event.data)
+                            last_seq = line.seq
                             yield line
             except GatewayUnreachable:
                 down_since = down_since or time.monotonic()
@@ -249,7 +245,7 @@ class Client:
 
     def upload_dataset(
         self, path: str | Path, name: str | None = None, progress: Progress | None = None
-    ) -> Dataset:
+    ) -> DatasetView:
         """Upload a dataset zip, or a folder (zipped first into a temporary file). The gateway
         checks it before answering: a broken dataset is refused with the files named."""
         source = Path(path)
@@ -261,7 +257,7 @@ class Client:
 
     def _upload_zip(
         self, zip_path: Path, filename: str, name: str | None, progress: Progress | None
-    ) -> Dataset:
+    ) -> DatasetView:
         body = MultipartUpload(zip_path, filename, name, progress)
         headers = {
             "Content-Type": body.content_type,
@@ -270,19 +266,20 @@ class Client:
         response = self._transport.request(
             "POST", "/v1/datasets", safe=False, content=body, headers=headers
         )
-        return cast(Dataset, response.json())
+        return DatasetView.model_validate(response.json())
 
-    def register_dataset(self, uri: str, name: str | None = None) -> Dataset:
+    def register_dataset(self, uri: str, name: str | None = None) -> DatasetView:
         """Record data already in storage (`s3://bucket/prefix`, `file:///path`) after a check."""
         body = _without_none({"uri": uri, "name": name})
         response = self._transport.request("POST", "/v1/datasets", safe=False, json=body)
-        return cast(Dataset, response.json())
+        return DatasetView.model_validate(response.json())
 
-    def list_datasets(self, limit: int = 100) -> list[Dataset]:
-        return cast(list[Dataset], self._get("/v1/datasets", limit=limit))
+    def list_datasets(self, limit: int = 100) -> list[DatasetView]:
+        listed = self._get("/v1/datasets", limit=limit)
+        return [DatasetView.model_validate(each) for each in listed]
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
-        return cast(Dataset, self._get(f"/v1/datasets/{_segment(dataset_id)}"))
+    def get_dataset(self, dataset_id: str) -> DatasetView:
+        return DatasetView.model_validate(self._get(f"/v1/datasets/{_segment(dataset_id)}"))
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._transport.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}", safe=True)

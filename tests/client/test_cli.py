@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import httpx
+
 from client.conftest import API_KEY, run_trainyard
 from conftest import free_port
 
@@ -56,7 +58,7 @@ def test_cancel_then_wait_exits_130_and_resume_relays_the_refusal(cli, api, queu
     assert "409" in refused.stderr and "checkpoint" in refused.stderr
 
 
-def test_json_output_of_submit_show_list_parses(cli, dataset_dir, tmp_path):
+def test_json_output_of_submit_show_list_is_the_gateways_json(cli, stack, dataset_dir, tmp_path):
     job_file = tmp_path / "job.yaml"
     job_file.write_text(
         "framework: toy\ntask: classification\nmodel: counter\n"
@@ -78,6 +80,11 @@ def test_json_output_of_submit_show_list_parses(cli, dataset_dir, tmp_path):
 
     shown = json.loads(cli("show", job["id"], "--json").stdout)
     assert shown["progress"]["epoch"] == 2 and shown["metrics"]["loss"] == 0.25
+    # The JSON the gateway sent, field for field (the client's models drop nothing).
+    sent = httpx.get(
+        f"{stack.url}/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    assert shown == sent.json()
     listed = json.loads(cli("list", "--project", "cli-json", "--json").stdout)
     assert [item["id"] for item in listed["items"]] == [job["id"]]
     assert listed["next_cursor"] is None

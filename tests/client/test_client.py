@@ -26,11 +26,11 @@ from trainyard_client import (
 
 
 def test_pages_and_the_iterator_over_all_of_them(api, queued_spec):
-    created = [api.create_job(queued_spec(project="paging"))["id"] for _ in range(5)]
+    created = [api.create_job(queued_spec(project="paging")).id for _ in range(5)]
     first = api.list_jobs(project="paging", limit=2)
-    assert [job["id"] for job in first["items"]] == created[::-1][:2]
-    assert first["next_cursor"]
-    every = [job["id"] for job in api.iter_jobs(project="paging", page_size=2)]
+    assert [job.id for job in first.items] == created[::-1][:2]
+    assert first.next_cursor
+    every = [job.id for job in api.iter_jobs(project="paging", page_size=2)]
     assert every == created[::-1]  # newest first, each once, across three pages
 
 
@@ -63,9 +63,9 @@ def test_follow_logs_resumes_after_the_last_line_when_the_connection_drops(
     job = api.create_job(spec)
     lines: list[tuple[int, str]] = []
     with cuttable_relay(stack.url) as relay, Client(relay.url, API_KEY) as follower:
-        for line in follower.follow_logs(job["id"], tail=0):
-            lines.append((line["seq"], line["line"]))
-            if line["line"] == "epoch 2 step 0":
+        for line in follower.follow_logs(job.id, tail=0):
+            lines.append((line.seq, line.line))
+            if line.line == "epoch 2 step 0":
                 relay.cut()  # the stream breaks off without its end event
     steps = [text for _, text in lines if text.startswith("epoch ")]
     assert steps == [f"epoch {e} step {i}" for e in range(1, 7) for i in range(2)]
@@ -88,29 +88,29 @@ def test_upload_and_download_report_progress_and_check_checksums(
     dataset = api.upload_dataset(
         archive, progress=lambda done, total: uploads.append((done, total))
     )
-    assert dataset["name"] == "shapes" and dataset["format"] == "imagefolder"
+    assert dataset.name == "shapes" and dataset.format == "imagefolder"
     assert uploads[-1] == (archive.stat().st_size, archive.stat().st_size)
-    assert api.get_dataset(dataset["id"])["content_hash"] == dataset["content_hash"]
-    assert dataset["id"] in [each["id"] for each in api.list_datasets()]
+    assert api.get_dataset(dataset.id) == dataset
+    assert dataset.id in [each.id for each in api.list_datasets()]
 
-    on_upload = toy_spec_for(dataset={"uri": dataset["id"], "format": "imagefolder"})
-    job = api.wait(api.create_job(on_upload)["id"], timeout=60, poll_interval=0.2)
-    assert job["state"] == "succeeded"
+    on_upload = toy_spec_for(dataset={"uri": dataset.id, "format": "imagefolder"})
+    job = api.wait(api.create_job(on_upload).id, timeout=60, poll_interval=0.2)
+    assert job.state == "succeeded"
     downloads: list[tuple[int, int | None]] = []
-    path = api.download_artifact(job["id"], "last", tmp_path, lambda d, t: downloads.append((d, t)))
+    path = api.download_artifact(job.id, "last", tmp_path, lambda d, t: downloads.append((d, t)))
     assert path == tmp_path / "last.bin"
-    last = next(a for a in api.artifacts(job["id"]) if a["name"] == "last.bin")
-    assert downloads[-1] == (last["size"], last["size"])
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == last["sha256"]
+    last = next(a for a in api.artifacts(job.id) if a.name == "last.bin")
+    assert downloads[-1] == (last.size, last.size)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == last.sha256
     assert not list(tmp_path.glob("*.part"))
 
 
 def test_wait_gives_up_after_its_timeout(api, queued_spec):
     job = api.create_job(queued_spec())
     with pytest.raises(WaitTimeout) as late:
-        api.wait(job["id"], timeout=0.3, poll_interval=0.1)
-    assert late.value.job["id"] == job["id"] and late.value.job["state"] == "queued"
-    assert api.cancel_job(job["id"])["state"] == "cancelled"
+        api.wait(job.id, timeout=0.3, poll_interval=0.1)
+    assert late.value.job["id"] == job.id and late.value.job["state"] == "queued"
+    assert api.cancel_job(job.id).state == "cancelled"
 
 
 def test_client_reads_url_and_key_from_the_environment(stack, monkeypatch):
@@ -120,7 +120,7 @@ def test_client_reads_url_and_key_from_the_environment(stack, monkeypatch):
         assert api.config.url == stack.url
         assert api.health() == {"status": "ok"}
         assert api.ready()["ready"] is True
-        assert isinstance(api.list_jobs(limit=1)["items"], list)
+        assert isinstance(api.list_jobs(limit=1).items, list)
 
 
 class FlakyGateway(BaseHTTPRequestHandler):

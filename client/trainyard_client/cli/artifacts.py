@@ -49,7 +49,7 @@ def download(
 ) -> None:
     """Download artifacts (checksums checked); prints where each was saved."""
     with connect(context, url, api_key) as client:
-        names = [name] if name else [a["name"] for a in client.artifacts(job_id)]
+        names = [name] if name else [a.name for a in client.artifacts(job_id)]
         if not names:
             output.stderr().print(f"{job_id} has no artifacts yet", markup=False)
         target = Path(destination)

@@ -10,6 +10,7 @@ import typer
 from trainyard_client.cli import output
 from trainyard_client.cli.common import ApiKeyOption, JsonOption, UrlOption, connect
 from trainyard_client.cli.views import dataset_detail, datasets_table
+from trainyard_wire.datasets import DatasetView
 
 app = typer.Typer(help="Datasets: upload, register, list, show, delete.", no_args_is_help=True)
 
@@ -97,7 +98,7 @@ def delete(
     output.stdout().print(f"deleted {dataset_id}", markup=False)
 
 
-def _print(dataset, as_json: bool) -> None:
+def _print(dataset: DatasetView, as_json: bool) -> None:
     if as_json:
         output.print_json(dataset)
     else:

@@ -11,7 +11,8 @@ from rich.text import Text
 
 from trainyard_client.cli.output import format_metrics, format_seconds, state_text
 from trainyard_client.client import Client
-from trainyard_client.models import Job, is_terminal
+from trainyard_wire.jobs import JobView
+from trainyard_wire.states import is_terminal
 
 POLL_SECONDS = 0.5
 
@@ -27,55 +28,53 @@ class JobFollower:
         self.printed_epoch = 0
         self.state = ""
 
-    def update(self, job: Job) -> None:
-        epoch = job["progress"]["epoch"] or 0
+    def update(self, job: JobView) -> None:
+        epoch = job.progress.epoch or 0
         if epoch > self.printed_epoch:
-            self._print_epochs(job["id"])
+            self._print_epochs(job.id)
         if self.bar is not None:
             self._draw(job)
-        elif job["state"] != self.state and not is_terminal(job["state"]):
+        elif job.state != self.state and not is_terminal(job.state):
             # Off a terminal a line per state change; the closing line tells the last one.
-            self.console.print(Text.assemble(f"{job['id']} ", state_text(job["state"])))
-        self.state = job["state"]
+            self.console.print(Text.assemble(f"{job.id} ", state_text(job.state)))
+        self.state = job.state
 
     def _print_epochs(self, job_id: str) -> None:
         """Every epoch finished since the last print, even those between two polls."""
-        for entry in self.client.metrics(job_id)["epochs"]:
-            if entry["epoch"] > self.printed_epoch:
-                line = f"epoch {entry['epoch']}/{entry['total_epochs']}  "
-                self.console.print(line + format_metrics(entry["metrics"]), markup=False)
-                self.printed_epoch = entry["epoch"]
+        for entry in self.client.metrics(job_id).epochs:
+            if entry.epoch > self.printed_epoch:
+                line = f"epoch {entry.epoch}/{entry.total_epochs}  "
+                self.console.print(line + format_metrics(entry.metrics), markup=False)
+                self.printed_epoch = entry.epoch
 
-    def _draw(self, job: Job) -> None:
+    def _draw(self, job: JobView) -> None:
         assert self.bar is not None
-        progress = job["progress"]
+        progress = job.progress
         fields: dict[str, Any] = {
-            "state": job["state"],
-            "epochs": f"{progress['epoch'] or 0}/{progress['total_epochs'] or '?'}",
-            "eta": f"eta {format_seconds(progress['eta_seconds'])}"
-            if progress["eta_seconds"]
-            else "",
+            "state": job.state,
+            "epochs": f"{progress.epoch or 0}/{progress.total_epochs or '?'}",
+            "eta": f"eta {format_seconds(progress.eta_seconds)}" if progress.eta_seconds else "",
         }
         if self.task is None:
-            self.task = self.bar.add_task(job["id"], total=100, **fields)
-        self.bar.update(self.task, completed=progress["percent"], **fields)
+            self.task = self.bar.add_task(job.id, total=100, **fields)
+        self.bar.update(self.task, completed=progress.percent, **fields)
 
-    def finish(self, job: Job) -> None:
-        if (job["progress"]["epoch"] or 0) > self.printed_epoch:
-            self._print_epochs(job["id"])
-        summary = Text.assemble(f"{job['id']} ", state_text(job["state"]))
-        if job["error"]:
-            error = job["error"]
+    def finish(self, job: JobView) -> None:
+        if (job.progress.epoch or 0) > self.printed_epoch:
+            self._print_epochs(job.id)
+        summary = Text.assemble(f"{job.id} ", state_text(job.state))
+        if job.error:
+            error = job.error
             summary.append(f": {error.get('reason') or ''} {error.get('message') or ''}".rstrip())
-        elif job["metrics"]:
-            summary.append("  " + format_metrics(job["metrics"]))
+        elif job.metrics:
+            summary.append("  " + format_metrics(job.metrics))
         self.console.print(summary)
-        tail = (job["error"] or {}).get("log_tail") or []
+        tail = (job.error or {}).get("log_tail") or []
         if tail:
             self.console.print(Text("last output lines:\n" + "\n".join(tail), style="dim"))
 
 
-def follow(client: Client, job_id: str, console: Console, timeout: float | None) -> Job:
+def follow(client: Client, job_id: str, console: Console, timeout: float | None) -> JobView:
     """Wait for the job, showing its progress; returns it once it has ended."""
     if not console.is_terminal:
         follower = JobFollower(client, console, None)

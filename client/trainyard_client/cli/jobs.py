@@ -24,7 +24,7 @@ from trainyard_client.cli.follow import follow
 from trainyard_client.cli.job_file import build_spec, load_job_file, local_dataset_uri
 from trainyard_client.cli.views import job_detail, jobs_table
 from trainyard_client.client import Client
-from trainyard_client.models import Job
+from trainyard_wire.jobs import JobView
 
 app = typer.Typer()
 
@@ -38,21 +38,21 @@ FollowOption = Annotated[
 ]
 
 
-def _finish(client: Client, job: Job, as_json: bool, timeout: float | None) -> None:
+def _finish(client: Client, job: JobView, as_json: bool, timeout: float | None) -> None:
     """Follow a job to its end and exit with its outcome: 0, 1 (failed/lost), 130."""
     try:
         if as_json:
-            ended = client.wait(job["id"], timeout, poll_interval=0.5)
+            ended = client.wait(job.id, timeout, poll_interval=0.5)
             output.print_json(ended)
         else:
-            ended = follow(client, job["id"], output.stdout(), timeout)
+            ended = follow(client, job.id, output.stdout(), timeout)
     except KeyboardInterrupt:
         output.stderr().print(
-            f"stopped following {job['id']}; it keeps running (trainyard cancel {job['id']})",
+            f"stopped following {job.id}; it keeps running (trainyard cancel {job.id})",
             markup=False,
         )
         raise typer.Exit(CANCELLED) from None
-    raise typer.Exit(outcome_exit_code(ended["state"]))
+    raise typer.Exit(outcome_exit_code(ended.state))
 
 
 @app.command()
@@ -112,12 +112,10 @@ def submit(
             if as_json:
                 output.print_json(job)
             else:
-                output.stdout().print(
-                    Text.assemble(f"{job['id']} ", output.state_text(job["state"]))
-                )
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
             return
         if not as_json:
-            output.stdout().print(f"submitted {job['id']}", markup=False)
+            output.stdout().print(f"submitted {job.id}", markup=False)
         _finish(client, job, as_json, timeout)
 
 
@@ -127,7 +125,7 @@ def _fill_dataset_format(client: Client, spec: dict[str, Any]) -> None:
     if isinstance(dataset, dict) and "format" not in dataset:
         uri = dataset.get("uri")
         if isinstance(uri, str) and uri.startswith("ds-"):
-            dataset["format"] = client.get_dataset(uri)["format"]
+            dataset["format"] = client.get_dataset(uri).format
 
 
 @app.command("list")
@@ -150,7 +148,7 @@ def list_jobs(
             jobs, next_cursor = list(client.iter_jobs(page_size=200, **filters)), None
         else:
             page = client.list_jobs(limit=limit, cursor=cursor, **filters)
-            jobs, next_cursor = page["items"], page["next_cursor"]
+            jobs, next_cursor = page.items, page.next_cursor
     if as_json:
         output.print_json({"items": jobs, "next_cursor": next_cursor})
         return
@@ -195,11 +193,12 @@ def logs(
             if as_json:
                 output.print_json(answer)
             else:
-                sys.stdout.writelines(line["line"] + "\n" for line in answer["lines"])
+                sys.stdout.writelines(line.line + "\n" for line in answer.lines)
             return
         try:
             for line in client.follow_logs(job_id, tail=tail):
-                sys.stdout.write((json.dumps(line) if as_json else line["line"]) + "\n")
+                text = json.dumps(line.model_dump(mode="json")) if as_json else line.line
+                sys.stdout.write(text + "\n")
                 sys.stdout.flush()
         except KeyboardInterrupt:
             raise typer.Exit(CANCELLED) from None
@@ -219,8 +218,8 @@ def cancel(
     if as_json:
         output.print_json(job)
         return
-    note = "" if job["state"] == "cancelled" else "  (stop requested)"
-    output.stdout().print(Text.assemble(f"{job['id']} ", output.state_text(job["state"]), note))
+    note = "" if job.state == "cancelled" else "  (stop requested)"
+    output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state), note))
 
 
 @app.command()
@@ -240,9 +239,7 @@ def resume(
             if as_json:
                 output.print_json(job)
             else:
-                output.stdout().print(
-                    Text.assemble(f"{job['id']} ", output.state_text(job["state"]))
-                )
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
             return
         _finish(client, job, as_json, timeout)
 
@@ -276,7 +273,7 @@ def wait(
     if as_json:
         output.print_json(job)
     else:
-        output.stdout().print(Text.assemble(f"{job['id']} ", output.state_text(job["state"])))
-    code = outcome_exit_code(job["state"])
+        output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+    code = outcome_exit_code(job.state)
     if code != OK:
         raise typer.Exit(code)

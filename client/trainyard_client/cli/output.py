@@ -10,8 +10,10 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -53,8 +55,20 @@ def stderr() -> Console:
     return _console(stderr=True)
 
 
+def as_json(data: Any) -> Any:
+    """JSON-ready data: the client's models dumped as the gateway sent them, lists and dicts of
+    them too."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [as_json(each) for each in data]
+    if isinstance(data, dict):
+        return {key: as_json(value) for key, value in data.items()}
+    return data
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    sys.stdout.write(json.dumps(as_json(data), indent=2) + "\n")
     sys.stdout.flush()
 
 
@@ -91,9 +105,9 @@ def format_bytes(size: float) -> str:
     raise AssertionError("unreachable")
 
 
-def format_time(stamp: str | None) -> str:
-    """An ISO timestamp to the second, as `2025-01-31 12:00:00`."""
-    return stamp[:19].replace("T", " ") if stamp else "-"
+def format_time(stamp: datetime | None) -> str:
+    """A timestamp to the second, as `2025-01-31 12:00:00`."""
+    return stamp.strftime("%Y-%m-%d %H:%M:%S") if stamp else "-"
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -15,32 +15,33 @@ from trainyard_client.cli.output import (
     format_time,
     state_text,
 )
-from trainyard_client.models import Artifact, Dataset, Job
+from trainyard_wire.datasets import DatasetView
+from trainyard_wire.jobs import Artifact, JobView
 
 MODELS_SHOWN = 6
 
 
-def progress_text(job: Job) -> str:
-    progress = job["progress"]
-    if progress["total_epochs"] is None:
+def progress_text(job: JobView) -> str:
+    progress = job.progress
+    if progress.total_epochs is None:
         return "-"
-    return f"{progress['epoch'] or 0}/{progress['total_epochs']} ({progress['percent']:.0f}%)"
+    return f"{progress.epoch or 0}/{progress.total_epochs} ({progress.percent:.0f}%)"
 
 
-def jobs_table(jobs: list[Job]) -> Table:
+def jobs_table(jobs: list[JobView]) -> Table:
     table = Table(box=None, header_style="bold")
     for column in ("ID", "STATE", "FRAMEWORK", "TASK", "MODEL", "PROJECT", "EPOCHS", "CREATED"):
         table.add_column(column, no_wrap=True)
     for job in jobs:
         table.add_row(
-            job["id"],
-            state_text(job["state"]),
-            job["framework"],
-            job["task"],
-            job["model"],
-            job["project"],
+            job.id,
+            state_text(job.state),
+            job.framework,
+            job.task,
+            job.model,
+            job.project,
             progress_text(job),
-            format_time(job["created_at"]),
+            format_time(job.created_at),
         )
     return table
 
@@ -52,39 +53,41 @@ def _grid() -> Table:
     return grid
 
 
-def job_detail(job: Job) -> RenderableType:
+def job_detail(job: JobView) -> RenderableType:
     grid = _grid()
-    spec: dict[str, Any] = job["spec"]
+    spec: dict[str, Any] = job.spec
     dataset = spec.get("dataset", {})
-    grid.add_row("id", job["id"])
-    grid.add_row("state", state_text(job["state"]))
-    grid.add_row("job", f"{job['framework']} {job['task']} {job['model']}")
-    grid.add_row("project", job["project"] + (f"  name: {job['name']}" if job["name"] else ""))
+    grid.add_row("id", job.id)
+    grid.add_row("state", state_text(job.state))
+    grid.add_row("job", f"{job.framework} {job.task} {job.model}")
+    grid.add_row("project", job.project + (f"  name: {job.name}" if job.name else ""))
     grid.add_row("dataset", f"{dataset.get('uri')} ({dataset.get('format')})")
     grid.add_row("hyperparams", format_metrics(spec.get("hyperparams")))
     if spec.get("options"):
         grid.add_row("options", format_metrics(spec["options"]))
-    progress = job["progress"]
-    eta = f"  eta {format_seconds(progress['eta_seconds'])}" if progress["eta_seconds"] else ""
+    progress = job.progress
+    eta = f"  eta {format_seconds(progress.eta_seconds)}" if progress.eta_seconds else ""
     grid.add_row("progress", progress_text(job) + eta)
-    if job["queue"]:
-        reason = job["queue"]["reason"]
-        grid.add_row(
-            "queue", f"position {job['queue']['position']}" + (f": {reason}" if reason else "")
-        )
-    if job["metrics"]:
-        grid.add_row("metrics", format_metrics(job["metrics"]))
-    if job["mlflow"]:
-        grid.add_row("mlflow", format_metrics(job["mlflow"]))
-    grid.add_row("created", format_time(job["created_at"]))
-    grid.add_row("started", format_time(job["started_at"]))
-    grid.add_row("finished", format_time(job["finished_at"]))
+    if job.queue:
+        reason = job.queue.reason
+        grid.add_row("queue", f"position {job.queue.position}" + (f": {reason}" if reason else ""))
+    if job.attempt > 1:
+        grid.add_row("attempt", str(job.attempt))
+    if job.resumed_from:
+        grid.add_row("resumed from", job.resumed_from)
+    if job.metrics:
+        grid.add_row("metrics", format_metrics(job.metrics))
+    if job.mlflow:
+        grid.add_row("mlflow", format_metrics(job.mlflow))
+    grid.add_row("created", format_time(job.created_at))
+    grid.add_row("started", format_time(job.started_at))
+    grid.add_row("finished", format_time(job.finished_at))
     parts: list[RenderableType] = [grid]
-    if job["error"]:
-        parts.append(error_detail(job["error"]))
-    if job["artifacts"]:
+    if job.error:
+        parts.append(error_detail(job.error))
+    if job.artifacts:
         parts.append(Text("\nartifacts", style="bold"))
-        parts.append(artifacts_table(job["artifacts"]))
+        parts.append(artifacts_table(job.artifacts))
     return Group(*parts)
 
 
@@ -106,34 +109,34 @@ def artifacts_table(artifacts: list[Artifact]) -> Table:
         table.add_column(column, no_wrap=True)
     for artifact in artifacts:
         table.add_row(
-            artifact["name"],
-            artifact["kind"],
-            format_bytes(artifact["size"]),
-            artifact["sha256"][:16],
-            format_time(artifact["created_at"]),
+            artifact.name,
+            artifact.kind,
+            format_bytes(artifact.size),
+            artifact.sha256[:16],
+            format_time(artifact.created_at),
         )
     return table
 
 
-def datasets_table(datasets: list[Dataset]) -> Table:
+def datasets_table(datasets: list[DatasetView]) -> Table:
     table = Table(box=None, header_style="bold")
     for column in ("ID", "NAME", "FORMAT", "SOURCE", "SIZE", "SUMMARY", "CREATED"):
         table.add_column(column, no_wrap=True)
     for dataset in datasets:
         table.add_row(
-            dataset["id"],
-            dataset["name"] or "-",
-            dataset["format"],
-            dataset["source"],
-            format_bytes(dataset["size_bytes"]),
+            dataset.id,
+            dataset.name or "-",
+            dataset.format,
+            dataset.source,
+            format_bytes(dataset.size_bytes),
             dataset_summary(dataset),
-            format_time(dataset["created_at"]),
+            format_time(dataset.created_at),
         )
     return table
 
 
-def dataset_summary(dataset: Dataset) -> str:
-    summary = dataset["summary"]
+def dataset_summary(dataset: DatasetView) -> str:
+    summary = dataset.summary
     images = summary.get("images")
     parts = []
     if isinstance(images, dict):
@@ -143,16 +146,16 @@ def dataset_summary(dataset: Dataset) -> str:
     return ", ".join(parts) or "-"
 
 
-def dataset_detail(dataset: Dataset) -> Table:
+def dataset_detail(dataset: DatasetView) -> Table:
     grid = _grid()
-    grid.add_row("id", dataset["id"])
-    grid.add_row("name", dataset["name"] or "-")
-    grid.add_row("format", dataset["format"])
-    grid.add_row("uri", dataset["uri"])
-    grid.add_row("source", dataset["source"])
-    grid.add_row("size", format_bytes(dataset["size_bytes"]))
+    grid.add_row("id", dataset.id)
+    grid.add_row("name", dataset.name or "-")
+    grid.add_row("format", dataset.format)
+    grid.add_row("uri", dataset.uri)
+    grid.add_row("source", dataset.source)
+    grid.add_row("size", format_bytes(dataset.size_bytes))
     grid.add_row("summary", dataset_summary(dataset))
-    grid.add_row("created", format_time(dataset["created_at"]))
+    grid.add_row("created", format_time(dataset.created_at))
     return grid
 
 

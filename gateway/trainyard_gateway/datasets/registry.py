@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,6 +44,7 @@ from trainyard_runtime.training.datasets import (
     dataset_prefix,
     local_dataset_path,
 )
+from trainyard_wire.datasets import DatasetView
 from trainyard_wire.spec import StrictModel
 from trainyard_wire.states import NOT_ENDED
 
@@ -57,19 +56,6 @@ class RegisterDataset(StrictModel):
         min_length=1, max_length=2048, description="s3://bucket/prefix or file:///path"
     )
     name: str | None = Field(None, max_length=200)
-
-
-class DatasetView(BaseModel):
-    id: str
-    name: str | None
-    format: str
-    uri: str
-    source: str
-    summary: dict[str, Any]
-    content_hash: str | None
-    size_bytes: int
-    created_at: datetime
-    problems: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def new_dataset_id() -> str:

@@ -12,7 +12,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from trainyard_gateway.datasets.registry import (
-    DatasetView,
     RegisterDataset,
     create_from_zip,
     delete_dataset,
@@ -24,6 +23,7 @@ from trainyard_gateway.datasets.registry import (
 from trainyard_gateway.datasets.upload import UploadError, receive_multipart, receive_raw
 from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
 from trainyard_gateway.errors import InvalidInput, TooLarge, UnsupportedMediaType, error_for_status
+from trainyard_wire.datasets import DatasetView
 from trainyard_wire.errors import describe_errors, summarize
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])

@@ -1,1 +1,2 @@
-"""The types every Trainyard part speaks: spec, events, states, job and run views, error body."""
+"""The types every Trainyard part speaks: spec, events, states, job, run and dataset views,
+error body."""

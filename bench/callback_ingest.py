@@ -16,13 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.jobs import submit, tiny_dataset, toy_spec, wait_state
+from bench.jobs import tiny_dataset, toy_spec
 from bench.loadgen import batch, generate
 from bench.measure import ms
 from bench.report import Table, progress
 from bench.stack import Stack, free_port, postgres
+from trainyard_client import Client, ClientConfig, TrainyardError
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, utcnow
@@ -58,8 +57,8 @@ def start_running_jobs(
         lines_per_epoch=0,
         write_token=True,
     )
-    with httpx.Client(timeout=60) as client:
-        ids = [submit(client, gateway.url, spec)["id"] for _ in range(count)]
+    with Client(gateway.url) as api:
+        ids = [api.create_job(spec).id for _ in range(count)]
     service_proc, _ = stack.toy_service(
         port=port, MAX_CONCURRENT_RUNS=str(count), STOP_GRACE_SECONDS="2"
     )
@@ -82,18 +81,18 @@ def end_jobs(url: str, reporters: list[dict[str, str]]) -> None:
     """Cancel the jobs through the API, as far as it answers within 10 s (the stack kills any
     run that outlives this)."""
     deadline = time.monotonic() + 10
-    with httpx.Client(timeout=2) as client:
+    with Client(config=ClientConfig(url=url, timeout=2, retries=0)) as api:
         for job in reporters:
             if time.monotonic() >= deadline:
                 return
-            with contextlib.suppress(httpx.HTTPError):
-                client.post(f"{url}/v1/jobs/{job['job_id']}/cancel")
+            with contextlib.suppress(TrainyardError):
+                api.cancel_job(job["job_id"])
         for job in reporters:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            with contextlib.suppress(TimeoutError, httpx.HTTPError):
-                wait_state(client, url, job["job_id"], timeout=left, poll=0.2)
+            with contextlib.suppress(TrainyardError):
+                api.wait(job["job_id"], timeout=left, poll_interval=0.2, reconnect_timeout=left)
 
 
 def storing_alone(database_url: str, size: int, seconds: float) -> float:

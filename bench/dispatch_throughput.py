@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 
 from bench import by_hand
-from bench.jobs import TERMINAL, JobStore, tiny_dataset, toy_spec
+from bench.jobs import JobStore, tiny_dataset, toy_spec
 from bench.measure import ms
 from bench.report import Table, progress
 from bench.stack import Stack
+from trainyard_wire.states import TERMINAL
 
 NAME = "dispatch"
 # One capacity: 1,000 toy runs are ~1,000 Python processes, minutes of CPU on 2 cores.

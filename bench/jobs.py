@@ -1,21 +1,18 @@
-"""Driving jobs through the public API, and reading the times the gateway stored for them."""
+"""Job specs for the benchmarks, and the times the gateway stored for their jobs (jobs are
+submitted and waited for through the Python client)."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trainyard_dev.synthetic import make_classification
 from trainyard_gateway.db import make_engine
 from trainyard_gateway.models import Job, JobEvent
-
-TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
 
 
 def tiny_dataset(root: Path) -> Path:
@@ -36,32 +33,6 @@ def toy_spec(dataset: Path, framework: str = "toy", **options: Any) -> dict[str,
         "options": options,
         "project": "bench",
     }
-
-
-def submit(client: httpx.Client, url: str, spec: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(f"{url}/v1/jobs", json=spec, timeout=60)
-    if response.status_code != 201:
-        raise RuntimeError(f"POST /v1/jobs answered {response.status_code}: {response.text}")
-    return response.json()
-
-
-def wait_state(
-    client: httpx.Client,
-    url: str,
-    job_id: str,
-    states: set[str] = TERMINAL,
-    *,
-    timeout: float = 300,
-    poll: float = 0.05,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"{url}/v1/jobs/{job_id}", timeout=30).json()
-        if job["state"] in states:
-            return job
-        time.sleep(poll)
-    raise TimeoutError(f"job {job_id} never reached {sorted(states)}; last seen: {job}")
 
 
 def unix_time(stamp: str | datetime) -> float:

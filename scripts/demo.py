@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from trainyard_client import ApiError, Client, JobView
 from trainyard_dev.synthetic import make_classification, make_yolo
-
-TERMINAL = {"succeeded", "failed", "cancelled", "lost"}
+from trainyard_wire.states import is_terminal
 
 
 def demo_specs(data: Path) -> list[dict[str, Any]]:
@@ -72,65 +69,69 @@ def demo_specs(data: Path) -> list[dict[str, Any]]:
     ]
 
 
-def _progress_line(job: dict[str, Any]) -> str:
-    progress = job["progress"]
-    epoch = f"{progress['epoch'] or 0}/{progress['total_epochs']}"
-    shown = {k: v for k, v in (job.get("metrics") or {}).items() if isinstance(v, float)}
+def _progress_line(job: JobView) -> str:
+    progress = job.progress
+    epoch = f"{progress.epoch or 0}/{progress.total_epochs}"
+    shown = {k: v for k, v in (job.metrics or {}).items() if isinstance(v, float)}
     metrics = "  ".join(f"{k}={v:.3f}" for k, v in list(shown.items())[:4])
-    return f"  [{job['framework']:<11}] {job['state']:<9} epoch {epoch:<5} {metrics}"
+    return f"  [{job.framework:<11}] {job.state:<9} epoch {epoch:<5} {metrics}"
 
 
 def run_demo(gateway: str, data: Path, api_key: str) -> int:
     print("\nDemo: one small job per framework on synthetic shapes")
-    headers = {"Authorization": f"Bearer {api_key}"}
-    client = httpx.Client(base_url=gateway, timeout=60, headers=headers)
-    jobs = []
-    for spec in demo_specs(data):
-        response = client.post("/v1/jobs", json=spec)
-        if response.status_code != 201:
-            print(f"  {spec['framework']}: refused: {response.json().get('message')}")
-            return 1
-        jobs.append(response.json())
-        print(f"  submitted {jobs[-1]['id']}  {spec['framework']}/{spec['model']}")
-    seen: dict[str, str] = {}
-    started = time.monotonic()
-    final: dict[str, dict[str, Any]] = {}
-    while len(final) < len(jobs):
-        for job in jobs:
-            if job["id"] in final:
-                continue
-            current = client.get(f"/v1/jobs/{job['id']}").json()
-            line = _progress_line(current)
-            if seen.get(job["id"]) != line:
-                print(f"{time.monotonic() - started:6.1f}s {line}", flush=True)
-                seen[job["id"]] = line
-            if current["state"] in TERMINAL:
-                final[job["id"]] = current
-        time.sleep(0.5)
+    with Client(gateway, api_key) as client:
+        jobs: list[JobView] = []
+        for spec in demo_specs(data):
+            try:
+                jobs.append(client.create_job(spec))
+            except ApiError as refused:
+                print(f"  {spec['framework']}: refused: {refused.message}")
+                return 1
+            print(f"  submitted {jobs[-1].id}  {spec['framework']}/{spec['model']}")
+        final = _follow(client, jobs)
     print("\nResults")
     failures = 0
     for job in jobs:
-        done = final[job["id"]]
-        took = _duration(done)
-        print(f"  {done['framework']:<12} {done['state']:<9} in {took}  ({done['id']})")
-        if done["state"] != "succeeded":
+        done = final[job.id]
+        print(f"  {done.framework:<12} {done.state:<9} in {_duration(done)}  ({done.id})")
+        if done.state != "succeeded":
             failures += 1
-            error = done.get("error") or {}
+            error = done.error or {}
             print(f"    error: {error.get('reason')}: {error.get('message')}")
             for tail in (error.get("log_tail") or [])[-5:]:
                 print(f"      | {tail}")
             continue
-        metrics = ", ".join(f"{k}={v:.4f}" for k, v in done["metrics"].items() if v is not None)
+        metrics = ", ".join(
+            f"{k}={v:.4f}" for k, v in (done.metrics or {}).items() if v is not None
+        )
         print(f"    metrics: {metrics}")
-        for artifact in done["artifacts"]:
-            print(f"    {artifact['name']:<10} {artifact['size']:>10} bytes  {artifact['uri']}")
+        for artifact in done.artifacts:
+            print(f"    {artifact.name:<10} {artifact.size:>10} bytes  {artifact.uri}")
     return 1 if failures else 0
 
 
-def _duration(job: dict[str, Any]) -> str:
-    if not job.get("finished_at"):
+def _follow(client: Client, jobs: list[JobView]) -> dict[str, JobView]:
+    """Every job until it ends, a line each time one's progress changes (all jobs at once, so
+    not `client.wait` one after the other)."""
+    seen: dict[str, str] = {}
+    started = time.monotonic()
+    final: dict[str, JobView] = {}
+    while len(final) < len(jobs):
+        for job in jobs:
+            if job.id in final:
+                continue
+            current = client.get_job(job.id)
+            line = _progress_line(current)
+            if seen.get(job.id) != line:
+                print(f"{time.monotonic() - started:6.1f}s {line}", flush=True)
+                seen[job.id] = line
+            if is_terminal(current.state):
+                final[job.id] = current
+        time.sleep(0.5)
+    return final
+
+
+def _duration(job: JobView) -> str:
+    if job.finished_at is None:
         return "?"
-    seconds = (
-        datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
-    ).total_seconds()
-    return f"{seconds:.1f}s"
+    return f"{(job.finished_at - job.created_at).total_seconds():.1f}s"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -31,7 +31,7 @@ from trainyard_client.transfers import MultipartUpload, Progress, save_stream, z
 from trainyard_client.transport import Transport
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
-from trainyard_wire.states import is_terminal
+from trainyard_wire.states import TERMINAL
 
 # Longer than the gateway's 15 s keep-alive: a silent stream this long is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
@@ -181,9 +181,11 @@ class Client:
         poll_interval: float = 1.0,
         on_update: Callable[[JobView], None] | None = None,
         reconnect_timeout: float = 60.0,
+        until: Collection[str] = TERMINAL,
     ) -> JobView:
-        """Poll until the job ends and return it; WaitTimeout after `timeout` seconds. A gateway
-        that is away for less than `reconnect_timeout` seconds (a restart) is waited for."""
+        """Poll until the job ends (or reaches a state in `until`, e.g. `{"running"}`) and return
+        it; WaitTimeout after `timeout` seconds. A gateway that is away for less than
+        `reconnect_timeout` seconds (a restart) is waited for."""
         deadline = None if timeout is None else time.monotonic() + timeout
         down_since: float | None = None
         job: JobView | None = None
@@ -198,7 +200,7 @@ class Client:
             if job is not None:
                 if on_update:
                     on_update(job)
-                if is_terminal(job.state):
+                if job.state in until:
                     return job
             now = time.monotonic()
             if timeout is not None and deadline is not None and now >= deadline:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from conftest import Gateway, Processes
-from platform_helpers import tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import toy_spec
+from tests.support.processes import Gateway, Processes
 from trainyard_client import Client
 
 # The console script installed next to the interpreter running the tests.

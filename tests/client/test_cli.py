@@ -7,8 +7,8 @@ import json
 
 import httpx
 
-from client.conftest import API_KEY, run_trainyard
-from conftest import free_port
+from tests.client.conftest import API_KEY, run_trainyard
+from tests.support.processes import free_port
 
 
 def toy_flags(dataset_dir, *extra: str) -> list[str]:
@@ -48,12 +48,12 @@ def test_a_failing_job_exits_1_and_shows_why(cli, dataset_dir):
 
 def test_cancel_then_wait_exits_130_and_resume_relays_the_refusal(cli, api, queued_spec):
     job = api.create_job(queued_spec())
-    cancelled = cli("cancel", job["id"])
-    assert cancelled.returncode == 0 and cancelled.stdout.strip() == f"{job['id']} cancelled"
-    waited = cli("wait", job["id"], "--timeout", "30")
+    cancelled = cli("cancel", job.id)
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == f"{job.id} cancelled"
+    waited = cli("wait", job.id, "--timeout", "30")
     assert waited.returncode == 130, waited.stdout + waited.stderr
     # Cancelled before it ran, it has no checkpoint to go on from: the gateway says 409.
-    refused = cli("resume", job["id"])
+    refused = cli("resume", job.id)
     assert refused.returncode == 2
     assert "409" in refused.stderr and "checkpoint" in refused.stderr
 

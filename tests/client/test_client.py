@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from client.conftest import API_KEY
-from client.proxy import cuttable_relay
-from platform_helpers import zip_of
+from tests.client.conftest import API_KEY
+from tests.client.proxy import cuttable_relay
+from tests.support.datasets import zip_of
 from trainyard_client import (
     Client,
     ClientConfig,

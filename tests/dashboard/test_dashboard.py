@@ -18,8 +18,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from conftest import REPO
-from platform_helpers import TERMINAL, tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import toy_spec
+from tests.support.processes import REPO
+from trainyard_wire.states import TERMINAL
 
 CHROMIUM = Path(os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium"))
 # The machine has no network: without these chromium waits on connections it cannot make.

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from deploy.deploy_files import (
+from tests.deploy.deploy_files import (
     COMPONENT_DOCKERFILES,
     COMPOSE,
     COMPOSE_GPU,

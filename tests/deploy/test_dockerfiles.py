@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.deploy_files import (
+from tests.deploy.deploy_files import (
     COMPONENT_DOCKERFILES,
     REPO,
     all_dockerfiles,

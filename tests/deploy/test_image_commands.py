@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INTERNAL_TOKEN, framework_python, free_port
-from deploy.deploy_files import COMPONENT_DOCKERFILES, command, final_stage, image_env
+from tests.deploy.deploy_files import COMPONENT_DOCKERFILES, command, final_stage, image_env
+from tests.support.processes import INTERNAL_TOKEN, framework_python, free_port
 from trainyard_dev.launcher import ManagedProcess
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import framework_python
+from tests.support.processes import framework_python
 from trainyard_gateway.app import create_app
 from trainyard_gateway.production import UnsafeSettingsError, production_problems
 from trainyard_gateway.settings import GatewaySettings

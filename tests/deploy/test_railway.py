@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from deploy.deploy_files import COMPONENT_DOCKERFILES, REPO, copy_sources
-from toy_framework.plugin import PLUGIN
+from tests.deploy.deploy_files import COMPONENT_DOCKERFILES, REPO, copy_sources
+from tests.toy_framework.plugin import PLUGIN
 from trainyard_gateway.app import create_app
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_servicekit.app import create_service_app

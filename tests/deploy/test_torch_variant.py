@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+from types import ModuleType
 
 import pytest
 
-from deploy.deploy_files import REPO
+from tests.deploy.deploy_files import REPO
 
-sys.path.insert(0, str(REPO / "docker"))
-import torch_variant
+
+def _load_torch_variant() -> ModuleType:
+    """docker/torch_variant.py is a script the Dockerfiles run, not a package: load it by path."""
+    spec = importlib.util.spec_from_file_location(
+        "torch_variant", REPO / "docker" / "torch_variant.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+torch_variant = _load_torch_variant()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import httpx
 import pytest
 from mlflow import MlflowClient
 
-from platform_helpers import submit, wait_for, zip_of
+from tests.support.datasets import zip_of
+from tests.support.jobs import submit, wait_for
 from trainyard_dev.synthetic import make_classification, make_yolo
 
 pytestmark = pytest.mark.e2e

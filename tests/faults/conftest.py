@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import Processes
-from server_s3 import running_s3_server
+from tests.support.processes import Processes
+from tests.support.server_s3 import running_s3_server
 
 from .stack import Stack, toy_stack
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from conftest import INTERNAL_TOKEN, Gateway, Processes
-from server_s3 import S3Server
+from tests.support.processes import INTERNAL_TOKEN, Gateway, Processes
+from tests.support.server_s3 import S3Server
 from trainyard_dev.launcher import ManagedProcess
 
 

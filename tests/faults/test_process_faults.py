@@ -15,15 +15,10 @@ import time
 
 import httpx
 
-from platform_helpers import (
-    TERMINAL,
-    get_job,
-    process_alive,
-    submit,
-    tiny_dataset,
-    toy_spec,
-    wait_for,
-)
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for
+from tests.support.processes import process_alive
+from trainyard_wire.states import TERMINAL
 
 from .conftest import STOP_GRACE_SECONDS
 from .stack import intact_event_log, log_lines, service_run, wait_file

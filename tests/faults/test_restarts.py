@@ -11,17 +11,12 @@ import os
 import signal
 import time
 
-from platform_helpers import (
-    TERMINAL,
-    get_job,
-    process_alive,
-    submit,
-    tiny_dataset,
-    toy_spec,
-    wait_for,
-)
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for
+from tests.support.processes import process_alive
 from trainyard_runtime.training.runner import SPILL_FILE
 from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN
+from trainyard_wire.states import TERMINAL
 
 from .stack import intact_event_log, log_lines, service_run, wait_file
 

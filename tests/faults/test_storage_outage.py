@@ -7,7 +7,9 @@ from __future__ import annotations
 import signal
 import time
 
-from platform_helpers import TERMINAL, get_job, submit, tiny_dataset, toy_spec, wait_for
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for
+from trainyard_wire.states import TERMINAL
 
 from .stack import intact_event_log
 

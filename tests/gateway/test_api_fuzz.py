@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from platform_helpers import tiny_dataset
+from tests.support.datasets import tiny_dataset
 
 API_KEY = "fuzz-key-0123456789"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"

@@ -9,7 +9,8 @@ import sys
 import httpx
 import pytest
 
-from platform_helpers import tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import toy_spec
 
 KEYS = "key-alpha-0123456789,key-beta-0123456789"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from job_rows import job_row
 from sqlalchemy import select
 
+from tests.support.job_rows import job_row
 from trainyard_gateway.db import Database
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent

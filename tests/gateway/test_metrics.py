@@ -11,11 +11,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from platform_helpers import TERMINAL, tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import toy_spec
 from trainyard_gateway.db import Database
 from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.tokens import token_hash
-from trainyard_wire.states import JobState
+from trainyard_wire.states import TERMINAL, JobState
 
 API_KEY = "metrics-test-key"
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import create_engine, text
 
-from platform_helpers import submit, tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import submit, toy_spec
 
 JOBS = 200
 CAPACITY = 2

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from job_rows import job_row
 from sqlalchemy import func, select
 
+from tests.support.job_rows import job_row
 from trainyard_gateway.errors import QueueFull
 from trainyard_gateway.models import Job
 from trainyard_gateway.queue_limits import check_queue_room

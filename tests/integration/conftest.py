@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Processes
+from tests.support.processes import Processes
 
 DATABASES = ["sqlite", "postgresql"]
 

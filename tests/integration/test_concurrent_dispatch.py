@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from sqlalchemy import create_engine, text
 
-from conftest import INTERNAL_TOKEN
-from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import submit, toy_spec, wait_for
+from tests.support.processes import INTERNAL_TOKEN
 
 JOBS = 12
 

@@ -9,7 +9,8 @@ import zipfile
 import httpx
 import pytest
 
-from platform_helpers import submit, tiny_dataset, toy_spec, wait_for, zip_of
+from tests.support.datasets import tiny_dataset, zip_of
+from tests.support.jobs import submit, toy_spec, wait_for
 from trainyard_dev.synthetic import make_yolo
 
 UPLOAD_LIMIT = 100_000

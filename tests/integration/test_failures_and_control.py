@@ -6,8 +6,9 @@ import time
 
 import httpx
 
-from conftest import free_port
-from platform_helpers import get_job, process_alive, submit, tiny_dataset, toy_spec, wait_for
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for
+from tests.support.processes import free_port, process_alive
 
 
 def toy_stack(processes, **gateway_env):

@@ -7,7 +7,8 @@ import json
 
 import httpx
 
-from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import submit, toy_spec, wait_for
 
 
 def test_job_trains_to_success_with_metrics_logs_and_checkpoints(tmp_path, processes):

@@ -14,16 +14,10 @@ import mlflow
 import pytest
 from mlflow.entities import Run
 
-from conftest import Processes, free_port
-from platform_helpers import (
-    get_job,
-    submit,
-    tiny_dataset,
-    toy_spec,
-    wait_for,
-    wait_until_checkpointed,
-)
-from server_mlflow import MlflowServer
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for, wait_until_checkpointed
+from tests.support.processes import Processes, free_port
+from tests.support.server_mlflow import MlflowServer
 
 
 @pytest.fixture

@@ -13,15 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from conftest import Gateway, Processes
-from platform_helpers import (
-    get_job,
-    submit,
-    tiny_dataset,
-    toy_spec,
-    wait_for,
-    wait_until_checkpointed,
-)
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import get_job, submit, toy_spec, wait_for, wait_until_checkpointed
+from tests.support.processes import Gateway, Processes
 from trainyard_dev.launcher import ManagedProcess
 from trainyard_gateway.models import JobEvent
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from platform_helpers import tiny_dataset, toy_spec
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import toy_spec
 
 
 @pytest.fixture(scope="module")

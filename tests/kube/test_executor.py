@@ -485,7 +485,7 @@ def test_other_frameworks_jobs_are_not_ours(cluster: EmulatedCluster) -> None:
 
 
 def test_an_unreachable_cluster_is_said_so() -> None:
-    from conftest import free_port
+    from tests.support.processes import free_port
 
     client = ApiClient()
     client.configuration.host = f"http://127.0.0.1:{free_port()}"

@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 from kubernetes.client import BatchV1Api, CoreV1Api
 
-from conftest import REPO, Processes
-from platform_helpers import submit, tiny_dataset, toy_spec, wait_for
+from tests.support.datasets import tiny_dataset
+from tests.support.jobs import submit, toy_spec, wait_for
+from tests.support.processes import REPO, Processes
 
 from .emulator import EmulatedCluster
 from .test_executor import cluster  # noqa: F401 - the module's emulator fixture

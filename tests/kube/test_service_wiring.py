@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 from kubernetes.client import BatchV1Api
 
-from conftest import Processes, free_port
+from tests.support.processes import Processes, free_port
 
 from .emulator import EmulatedCluster
 from .test_executor import cluster  # noqa: F401 - the module's emulator fixture

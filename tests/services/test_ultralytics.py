@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from train_py import checkpoint, of_type, run_train_py
+from tests.support.train_py import checkpoint, of_type, run_train_py
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification, make_yolo
 

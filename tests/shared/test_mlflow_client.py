@@ -10,8 +10,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from conftest import free_port
-from server_mlflow import MlflowServer
+from tests.support.processes import free_port
+from tests.support.server_mlflow import MlflowServer
 from trainyard_runtime.tracking import MlflowRestClient, TrackingError
 from trainyard_runtime.tracking.mlflow_client import Metric, log_batches, now_ms
 

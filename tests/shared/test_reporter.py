@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import free_port
+from tests.support.processes import free_port
 from trainyard_runtime.reporter import Reporter
 
 

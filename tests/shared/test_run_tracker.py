@@ -9,7 +9,7 @@ from typing import Any
 import mlflow
 import pytest
 
-from server_mlflow import MlflowServer
+from tests.support.server_mlflow import MlflowServer
 from trainyard_runtime.tracking import MlflowRestClient, RunTracker
 from trainyard_wire.spec import JobSpec
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server_s3 import S3Server, free_ports, running_s3_server
+from tests.support.server_s3 import S3Server, free_ports, running_s3_server
 from trainyard_runtime.storage import UnsafeKeyError, open_storage
 from trainyard_runtime.storage.base import sha256_file
 from trainyard_runtime.storage.s3 import MiB, S3Storage, S3StorageError

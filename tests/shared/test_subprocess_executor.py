@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_helpers import process_alive
+from tests.support.processes import process_alive
 from trainyard_runtime.failure import OomKillCounter
 from trainyard_servicekit.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
 from trainyard_servicekit.executors.process_identity import ProcessIdentity

@@ -24,7 +24,7 @@ from botocore.config import Config
 
 from trainyard_dev.launcher import ManagedProcess
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WEED = REPO / ".venv" / "bin" / "weed"
 REGION = "us-east-1"
 BUCKET = "trainyard-test"

@@ -11,7 +11,7 @@ from typing import Any
 
 from trainyard_dev.launcher import environment_python
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_train_py(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from tests.support.processes import free_port
 from trainyard_dev.launcher import ManagedProcess
 
 START_TIMEOUT = 120.0  # about 20 s on a 2-core machine; the first start also creates tables

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.support.datasets import tiny_dataset
 from tests.support.jobs import toy_spec
 from tests.support.processes import REPO
+from trainyard_client import Client
 from trainyard_wire.states import TERMINAL
 
 CHROMIUM = Path(os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium"))
@@ -38,7 +38,6 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = REPO / "test-artifacts" / "dashboard"
 DOCS_SCREENSHOT = REPO / "docs" / "images" / "dashboard-job.png"
 API_KEY = "dashboard-test-key"
-HEADERS = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(scope="module")
@@ -61,28 +60,20 @@ def stack(module_processes, tmp_path_factory):
         TRAINYARD_ALLOW_ANONYMOUS="",
     )
     dataset = tiny_dataset(tmp_path_factory.mktemp("dashboard") / "shapes")
-    with httpx.Client(base_url=gateway.url, headers=HEADERS, timeout=30) as api:
+    with Client(gateway.url, API_KEY) as api:
         yield SimpleNamespace(url=gateway.url, api=api, dataset=dataset)
 
 
 def submit(stack: SimpleNamespace, spec: dict) -> dict:
-    response = stack.api.post("/v1/jobs", json=spec)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return stack.api.create_job(spec).model_dump(mode="json")
 
 
 def get_job(stack: SimpleNamespace, job_id: str) -> dict:
-    response = stack.api.get(f"/v1/jobs/{job_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
+    return stack.api.get_job(job_id).model_dump(mode="json")
 
 
 def wait_ended(stack: SimpleNamespace, job_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := get_job(stack, job_id))["state"] not in TERMINAL:
-        assert time.monotonic() < deadline, f"job {job_id} never ended: {job}"
-        time.sleep(0.1)
-    return job
+    return stack.api.wait(job_id, timeout, poll_interval=0.1).model_dump(mode="json")
 
 
 def open_page(browser: Browser, api_key: str | None) -> Iterator[Page]:
@@ -198,7 +189,7 @@ def test_cancel_button_cancels_a_running_job_and_resume_starts_another(stack, pa
     expect(page).not_to_have_url(re.compile(f"#/jobs/{job['id']}$"))
     resumed_id = page.url.rsplit("/", 1)[1]
     assert get_job(stack, resumed_id)["resumed_from"] == job["id"]
-    stack.api.post(f"/v1/jobs/{resumed_id}/cancel")  # no need to train it
+    stack.api.cancel_job(resumed_id)  # no need to train it
 
 
 def test_a_failed_job_shows_its_error_details(stack, page):

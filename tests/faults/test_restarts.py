@@ -47,7 +47,10 @@ def test_service_killed_mid_run_then_restarted(tmp_path, stack):
     service.stop(signal.SIGKILL)  # the service dies; its runs, in their own groups, go on
     assert all(process_alive(pid) for pid in pids.values())
     os.kill(pids[victim["id"]], signal.SIGKILL)  # and one dies while no service watches it
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while process_alive(pids[victim["id"]]):  # gone (and reaped) before the service is back
+        assert time.monotonic() < deadline, "the killed run never went away"
+        time.sleep(0.05)
     service.start()
     service.wait_healthy(f"{service_url}/health", timeout=60)
 

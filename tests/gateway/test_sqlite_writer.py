@@ -10,25 +10,27 @@ import time
 from trainyard_gateway.sqlite_writer import SqliteWriteLock
 
 HOLD_IN_OTHER_PROCESS = """
-import sys, time
+import pathlib, sys, time
 from trainyard_gateway.sqlite_writer import SqliteWriteLock
 with SqliteWriteLock(sys.argv[1]).hold():
     print("held", flush=True)
     time.sleep(1.0)
+    pathlib.Path(sys.argv[2]).write_text("done")  # the last thing it does while holding
 """
 
 
 def test_a_writer_in_another_process_waits_for_the_file(tmp_path):
-    database = str(tmp_path / "jobs.db")
+    database, marker = str(tmp_path / "jobs.db"), tmp_path / "other-done"
     with subprocess.Popen(
-        [sys.executable, "-c", HOLD_IN_OTHER_PROCESS, database], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_IN_OTHER_PROCESS, database, str(marker)],
+        stdout=subprocess.PIPE,
+        text=True,
     ) as other:
         assert other.stdout is not None and other.stdout.readline().strip() == "held"
-        started = time.monotonic()
         with SqliteWriteLock(database).hold():
-            waited = time.monotonic() - started
-        assert other.wait(timeout=10) == 0
-    assert waited > 0.5  # it got the place only once the other process let go
+            # It got the place only once the other process let go: after its last step.
+            assert marker.read_text() == "done"
+        assert other.wait(timeout=30) == 0
 
 
 def test_threads_of_one_process_write_one_at_a_time(tmp_path):

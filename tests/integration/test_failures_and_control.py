@@ -95,8 +95,10 @@ def test_job_waits_queued_while_service_is_down_then_runs(tmp_path, processes):
     port = free_port()
     gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy=http://127.0.0.1:{port}")
     job = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds")))
-    time.sleep(1.5)
-    waiting = get_job(gateway.url, job["id"])
+    deadline = time.monotonic() + 30
+    while not (waiting := get_job(gateway.url, job["id"]))["queue"]["reason"]:
+        assert time.monotonic() < deadline, f"the dispatcher never said why it waits: {waiting}"
+        time.sleep(0.1)
     assert waiting["state"] == "queued"
     assert waiting["queue"]["position"] == 1
     assert "toy service" in waiting["queue"]["reason"]
@@ -113,7 +115,10 @@ def test_gateway_restart_while_training_loses_nothing(tmp_path, processes):
     )
     job = submit(gateway.url, spec)
     wait_for(gateway.url, job["id"], {"running"})
-    time.sleep(0.6)
+    deadline = time.monotonic() + 30
+    while not get_job(gateway.url, job["id"])["progress"]["epoch"]:  # stopped mid-training
+        assert time.monotonic() < deadline, "the job never finished an epoch"
+        time.sleep(0.05)
     gateway.proc.stop()
     time.sleep(2.0)  # epochs finish while nobody listens; the reporter keeps them
     gateway.restart()

@@ -119,19 +119,17 @@ def test_stop_escalates_to_sigkill_and_takes_the_whole_group(executor):
     executor.stop("stubborn", grace_seconds=0.5)
     final = wait_finished(executor, "stubborn")
     assert final.status == RunStatus.STOPPED and final.signal == 9
-    time.sleep(0.2)
-    assert not process_alive(info.pid)
-    assert not process_alive(child)
+    # Killed processes are gone once reaped: wait for that rather than for a fixed time.
+    wait_until(lambda: not process_alive(info.pid) and not process_alive(child))
 
 
 def test_stop_with_sigterm_ends_a_polite_run_quickly(executor):
     launch(executor, "polite", "polite")
-    time.sleep(0.3)
-    started = time.monotonic()
+    wait_until(lambda: executor.logs("polite") == ["working"])  # it runs its own code
     executor.stop("polite", grace_seconds=30)
-    final = wait_finished(executor, "polite")
+    final = wait_finished(executor, "polite", timeout=25)
+    # SIGTERM ended it: after the 30 s grace it would have been SIGKILL (9).
     assert final.status == RunStatus.STOPPED and final.signal == 15
-    assert time.monotonic() - started < 10
 
 
 def test_unknown_run(executor):
@@ -157,11 +155,9 @@ def test_follow_logs_streams_lines_until_the_run_ends(executor, tmp_path):
         "    time.sleep(0.15)\n"
     )
     launch(executor, "slow", "slow_prog")
-    started = time.monotonic()
     lines = list(executor.follow_logs("slow"))  # from the first line, whenever it came
     assert lines == [f"line {i}" for i in range(5)]
-    assert executor.status("slow").finished
-    assert time.monotonic() - started < 15
+    assert executor.status("slow").finished  # it followed until the end, and no longer
     # After the end, following gives the tail and returns at once.
     assert list(executor.follow_logs("slow", tail=2)) == ["line 3", "line 4"]
     assert list(executor.follow_logs("slow", tail=0)) == []

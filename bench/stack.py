@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import free_port
 from trainyard_dev.launcher import ManagedProcess, environment_python
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,12 +26,6 @@ EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b")
 INTERNAL_TOKEN = "bench-internal-token-0123456789"
 # Where the toy framework of the platform tests lives (the gateway needs no torch for it).
 TESTS = REPO / "tests"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def framework_python(name: str) -> Path:

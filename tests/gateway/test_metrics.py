@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.datasets import tiny_dataset
-from tests.support.jobs import toy_spec
+from tests.support.jobs import submit, toy_spec, wait_for
 from trainyard_gateway.db import Database
 from trainyard_gateway.models import Job, utcnow
 from trainyard_gateway.tokens import token_hash
@@ -38,20 +38,10 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def run_all(client: httpx.Client, specs: list[dict]) -> list[dict]:
+def run_all(url: str, specs: list[dict]) -> list[dict]:
     """Submit the jobs together and wait until each has ended."""
-    ids = []
-    for spec in specs:
-        created = client.post("/v1/jobs", json=spec)
-        assert created.status_code == 201, created.text
-        ids.append(created.json()["id"])
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        jobs = [client.get(f"/v1/jobs/{job_id}").json() for job_id in ids]
-        if all(job["state"] in TERMINAL for job in jobs):
-            return jobs
-        time.sleep(0.1)
-    raise AssertionError(f"jobs never ended: {jobs}")
+    ids = [submit(url, spec, api_key=API_KEY)["id"] for spec in specs]
+    return [wait_for(url, job_id, TERMINAL, timeout=60, api_key=API_KEY) for job_id in ids]
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +57,7 @@ def stack(module_processes, tmp_path_factory):
     )
     dataset = tiny_dataset(tmp_path_factory.mktemp("metrics") / "ds")
     specs = [toy_spec(dataset), toy_spec(dataset), toy_spec(dataset, options={"fail_at_epoch": 2})]
-    with httpx.Client(base_url=gateway.url, headers=HEADERS, timeout=30) as client:
-        jobs = run_all(client, specs)
+    jobs = run_all(gateway.url, specs)
     assert [job["state"] for job in jobs] == ["succeeded", "succeeded", "failed"]
     return SimpleNamespace(
         url=gateway.url,

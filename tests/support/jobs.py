@@ -37,21 +37,26 @@ def client(url: str, api_key: str | None = None) -> Client:
     return Client(config=ClientConfig(url=url, api_key=api_key))
 
 
-def submit(url: str, spec: dict[str, Any]) -> dict[str, Any]:
-    with client(url) as api:
+def submit(url: str, spec: dict[str, Any], *, api_key: str | None = None) -> dict[str, Any]:
+    with client(url, api_key) as api:
         return api.create_job(spec).model_dump(mode="json")
 
 
-def get_job(url: str, job_id: str) -> dict[str, Any]:
-    with client(url) as api:
+def get_job(url: str, job_id: str, *, api_key: str | None = None) -> dict[str, Any]:
+    with client(url, api_key) as api:
         return api.get_job(job_id).model_dump(mode="json")
 
 
 def wait_for(
-    url: str, job_id: str, states: Collection[str], timeout: float = 120
+    url: str,
+    job_id: str,
+    states: Collection[str],
+    timeout: float = 120,
+    *,
+    api_key: str | None = None,
 ) -> dict[str, Any]:
     """Until the job is in one of `states`; a gateway restarting meanwhile is waited for."""
-    with client(url) as api:
+    with client(url, api_key) as api:
         try:
             job = api.wait(job_id, timeout, poll_interval=0.1, until=states)
         except WaitTimeout as late:

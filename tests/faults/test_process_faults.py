@@ -16,18 +16,11 @@ import time
 import httpx
 
 from tests.support.datasets import tiny_dataset
-from tests.support.jobs import get_job, submit, toy_spec, wait_for
+from tests.support.jobs import get_job, submit, toy_spec, wait_for, wait_for_epoch
 from tests.support.processes import process_alive
 from trainyard_wire.states import TERMINAL
 
 from .stack import intact_event_log, log_lines, service_run, wait_file
-
-
-def wait_epoch(url: str, job_id: str, epoch: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while ((get_job(url, job_id).get("progress") or {}).get("epoch") or 0) < epoch:
-        assert time.monotonic() < deadline, f"{job_id} never reached epoch {epoch}"
-        time.sleep(0.1)
 
 
 def test_kill_9_of_train_py_fails_the_job_with_the_signal_and_its_last_output(tmp_path, stack):
@@ -38,7 +31,7 @@ def test_kill_9_of_train_py_fails_the_job_with_the_signal_and_its_last_output(tm
     )
     job = submit(stack.url, spec)
     pid = int(wait_file(stack.run_dir(job["id"]) / "work" / "pid"))
-    wait_epoch(stack.url, job["id"], 2)
+    wait_for_epoch(stack.url, job["id"], 2)
     os.kill(pid, signal.SIGKILL)
 
     done = wait_for(stack.url, job["id"], TERMINAL, timeout=30)

@@ -15,7 +15,13 @@ import pytest
 from mlflow.entities import Run
 
 from tests.support.datasets import tiny_dataset
-from tests.support.jobs import get_job, submit, toy_spec, wait_for, wait_until_checkpointed
+from tests.support.jobs import (
+    submit,
+    toy_spec,
+    wait_for,
+    wait_for_epoch,
+    wait_until_checkpointed,
+)
 from tests.support.processes import Processes, free_port
 from tests.support.server_mlflow import MlflowServer
 
@@ -144,10 +150,7 @@ def test_cancelled_job_marks_its_mlflow_run_killed(
         tiny_dataset(tmp_path / "ds"), hyperparams={"epochs": 500}, options={"epoch_seconds": 0.2}
     )
     created = submit(tracked_gateway, spec)
-    deadline = time.monotonic() + 30
-    while not (get_job(tracked_gateway, created["id"])["progress"]["epoch"] or 0) >= 1:
-        assert time.monotonic() < deadline, "the job never finished an epoch"
-        time.sleep(0.1)
+    wait_for_epoch(tracked_gateway, created["id"])
     response = httpx.post(f"{tracked_gateway}/v1/jobs/{created['id']}/cancel")
     assert response.status_code == 200, response.text
 

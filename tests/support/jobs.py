@@ -66,6 +66,16 @@ def wait_for(
     return job.model_dump(mode="json")
 
 
+def wait_for_epoch(url: str, job_id: str, epoch: int = 1, timeout: float = 60) -> dict[str, Any]:
+    """Until the job has finished `epoch` (or a later one): for a fault injected mid-training."""
+    deadline = time.monotonic() + timeout
+    with client(url) as api:
+        while (job := api.get_job(job_id)).progress.epoch is None or job.progress.epoch < epoch:
+            assert time.monotonic() < deadline, f"job {job_id} never finished epoch {epoch}: {job}"
+            time.sleep(0.05)
+    return job.model_dump(mode="json")
+
+
 def wait_until_checkpointed(url: str, job_id: str, epoch: int, timeout: float = 60) -> None:
     """Until the job reported `epoch` and stored its `last` checkpoint of that epoch."""
     checkpoint = hashlib.sha256(f"epoch {epoch}".encode()).hexdigest()  # the toy's content

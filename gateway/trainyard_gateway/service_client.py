@@ -9,18 +9,20 @@ repeat is harmless whatever happened to the first try.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
+from trainyard_wire.runs import Capabilities, Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
 # Generous: a busy service may take a while to start a run; a retried start is idempotent.
 START_TIMEOUT = 60.0
 VALIDATE_TIMEOUT = 15.0
 HEALTH_TIMEOUT = 3.0
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 
 class ServiceError(Exception):
@@ -120,14 +122,10 @@ class ServiceClient:
         self._http = http
 
     def health(self) -> Health:
-        return Health.model_validate(self._json("GET", "/health", timeout=HEALTH_TIMEOUT))
+        return self._model(Health, "GET", "/health", timeout=HEALTH_TIMEOUT)
 
-    def capabilities(self) -> dict[str, Any]:
-        """Tasks, models, options schema, versions and device, as the service states them."""
-        body = self._json("GET", "/v1/capabilities")
-        if not isinstance(body, dict):
-            raise ServiceUnreachable(f"unreachable at {self.url}: capabilities are not an object")
-        return body
+    def capabilities(self) -> Capabilities:
+        return self._model(Capabilities, "GET", "/v1/capabilities")
 
     def validate(self, spec: JobSpec) -> None:
         """Raises ServiceRejected when the service could not run `spec`."""
@@ -163,10 +161,15 @@ class ServiceClient:
 
     # -- plumbing ----------------------------------------------------------------------------
     def _run(self, method: str, path: str, **kwargs: Any) -> RunView:
+        return self._model(RunView, method, path, **kwargs)
+
+    def _model(self, model: type[Answer], method: str, path: str, **kwargs: Any) -> Answer:
+        """The answer read as `model`; one that is not is no answer of the service API."""
         try:
-            return RunView.model_validate(self._json(method, path, **kwargs))
+            return model.model_validate(self._json(method, path, **kwargs))
         except ValidationError as exc:
-            raise ServiceUnreachable(f"unreachable at {self.url}: not a run ({exc})") from exc
+            name = model.__name__
+            raise ServiceUnreachable(f"unreachable at {self.url}: not a {name} ({exc})") from exc
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._call(method, path, **kwargs)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainyard_gateway.service_client import ServiceClient, ServiceConnections, ServiceError
-from trainyard_wire.runs import Health
+from trainyard_wire.runs import Capabilities, Health
 
 
 @dataclass
@@ -19,7 +19,7 @@ class ServiceStatus:
     checked_at: float = 0.0
     error: str | None = "not checked yet"
     health: Health | None = None
-    capabilities: dict[str, Any] | None = None
+    capabilities: Capabilities | None = None
 
     @property
     def capacity(self) -> int | None:
@@ -32,7 +32,9 @@ class ServiceStatus:
             "healthy": self.healthy,
             "error": self.error,
             "health": self.health.model_dump(mode="json") if self.health else None,
-            "capabilities": self.capabilities,
+            "capabilities": (
+                self.capabilities.model_dump(mode="json") if self.capabilities else None
+            ),
         }
 
 

@@ -23,6 +23,13 @@ from trainyard_gateway.settings import GatewaySettings
 
 URL = "http://toy.test"
 TOKEN = "test-internal-token"
+CAPABILITIES = {
+    "framework": "toy",
+    "tasks": {"classification": {"dataset_formats": ["imagefolder"], "models": ["counter"]}},
+    "options_schema": {},
+    "versions": {"toy": "1"},
+    "device": "cpu",
+}
 
 
 def toy_spec(priority: int = 0) -> dict[str, Any]:
@@ -85,7 +92,7 @@ class FakeService:
         if (method, parts) == ("GET", ["health"]):
             return httpx.Response(200, json=self._health())
         if (method, parts) == ("GET", ["v1", "capabilities"]):
-            return httpx.Response(200, json={"framework": "toy", "tasks": {}})
+            return httpx.Response(200, json=CAPABILITIES)
         if (method, parts) == ("POST", ["v1", "validate"]):
             return httpx.Response(200, json={"ok": True})
         if (method, parts) == ("POST", ["v1", "runs"]):

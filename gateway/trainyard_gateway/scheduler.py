@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, or_, select, update
 
 from trainyard_gateway.cancellation import RunToStop, stop_run
@@ -29,6 +31,7 @@ from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.tokens import new_token, token_hash
 from trainyard_runtime.logs import job_scoped
+from trainyard_wire.errors import describe_errors, summarize
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.runs import StartRun
 from trainyard_wire.spec import JobSpec
@@ -145,13 +148,19 @@ class Scheduler:
             claimed = claim(session, job_id, callback_token_hash=token_hash(token), service_url=url)
         if claimed is None:
             return None  # another worker took it, or it was cancelled meanwhile
-        request = StartRun(
-            job_id=job_id,
-            spec=JobSpec.model_validate(claimed.spec),
-            callback_url=f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
-            callback_token=token,
-            mlflow_run_id=continued_mlflow_run(claimed.attempt, claimed.mlflow),
-        )
+        try:
+            request = StartRun(
+                job_id=job_id,
+                spec=JobSpec.model_validate(claimed.spec),
+                callback_url=f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
+                callback_token=token,
+                mlflow_run_id=continued_mlflow_run(claimed.attempt, claimed.mlflow),
+            )
+        except ValidationError as exc:  # stored by an older gateway whose schema differed
+            errors = describe_errors(exc.errors(), JobSpec)
+            message = f"the job's stored spec is no longer valid: {summarize(errors)}"
+            self._fail(job_id, FailureReason.SPEC_UNSUPPORTED, message, errors)
+            return None
         client = self.registry.client(framework)
         try:
             run = client.start(request)
@@ -159,7 +168,7 @@ class Scheduler:
             self.registry.mark_down(framework, exc.message)
             return self._requeue(job_id, f"waiting for the {framework} service: {exc.message}")
         except ServiceRejected as exc:
-            self._fail_rejected(job_id, exc)
+            self._fail(job_id, FailureReason.REJECTED_BY_SERVICE, exc.message, exc.errors)
             return None
         except ServiceBusy as exc:
             return self._requeue(job_id, f"waiting for a free slot: {exc.message}")
@@ -187,12 +196,10 @@ class Scheduler:
         if cancelled_meanwhile and url:  # the user cancelled while the start was in flight
             stop_run(self.db, self.registry, RunToStop(job_id, url, run_id))
 
-    def _fail_rejected(self, job_id: str, exc: ServiceRejected) -> None:
-        error = {
-            "reason": FailureReason.REJECTED_BY_SERVICE,
-            "message": exc.message,
-            "errors": exc.errors,
-        }
+    def _fail(
+        self, job_id: str, reason: FailureReason, message: str, errors: list[dict[str, Any]] | None
+    ) -> None:
+        error = {"reason": reason, "message": message, "errors": errors}
         with self.db.write() as session:
             job = session.get(Job, job_id, with_for_update=True)
             if job is not None:

@@ -168,3 +168,16 @@ async def _finish_one_then_see_the_next_start(app: FastAPI, service: FakeService
         )
         assert answer.status_code == 200, answer.text
         assert await _wait(lambda: started(first["id"], second["id"]))
+
+
+def test_a_stored_spec_that_no_longer_validates_fails_the_job(job_store: Database) -> None:
+    service = FakeService()
+    stale = queued_job("job-stale")
+    stale.spec = {**toy_spec(), "hyperparams": {"epochs": 1, "warmup": 3}}
+    add(job_store, stale)
+    dispatcher(job_store, service).tick()
+    failed = job(job_store, "job-stale")
+    assert failed.state == "failed" and failed.error is not None
+    assert failed.error["reason"] == FailureReason.SPEC_UNSUPPORTED
+    assert failed.error["errors"][0]["field"] == "hyperparams.warmup"
+    assert service.starts == []

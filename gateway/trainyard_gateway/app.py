@@ -27,11 +27,14 @@ from trainyard_wire.spec import JobSpec
 log = logging.getLogger("trainyard.gateway")
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, registry: ServiceRegistry | None = None
+) -> FastAPI:
+    """`registry` replaces the routing table the settings describe (tests reach fake services)."""
     settings = settings or GatewaySettings()
     check_production_settings(settings)
     db = Database(settings.resolved_database_url())
-    registry = ServiceRegistry(settings.service_urls(), settings.internal_token)
+    registry = registry or ServiceRegistry(settings.service_urls(), settings.internal_token)
     gateway = Gateway(
         settings=settings,
         db=db,

@@ -1,4 +1,10 @@
-"""Engine, sessions and migrations of the job store: SQLite by default, PostgreSQL in production."""
+"""Engine, sessions and migrations of the job store: SQLite by default, PostgreSQL in production.
+
+Reads and writes open different session types, so a function's signature says which it needs:
+a `ReadSession` refuses to flush changes, and only a `WriteSession` queues for SQLite's single
+writer (`sqlite_writer.py`). A `WriteSession` is also a `ReadSession`: it can be handed to any
+function that only reads.
+"""
 
 from __future__ import annotations
 
@@ -65,24 +71,53 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+class ReadSession(Session):
+    """A transaction that only reads; it refuses to write anything."""
+
+
+class WriteSession(ReadSession):
+    """A transaction that reads, then writes what it read (rows locked, or SQLite's writer
+    place held, from its start)."""
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if not isinstance(session, WriteSession) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read session cannot write: open the transaction with db.write()")
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine, class_=ReadSession, expire_on_commit=False)
+        self._writers = sessionmaker(self.engine, class_=WriteSession, expire_on_commit=False)
         self._sqlite_writer = None
         if self.engine.dialect.name == "sqlite":
             file = self.engine.url.database
             self._sqlite_writer = SqliteWriteLock(file if file and file != ":memory:" else None)
 
     @contextmanager
-    def session(self, *, write: bool = False) -> Iterator[Session]:
-        """A transaction, committed at the end. `write=True` for one that reads, then writes
-        what it read (PostgreSQL locks those rows with FOR UPDATE): on SQLite it queues for
-        the single writer's place and takes it before reading, so no other writer slips in."""
-        queue = self._sqlite_writer.hold() if write and self._sqlite_writer else nullcontext()
-        with queue, self.sessions() as session:
+    def read(self) -> Iterator[ReadSession]:
+        """A transaction that only reads; never waits for a writer."""
+        with self._readers() as session:
             try:
-                if write and self._sqlite_writer:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def write(self) -> Iterator[WriteSession]:
+        """A transaction that reads, then writes what it read, committed at the end.
+
+        PostgreSQL locks the rows it reads with FOR UPDATE; on SQLite it queues for the single
+        writer's place and takes it before reading, so no other writer slips in between.
+        """
+        queue = self._sqlite_writer.hold() if self._sqlite_writer else nullcontext()
+        with queue, self._writers() as session:
+            try:
+                if self._sqlite_writer:
                     session.execute(text("BEGIN IMMEDIATE"))
                 yield session
                 session.commit()

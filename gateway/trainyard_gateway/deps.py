@@ -1,4 +1,4 @@
-"""What route handlers get from the app: settings, the database session, the services."""
+"""What route handlers get from the app: settings, database sessions, the services."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
-from trainyard_gateway.db import Database
+from trainyard_gateway.db import Database, ReadSession, WriteSession
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
@@ -29,10 +28,19 @@ def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-def get_session(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Iterator[Session]:
-    with gateway.db.session() as session:
+def get_read_session(gateway: Annotated[Gateway, Depends(get_gateway)]) -> Iterator[ReadSession]:
+    with gateway.db.read() as session:
+        yield session
+
+
+def get_write_session(
+    gateway: Annotated[Gateway, Depends(get_gateway)],
+) -> Iterator[WriteSession]:
+    """A write transaction for the whole request: for handlers that call no service."""
+    with gateway.db.write() as session:
         yield session
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[ReadSession, Depends(get_read_session)]
+WriteSessionDep = Annotated[WriteSession, Depends(get_write_session)]

@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
+from trainyard_gateway.db import WriteSession
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import attempt_seq_offset
@@ -19,7 +19,7 @@ from trainyard_wire.states import JobState, can_transition, is_terminal
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def _insert_new(session: Session, job_id: str, events: list[_Event]) -> set[int]:
+def _insert_new(session: WriteSession, job_id: str, events: list[_Event]) -> set[int]:
     """Insert the events not stored yet; returns the seqs that were new (idempotent on seq)."""
     now = utcnow()
     rows = [
@@ -83,7 +83,7 @@ def _apply_metric(job: Job, event: MetricEvent) -> None:
     job.metrics = {**(job.metrics or {}), **event.metrics}
 
 
-def ingest(session: Session, job: Job, events: list[Any]) -> BatchAck:
+def ingest(session: WriteSession, job: Job, events: list[Any]) -> BatchAck:
     # Each attempt of a retried job numbers its events from 1: store them after the last's.
     offset = attempt_seq_offset(job.attempt)
     if offset:

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
 
+from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_wire.jobs import (
@@ -24,14 +24,14 @@ from trainyard_wire.jobs import (
 from trainyard_wire.states import JobState
 
 
-def get_job(session: Session, job_id: str, *, for_update: bool = False) -> Job:
+def get_job(session: ReadSession, job_id: str, *, for_update: bool = False) -> Job:
     job = session.get(Job, job_id, with_for_update=for_update)
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
-def queue_position(session: Session, job: Job) -> int:
+def queue_position(session: ReadSession, job: Job) -> int:
     """1-based place among queued jobs of its framework: higher priority first, then oldest."""
     ahead = session.scalar(
         select(func.count())
@@ -48,11 +48,11 @@ def queue_position(session: Session, job: Job) -> int:
     return int(ahead or 0) + 1
 
 
-def artifacts(session: Session, job_id: str) -> list[Artifact]:
+def artifacts(session: ReadSession, job_id: str) -> list[Artifact]:
     return artifacts_of(session, [job_id]).get(job_id, [])
 
 
-def artifacts_of(session: Session, job_ids: list[str]) -> dict[str, list[Artifact]]:
+def artifacts_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[Artifact]]:
     """Each job's artifacts, in one query for all of them (a listing page is one round trip)."""
     rows = session.scalars(
         select(JobEvent)
@@ -74,12 +74,14 @@ def artifacts_of(session: Session, job_ids: list[str]) -> dict[str, list[Artifac
     return {job_id: list(named.values()) for job_id, named in latest.items()}
 
 
-def job_views(session: Session, jobs: list[Job]) -> list[JobView]:
+def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
     by_job = artifacts_of(session, [job.id for job in jobs])
     return [job_view(session, job, by_job.get(job.id, [])) for job in jobs]
 
 
-def job_view(session: Session, job: Job, known_artifacts: list[Artifact] | None = None) -> JobView:
+def job_view(
+    session: ReadSession, job: Job, known_artifacts: list[Artifact] | None = None
+) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
         percent = 100.0
@@ -138,7 +140,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_jobs(
-    session: Session,
+    session: ReadSession,
     *,
     state: str | None,
     framework: str | None,
@@ -164,7 +166,12 @@ def list_jobs(
 
 
 def log_lines(
-    session: Session, job_id: str, *, tail: int | None = None, after_seq: int = 0, limit: int = 1000
+    session: ReadSession,
+    job_id: str,
+    *,
+    tail: int | None = None,
+    after_seq: int = 0,
+    limit: int = 1000,
 ) -> list[LogLine]:
     query = select(JobEvent).where(
         JobEvent.job_id == job_id, JobEvent.type == "log", JobEvent.seq > after_seq
@@ -179,7 +186,7 @@ def log_lines(
     ]
 
 
-def metrics(session: Session, job_id: str) -> Metrics:
+def metrics(session: ReadSession, job_id: str) -> Metrics:
     rows = session.scalars(
         select(JobEvent)
         .where(JobEvent.job_id == job_id, JobEvent.type == "metric")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-import httpx
-from sqlalchemy.orm import Session
-
+from trainyard_gateway.db import ReadSession, WriteSession
 from trainyard_gateway.errors import InvalidSpec
 from trainyard_gateway.models import Dataset, Job, utcnow
 from trainyard_gateway.resume import resolve_resume_from
-from trainyard_gateway.services import ServiceRegistry, message_of
+from trainyard_gateway.service_client import ServiceError, ServiceRejected
+from trainyard_gateway.services import ServiceRegistry
 from trainyard_runtime.storage import Storage
 from trainyard_runtime.training.datasets import (
     SUPPORTED_DATASET_URIS,
@@ -49,19 +48,15 @@ def check_spec(spec: JobSpec, registry: ServiceRegistry) -> None:
                 }
             ],
         )
-    status = registry.status(spec.framework)
     try:
-        response = registry.client.post(
-            f"{status.url}/v1/validate", json={"spec": spec.model_dump(mode="json")}, timeout=15
-        )
-    except httpx.HTTPError:
+        registry.client(spec.framework).validate(spec)
+    except ServiceRejected as exc:
+        raise InvalidSpec(exc.message, exc.errors) from None
+    except ServiceError:
         return  # the service is away: the job waits in the queue and is checked at dispatch
-    if response.status_code == 422:
-        message, errors = message_of(response)
-        raise InvalidSpec(message, errors)
 
 
-def _registered_dataset(session: Session, spec: JobSpec) -> tuple[JobSpec, str | None]:
+def _registered_dataset(session: ReadSession, spec: JobSpec) -> tuple[JobSpec, str | None]:
     """For a dataset id: the spec to run (a registered location replaces the id) and the id."""
     if not is_dataset_id(spec.dataset.uri):
         return spec, None
@@ -103,7 +98,7 @@ def _same_dataset_id(spec: JobSpec, resumed: Job | None) -> str | None:
     return resumed.dataset_id
 
 
-def submit(session: Session, spec: JobSpec, storage: Storage) -> Job:
+def submit(session: WriteSession, spec: JobSpec, storage: Storage) -> Job:
     spec, dataset_id = _registered_dataset(session, spec)
     spec, resumed = resolve_resume_from(session, storage, spec)
     now = utcnow()
@@ -121,7 +116,6 @@ def submit(session: Session, spec: JobSpec, storage: Storage) -> Job:
         created_at=now,
         updated_at=now,
         cancel_requested=False,
-        dispatch_attempts=0,
         dataset_id=dataset_id or _same_dataset_id(spec, resumed),
         attempt=1,
         resumed_from=resumed.id if resumed else None,

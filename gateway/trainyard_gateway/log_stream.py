@@ -20,7 +20,7 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def _read(db: Database, job_id: str, after: int):
-    with db.session() as session:
+    with db.read() as session:
         lines = log_lines(session, job_id, after_seq=after, limit=500)
         state = get_job(session, job_id).state
     return lines, state

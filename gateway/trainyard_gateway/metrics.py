@@ -131,7 +131,7 @@ class JobStoreCollector:
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("trainyard_job_store_up", "1 when the job store answered")
         try:
-            with self.db.session() as session:
+            with self.db.read() as session:
                 rows = session.execute(
                     select(Job.state, Job.framework, func.count()).group_by(
                         Job.state, Job.framework

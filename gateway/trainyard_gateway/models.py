@@ -80,7 +80,6 @@ class Job(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     callback_token_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    dispatch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Retries (spec.max_retries): the attempt running now, 1 for the first, and why each
     # earlier attempt was retried. The job this one resumes, if it was made to resume one.
     attempt: Mapped[int] = mapped_column(Integer, default=1)

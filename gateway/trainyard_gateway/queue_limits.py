@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from trainyard_gateway.db import WriteSession
 from trainyard_gateway.errors import QueueFull
 from trainyard_gateway.models import Job
 from trainyard_wire.states import JobState
 
 
-def check_queue_room(session: Session, project: str, limit: int) -> None:
+def check_queue_room(session: WriteSession, project: str, limit: int) -> None:
     """Refuse a job past the project's limit. Call in the transaction that stores the job: the
     count and the insert then happen one submission at a time per project (SQLite has one
     writer; PostgreSQL takes a lock on the project's name until the transaction ends)."""

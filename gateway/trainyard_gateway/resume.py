@@ -14,8 +14,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import Conflict, InvalidInput, Unavailable
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
@@ -29,7 +29,7 @@ CHECKPOINTS = "checkpoints/"
 _JOB_ID = re.compile(r"job-[A-Za-z0-9_-]{1,60}")
 
 
-def last_checkpoint_key(session: Session, job: Job) -> str | None:
+def last_checkpoint_key(session: ReadSession, job: Job) -> str | None:
     """The storage key of the job's newest `last` checkpoint, or None if it reported none."""
     names = session.scalars(
         select(JobEvent.data)
@@ -44,7 +44,7 @@ def last_checkpoint_key(session: Session, job: Job) -> str | None:
     return None
 
 
-def resume_spec(session: Session, source: Job) -> JobSpec:
+def resume_spec(session: ReadSession, source: Job) -> JobSpec:
     """The spec of a job that resumes `source`; 409 unless it ended resumable, with a checkpoint."""
     allowed = [state.value for state in RESUMABLE]
     if source.state not in allowed:
@@ -98,7 +98,7 @@ def _key_of(storage: Storage, value: str) -> str:
     return key
 
 
-def _job_of_key(session: Session, key: str) -> Job | None:
+def _job_of_key(session: ReadSession, key: str) -> Job | None:
     """The job whose checkpoint folder holds `key` (checkpoints/projects/P/jobs/ID/FILE)."""
     parts = key.split("/")
     if len(parts) == 6 and parts[1] == "projects" and parts[3] == "jobs":
@@ -106,7 +106,7 @@ def _job_of_key(session: Session, key: str) -> Job | None:
     return None
 
 
-def _source_job(session: Session, storage: Storage, job_id: str) -> tuple[Job, str]:
+def _source_job(session: ReadSession, storage: Storage, job_id: str) -> tuple[Job, str]:
     source = session.get(Job, job_id)
     if source is None:
         raise _refuse(storage, f"no job {job_id!r}")
@@ -132,7 +132,7 @@ def _check_exists(storage: Storage, key: str) -> None:
 
 
 def resolve_resume_from(
-    session: Session, storage: Storage, spec: JobSpec
+    session: ReadSession, storage: Storage, spec: JobSpec
 ) -> tuple[JobSpec, Job | None]:
     """The spec with `resume_from` as a checked storage key, and the job it continues (if known).
 

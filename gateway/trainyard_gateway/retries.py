@@ -18,16 +18,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from trainyard_gateway.db import WriteSession
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.resume import last_checkpoint_key
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.runs import MLFLOW_RUN_ID_PATTERN
 from trainyard_wire.states import JobState, can_retry
 
 # Failure reasons a new attempt may well not meet again: the machine, not the job, was at fault.
-RETRYABLE_FAILURES = frozenset({"oom_killed", "evicted"})
+RETRYABLE_FAILURES = frozenset({FailureReason.OOM_KILLED, FailureReason.EVICTED})
 # Seqs one attempt may use: far more events than any run reports.
 ATTEMPT_SEQ_SPAN = 1_000_000_000
 
@@ -40,7 +40,7 @@ def attempt_seq_offset(attempt: int) -> int:
 def retry_cause(state: JobState, error: dict[str, Any]) -> str | None:
     """Why a retry may help a job about to end in `state` with `error`; None if it would not."""
     if state == JobState.LOST:
-        return "lost"
+        return FailureReason.LOST.value
     reason = error.get("reason")
     if state == JobState.FAILED and reason in RETRYABLE_FAILURES:
         return str(reason)
@@ -60,7 +60,7 @@ def continued_mlflow_run(attempt: int, mlflow: dict[str, Any] | None) -> str | N
     return None
 
 
-def end_or_retry(session: Session, job: Job, state: JobState, error: dict[str, Any]) -> bool:
+def end_or_retry(session: WriteSession, job: Job, state: JobState, error: dict[str, Any]) -> bool:
     """End the job in `state`, or queue another attempt when a retry may help and one is left.
 
     Returns True when the job was queued again.
@@ -79,7 +79,7 @@ def end_or_retry(session: Session, job: Job, state: JobState, error: dict[str, A
 
 
 def _queue_next_attempt(
-    session: Session, job: Job, state: JobState, cause: str, error: dict[str, Any]
+    session: WriteSession, job: Job, state: JobState, cause: str, error: dict[str, Any]
 ) -> None:
     now = utcnow()
     resume_from = last_checkpoint_key(session, job) or job.spec.get("resume_from")

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from trainyard_gateway.service_client import ServiceClient, ServiceConnections, ServiceError
+from trainyard_wire.runs import Capabilities, Health
 
 
 @dataclass
@@ -17,8 +18,12 @@ class ServiceStatus:
     healthy: bool = False
     checked_at: float = 0.0
     error: str | None = "not checked yet"
-    health: dict[str, Any] | None = None
-    capabilities: dict[str, Any] | None = None
+    health: Health | None = None
+    capabilities: Capabilities | None = None
+
+    @property
+    def capacity(self) -> int | None:
+        return self.health.capacity if self.health else None
 
     def view(self) -> dict[str, Any]:
         return {
@@ -26,31 +31,41 @@ class ServiceStatus:
             "url": self.url,
             "healthy": self.healthy,
             "error": self.error,
-            "health": self.health,
-            "capabilities": self.capabilities,
+            "health": self.health.model_dump(mode="json") if self.health else None,
+            "capabilities": (
+                self.capabilities.model_dump(mode="json") if self.capabilities else None
+            ),
         }
 
 
 @dataclass
 class ServiceRegistry:
+    """Statuses per framework, and a client for each service over one shared connection pool
+    (`connections`, made from the token unless given)."""
+
     urls: dict[str, str]
     internal_token: str
     timeout: float = 5.0
+    connections: ServiceConnections | None = None
     statuses: dict[str, ServiceStatus] = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.statuses = {fw: ServiceStatus(fw, url) for fw, url in self.urls.items()}
-        self.client = httpx.Client(
-            timeout=self.timeout, headers={"Authorization": f"Bearer {self.internal_token}"}
-        )
+        if self.connections is None:
+            self.connections = ServiceConnections(self.internal_token, self.timeout)
+        self._connections = self.connections
 
     @property
     def frameworks(self) -> list[str]:
         return sorted(self.urls)
 
-    def url(self, framework: str) -> str:
-        return self.urls[framework]
+    def client(self, framework: str) -> ServiceClient:
+        return self._connections.client(self.urls[framework])
+
+    def client_at(self, url: str) -> ServiceClient:
+        """The service a run was started on (its URL is kept on the job)."""
+        return self._connections.client(url)
 
     def status(self, framework: str) -> ServiceStatus:
         return self.statuses[framework]
@@ -63,20 +78,16 @@ class ServiceRegistry:
     def poll(self, framework: str) -> ServiceStatus:
         """Ask the service for its health (and its capabilities, once)."""
         status = self.statuses[framework]
+        client = self.client(framework)
         try:
-            health = self.client.get(f"{status.url}/health", timeout=3.0)
-            health.raise_for_status()
-            capabilities = status.capabilities
-            if capabilities is None:
-                response = self.client.get(f"{status.url}/v1/capabilities")
-                response.raise_for_status()
-                capabilities = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            self.mark_down(framework, f"unreachable at {status.url}: {describe_http_error(exc)}")
+            health = client.health()
+            capabilities = status.capabilities or client.capabilities()
+        except ServiceError as exc:
+            self.mark_down(framework, _as_unreachable(status.url, exc))
             return status
         with self._lock:
             status.healthy, status.error = True, None
-            status.health, status.capabilities = health.json(), capabilities
+            status.health, status.capabilities = health, capabilities
             status.checked_at = time.monotonic()
         return status
 
@@ -84,25 +95,11 @@ class ServiceRegistry:
         return [self.poll(framework) for framework in self.frameworks]
 
     def close(self) -> None:
-        self.client.close()
+        self._connections.close()
 
 
-def describe_http_error(exc: BaseException) -> str:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"answered {exc.response.status_code}"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    return type(exc).__name__ + (f": {exc}" if str(exc) else "")
-
-
-def message_of(response: httpx.Response) -> tuple[str, list[dict[str, Any]] | None]:
-    """The message and field errors of an error answer in Trainyard's error format."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or f"status {response.status_code}", None
-    if isinstance(body, dict):
-        return str(body.get("message") or body), body.get("errors")
-    return str(body)[:500], None
+def _as_unreachable(url: str, exc: ServiceError) -> str:
+    """A service that fails its health check is away, whatever it answered."""
+    if exc.status_code is None:
+        return exc.message
+    return f"unreachable at {url}: answered {exc.status_code}"

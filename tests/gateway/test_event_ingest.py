@@ -14,14 +14,14 @@ from trainyard_wire.events import EventBatch
 
 @pytest.fixture
 def db(job_store: Database) -> Database:
-    with job_store.session() as session:
+    with job_store.write() as session:
         session.add(job_row("job-1"))
     return job_store
 
 
 def _post(db: Database, events: list[dict]) -> dict:
     batch = EventBatch.model_validate({"events": events})
-    with db.session() as session:
+    with db.write() as session:
         job = session.get(Job, "job-1", with_for_update=True)
         assert job is not None
         return ingest(session, job, batch.events).model_dump()
@@ -60,7 +60,7 @@ def test_overlapping_batches_store_each_event_once(db):
         "duplicates": 2,
         "last_seq": 151,
     }
-    with db.session() as session:
+    with db.read() as session:
         rows = session.execute(
             select(JobEvent.seq, JobEvent.data).where(JobEvent.job_id == "job-1")
         ).all()
@@ -72,7 +72,7 @@ def test_only_new_events_change_the_job(db):
     _post(db, [_metric(1, 1), _metric(2, 2)])
     # A late resend of epoch 1 must not move the job back.
     _post(db, [_metric(1, 1), _log(3)])
-    with db.session() as session:
+    with db.read() as session:
         job = session.get(Job, "job-1")
         assert job is not None
         assert job.epoch == 2

@@ -145,7 +145,7 @@ def insert_running_job(database_url: str, job_id: str, token: str) -> None:
     db = Database(database_url)
     now = utcnow()
     try:
-        with db.session(write=True) as session:
+        with db.write() as session:
             session.add(
                 Job(
                     id=job_id,

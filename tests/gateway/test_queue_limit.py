@@ -18,7 +18,7 @@ def test_simultaneous_submissions_never_pass_the_limit(job_store):
     def submit(n: int) -> int:
         try:
             # As the job API stores a job: the check and the insert in one write transaction.
-            with job_store.session(write=True) as session:
+            with job_store.write() as session:
                 check_queue_room(session, "busy", LIMIT)
                 session.add(job_row(f"job-{n}", project="busy", state="queued"))
             return 201
@@ -27,7 +27,7 @@ def test_simultaneous_submissions_never_pass_the_limit(job_store):
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(submit, range(40)))
-    with job_store.session() as session:
+    with job_store.read() as session:
         queued = session.scalar(select(func.count()).select_from(Job).where(Job.project == "busy"))
     assert queued == LIMIT
     assert sorted(answers) == [201] * LIMIT + [429] * (40 - LIMIT)

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from trainyard_gateway.db import Database, migrate
+from trainyard_gateway.db import Database, WriteSession, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import ATTEMPT_SEQ_SPAN, continued_mlflow_run, end_or_retry
@@ -22,14 +21,14 @@ OOM = {"reason": "oom_killed", "message": "the kernel's OOM killer ended the run
 
 
 @pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
+def session(tmp_path: Path) -> Iterator[WriteSession]:
     db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
     migrate(db.engine)
-    with db.session() as session:
+    with db.write() as session:
         yield session
 
 
-def running_job(session: Session, max_retries: int, **spec: Any) -> Job:
+def running_job(session: WriteSession, max_retries: int, **spec: Any) -> Job:
     now = utcnow()
     job = Job(
         id="job-0123456789abcdef",
@@ -49,7 +48,7 @@ def running_job(session: Session, max_retries: int, **spec: Any) -> Job:
     return job
 
 
-def report_checkpoint(session: Session, job: Job, seq: int) -> None:
+def report_checkpoint(session: WriteSession, job: Job, seq: int) -> None:
     uri = f"file:///s/checkpoints/projects/p/jobs/{job.id}/last.pt"
     ingest(session, job, [ArtifactEvent(seq=seq, name="last.pt", uri=uri, size=1, sha256=SHA)])
 

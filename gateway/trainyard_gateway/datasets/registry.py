@@ -14,11 +14,11 @@ from urllib.parse import urlparse
 
 from pydantic import Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from trainyard_gateway.datasets.archive import ArchiveError, ArchiveLimits, extract_dataset_zip
 from trainyard_gateway.datasets.report import DatasetReport
 from trainyard_gateway.datasets.validation import validate_dataset
+from trainyard_gateway.db import ReadSession, WriteSession
 from trainyard_gateway.deps import Gateway
 from trainyard_gateway.errors import (
     DatasetInUse,
@@ -97,7 +97,7 @@ def _upload_all(storage: Storage, root: Path, dataset_id: str) -> tuple[str, int
     return digest.hexdigest(), total
 
 
-def _insert(session: Session, dataset: Dataset) -> DatasetView:
+def _insert(session: WriteSession, dataset: Dataset) -> DatasetView:
     session.add(dataset)
     session.flush()
     return view(dataset)
@@ -134,7 +134,7 @@ def create_from_zip(
         created_at=utcnow(),
     )
     try:
-        with gateway.db.session() as session:
+        with gateway.db.write() as session:
             return _insert(session, dataset)
     except BaseException:
         _delete_objects(gateway.storage, dataset_id)
@@ -221,18 +221,18 @@ def register_uri(gateway: Gateway, request: RegisterDataset) -> DatasetView:
         size_bytes=sum(o.size for o in objects),
         created_at=utcnow(),
     )
-    with gateway.db.session() as session:
+    with gateway.db.write() as session:
         return _insert(session, dataset)
 
 
-def list_datasets(session: Session, limit: int) -> list[DatasetView]:
+def list_datasets(session: ReadSession, limit: int) -> list[DatasetView]:
     rows = session.scalars(
         select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit)
     )
     return [view(d) for d in rows]
 
 
-def get_dataset(session: Session, dataset_id: str) -> Dataset:
+def get_dataset(session: ReadSession, dataset_id: str) -> Dataset:
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
         raise DatasetNotFound(dataset_id)
@@ -246,7 +246,7 @@ def _delete_objects(storage: Storage, dataset_id: str) -> None:
 
 def delete_dataset(gateway: Gateway, dataset_id: str) -> None:
     """Refused while an unfinished job uses it; uploaded objects go, registered data stays."""
-    with gateway.db.session() as session:
+    with gateway.db.write() as session:
         dataset = session.get(Dataset, dataset_id, with_for_update=True)
         if dataset is None:
             raise DatasetNotFound(dataset_id)

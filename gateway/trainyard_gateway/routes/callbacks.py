@@ -40,7 +40,7 @@ async def receive_events(
 def _store(
     gateway: Gateway, job_id: str, token: str | None, batch: EventBatch
 ) -> tuple[BatchAck, bool]:
-    with gateway.db.session(write=True) as session:
+    with gateway.db.write() as session:
         job = session.get(Job, job_id, with_for_update=True)
         # One answer for "no such job" and "wrong token": a token reveals nothing about others.
         if job is None or not token_matches(token, job.callback_token_hash):

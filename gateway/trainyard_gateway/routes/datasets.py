@@ -21,7 +21,7 @@ from trainyard_gateway.datasets.registry import (
     view,
 )
 from trainyard_gateway.datasets.upload import UploadError, receive_multipart, receive_raw
-from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
+from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
 from trainyard_gateway.errors import InvalidInput, TooLarge, UnsupportedMediaType, error_for_status
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.errors import describe_errors, summarize
@@ -126,14 +126,14 @@ async def create_dataset(
 
 @router.get("", response_model=list[DatasetView])
 def list_all(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    session: ReadSessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[DatasetView]:
     """Newest first."""
     return list_datasets(session, limit)
 
 
 @router.get("/{dataset_id}", response_model=DatasetView)
-def get_one(dataset_id: str, session: SessionDep) -> DatasetView:
+def get_one(dataset_id: str, session: ReadSessionDep) -> DatasetView:
     return view(get_dataset(session, dataset_id))
 
 

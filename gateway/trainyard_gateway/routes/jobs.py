@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from trainyard_gateway.cancellation import cancel
-from trainyard_gateway.deps import Gateway, GatewayDep, SessionDep
+from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
 from trainyard_gateway.errors import NotFound
 from trainyard_gateway.job_queries import (
     artifacts,
@@ -45,7 +45,7 @@ async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
 
 
 def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
-    with gateway.db.session(write=True) as session:
+    with gateway.db.write() as session:
         check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
         job = submit(session, spec, gateway.storage)
         return job_view(session, job)
@@ -53,7 +53,7 @@ def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
 
 @router.get("", response_model=JobList)
 def list_all(
-    session: SessionDep,
+    session: ReadSessionDep,
     state: StateFilter = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
     project: Annotated[str | None, Query(max_length=64)] = None,
@@ -72,15 +72,15 @@ def list_all(
 
 
 @router.get("/{job_id}", response_model=JobView)
-def get_one(job_id: str, session: SessionDep) -> JobView:
+def get_one(job_id: str, session: ReadSessionDep) -> JobView:
     return job_view(session, get_job(session, job_id))
 
 
 @router.post("/{job_id}/cancel", response_model=JobView)
-def cancel_job(job_id: str, session: SessionDep, gateway: GatewayDep) -> JSONResponse:
-    job = get_job(session, job_id, for_update=True)
-    done = cancel(session, job, gateway.registry)
-    view = job_view(session, job)
+def cancel_job(job_id: str, gateway: GatewayDep) -> JSONResponse:
+    done = cancel(gateway.db, gateway.registry, job_id)
+    with gateway.db.read() as session:
+        view = job_view(session, get_job(session, job_id))
     # 202: the service could not be reached yet; the stop is retried until it is.
     return JSONResponse(view.model_dump(mode="json"), status_code=200 if done else 202)
 
@@ -94,14 +94,14 @@ async def resume_job(job_id: str, gateway: GatewayDep) -> JobView:
 
 
 def _resume_spec(job_id: str, gateway: Gateway) -> JobSpec:
-    with gateway.db.session() as session:
+    with gateway.db.read() as session:
         return resume_spec(session, get_job(session, job_id))
 
 
 @router.get("/{job_id}/logs", response_model=Logs)
 def logs(
     job_id: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     tail: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> Logs:
     job = get_job(session, job_id)
@@ -111,7 +111,7 @@ def logs(
 @router.get("/{job_id}/logs/stream")
 def logs_stream(
     job_id: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     gateway: GatewayDep,
     tail: Annotated[int, Query(ge=0, le=10_000)] = 100,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
@@ -134,12 +134,12 @@ def logs_stream(
 
 
 @router.get("/{job_id}/metrics", response_model=Metrics)
-def job_metrics(job_id: str, session: SessionDep) -> Metrics:
+def job_metrics(job_id: str, session: ReadSessionDep) -> Metrics:
     return metrics(session, get_job(session, job_id).id)
 
 
 @router.get("/{job_id}/artifacts", response_model=list[Artifact])
-def job_artifacts(job_id: str, session: SessionDep, gateway: GatewayDep) -> list[Artifact]:
+def job_artifacts(job_id: str, session: ReadSessionDep, gateway: GatewayDep) -> list[Artifact]:
     """Checkpoints with size and checksum; `download_url` is presigned where storage can sign."""
     listed = artifacts(session, get_job(session, job_id).id)
     for artifact in listed:
@@ -157,7 +157,7 @@ def _presigned(gateway: Gateway, uri: str) -> str | None:
 
 
 @router.get("/{job_id}/artifacts/{name}")
-def download_artifact(job_id: str, name: str, session: SessionDep, gateway: GatewayDep):
+def download_artifact(job_id: str, name: str, session: ReadSessionDep, gateway: GatewayDep):
     found = {a.name: a for a in artifacts(session, get_job(session, job_id).id)}
     if name not in found:
         raise NotFound(f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")

@@ -24,7 +24,7 @@ def health() -> dict[str, str]:
 @router.get("/ready")
 def ready(gateway: GatewayDep) -> JSONResponse:
     try:
-        with gateway.db.session() as session:
+        with gateway.db.read() as session:
             session.execute(text("SELECT 1"))
         database: dict[str, Any] = {"ok": True}
     except SQLAlchemyError as exc:

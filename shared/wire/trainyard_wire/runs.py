@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -52,3 +53,21 @@ class Health(BaseModel):
     device: str
     running: int
     capacity: int
+
+
+class TaskSupport(BaseModel):
+    dataset_formats: list[str]
+    models: list[str]
+    # True when `models` lists every model accepted; False when it is a list of examples.
+    models_exhaustive: bool = True
+
+
+class Capabilities(BaseModel):
+    """What a service can train: tasks with their models and dataset formats, the options
+    schema, library versions and device (`GET /v1/capabilities`)."""
+
+    framework: str
+    tasks: dict[str, TaskSupport]
+    options_schema: dict[str, Any]
+    versions: dict[str, str]
+    device: str

@@ -105,7 +105,7 @@ def storing_alone(database_url: str, size: int, seconds: float) -> float:
     job_id = f"job-storing-alone-{size}"
     try:
         migrate(db.engine)
-        with db.session() as session:
+        with db.write() as session:
             now = utcnow()
             session.add(
                 Job(
@@ -124,7 +124,7 @@ def storing_alone(database_url: str, size: int, seconds: float) -> float:
         started = time.perf_counter()
         while time.perf_counter() - started < seconds:
             parsed = EventBatch.model_validate(batch(1 + number * size, size, number))
-            with db.session() as session:
+            with db.write() as session:
                 job = session.get(Job, job_id, with_for_update=True)
                 assert job is not None
                 stored += ingest(session, job, parsed.events).stored

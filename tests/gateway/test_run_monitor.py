@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fake_service import FakeService, dispatcher, queued_job, registry
+from tests.support.fake_service import FakeService, dispatcher, queued_job, registry
 from trainyard_gateway.cancellation import CANCELLED_BY_USER, cancel
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.dispatcher import Dispatcher

@@ -18,7 +18,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from gateway.fake_service import FakeService, dispatcher, queued_job, registry, settings, toy_spec
+from tests.support.fake_service import (
+    FakeService,
+    dispatcher,
+    queued_job,
+    registry,
+    settings,
+    toy_spec,
+)
 from trainyard_gateway.app import create_app
 from trainyard_gateway.db import Database, migrate
 from trainyard_gateway.models import Job, utcnow

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainyard_huggingface import models  # sets the offline switches before transformers loads
+from trainyard_huggingface import models
 from trainyard_runtime.training import TrainingError
 from trainyard_wire.spec import JobSpec
 

@@ -9,11 +9,6 @@ and lr, the learning rate used in that epoch.
 
 from __future__ import annotations
 
-import os
-
-# Before timm / huggingface_hub are imported: never wait on a download (see model.py).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 import math
 import time
 from contextlib import nullcontext

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-# Set before timm / huggingface_hub are imported: a pod or a laptop without network must
-# fail fast on missing weights instead of waiting on a download.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import timm
 import torch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,9 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainyard_runtime.training.torch_env import device_description, package_versions
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
 from trainyard_wire.spec import JobSpec
-
-# Listing models must never reach for the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class TimmOptions(BaseModel):

@@ -223,7 +223,7 @@ class KubernetesExecutor(Executor):
         uid = created.get("metadata", {}).get("uid")
         if not uid:
             raise ClusterRefused("kubernetes returned the Job without a uid")
-        token = launch.env.get("CALLBACK_TOKEN", "")
+        token = launch.environment.callback_token or ""
         secret = build_callback_secret(launch, job, uid, token)
         try:
             self._call("create Secret", core.create_namespaced_secret, namespace, secret)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 
 # torchvision's ImageFolder extensions, repeated so the layout check needs no torch import.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -23,7 +24,9 @@ def check_layout(root: Path) -> list[str]:
     """The class names (sorted, as ImageFolder indexes them); TrainingError naming the problem."""
 
     def invalid(message: str) -> TrainingError:
-        return TrainingError("dataset_invalid", f"imagefolder dataset {root}: {message}")
+        return TrainingError(
+            FailureReason.DATASET_INVALID, f"imagefolder dataset {root}: {message}"
+        )
 
     counts = {}
     for split in ("train", "val"):

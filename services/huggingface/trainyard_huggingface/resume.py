@@ -16,6 +16,7 @@ from typing import Any
 
 from trainyard_huggingface.build import WEIGHT_FILES, Built
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_wire.failures import FailureReason
 
 # Saved by Trainer but not needed to resume: the weights travel as the state dict already.
 _NOT_PACKED = {*WEIGHT_FILES, "config.json", "training_args.bin"}
@@ -50,7 +51,7 @@ def prepare_resume(ctx: TrainingContext, built: Built, best_path: Path) -> Resum
     files = payload.get("trainer_files") if isinstance(payload, dict) else None
     if not files:
         raise TrainingError(
-            "checkpoint_invalid",
+            FailureReason.CHECKPOINT_INVALID,
             f"{point.key} holds no trainer state to resume from (a last.pt saved during "
             "training does; the final one of a run does not)",
         )
@@ -58,7 +59,7 @@ def prepare_resume(ctx: TrainingContext, built: Built, best_path: Path) -> Resum
         built.model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise TrainingError(
-            "checkpoint_invalid", f"{point.key} does not fit this model: {exc}"
+            FailureReason.CHECKPOINT_INVALID, f"{point.key} does not fit this model: {exc}"
         ) from exc
     epoch = int(payload["epoch"])
     ctx.resuming_after(epoch)

@@ -20,6 +20,7 @@ from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_huggingface.resume import Resumed, pack_trainer_folder, prepare_resume
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
+from trainyard_wire.failures import FailureReason
 
 
 def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:
@@ -119,7 +120,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     if spec.task != "classification" or spec.dataset.format != "imagefolder":
         raise TrainingError(
-            "task_unsupported", "huggingface trains classification on imagefolder datasets only"
+            FailureReason.TASK_UNSUPPORTED,
+            "huggingface trains classification on imagefolder datasets only",
         )
     options = HuggingfaceOptions.model_validate(spec.options)
     classes = check_layout(ctx.dataset_dir)
@@ -181,7 +183,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     trainer.train(resume_from_checkpoint=str(resumed.folder) if resumed else None)
 
     if reporter.best is None:
-        raise TrainingError("no_epochs", "training ended without a single evaluated epoch")
+        raise TrainingError(
+            FailureReason.NO_EPOCHS, "training ended without a single evaluated epoch"
+        )
     last = save_checkpoint(
         ctx.work_dir / "last.pt", built, hp.image_size, hp.epochs, reporter.last_metrics
     )

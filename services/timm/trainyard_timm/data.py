@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 IMAGE_SUFFIXES = frozenset(datasets.folder.IMG_EXTENSIONS)
@@ -20,13 +21,13 @@ def _classes(split_dir: Path) -> list[str]:
     """Class folders of one split that hold at least one image."""
     if not split_dir.is_dir():
         raise TrainingError(
-            "dataset_invalid",
+            FailureReason.DATASET_INVALID,
             f"imagefolder dataset needs a {split_dir.name}/ folder (missing: {split_dir})",
         )
     classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
     if not classes:
         raise TrainingError(
-            "dataset_invalid",
+            FailureReason.DATASET_INVALID,
             f"{split_dir} has no class folders (expected {split_dir.name}/<class>/<image>)",
         )
     empty = [
@@ -36,7 +37,7 @@ def _classes(split_dir: Path) -> list[str]:
     ]
     if empty:
         raise TrainingError(
-            "dataset_invalid",
+            FailureReason.DATASET_INVALID,
             f"class folders without images in {split_dir}: {', '.join(empty[:10])} "
             f"(image types: {', '.join(sorted(IMAGE_SUFFIXES))})",
         )
@@ -50,12 +51,14 @@ def check_layout(root: Path) -> list[str]:
         only_train = sorted(set(train) - set(val))
         only_val = sorted(set(val) - set(train))
         raise TrainingError(
-            "dataset_invalid",
+            FailureReason.DATASET_INVALID,
             f"train/ and val/ must have the same class folders: only in train: {only_train}, "
             f"only in val: {only_val}",
         )
     if len(train) < 2:
-        raise TrainingError("dataset_invalid", f"need at least 2 classes, found {train}")
+        raise TrainingError(
+            FailureReason.DATASET_INVALID, f"need at least 2 classes, found {train}"
+        )
     return train
 
 

@@ -25,20 +25,21 @@ from trainyard_timm import model as models
 from trainyard_timm.data import build_loaders, check_layout
 from trainyard_timm.plugin import TimmOptions
 from trainyard_timm.resume import resume, training_state
+from trainyard_wire.failures import FailureReason
 
 
 def _options(ctx: TrainingContext) -> TimmOptions:
     spec = ctx.spec
     if spec.task != "classification" or spec.dataset.format != "imagefolder":
         raise TrainingError(
-            "spec_unsupported",
+            FailureReason.SPEC_UNSUPPORTED,
             f"timm trains classification on imagefolder datasets, not {spec.task} on "
             f"{spec.dataset.format}",
         )
     try:
         return TimmOptions.model_validate(spec.options)
     except ValidationError as exc:
-        raise TrainingError("options_invalid", f"invalid timm options: {exc}") from exc
+        raise TrainingError(FailureReason.OPTIONS_INVALID, f"invalid timm options: {exc}") from exc
 
 
 def _lr_factor(epoch: int, epochs: int, opts: TimmOptions) -> float:

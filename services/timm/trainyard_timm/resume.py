@@ -16,6 +16,7 @@ import torch
 
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_runtime.training.rng import restore_rng_state, rng_state
+from trainyard_wire.failures import FailureReason
 
 Score = tuple[float, float]  # (top1, -val_loss): higher is better
 
@@ -58,20 +59,20 @@ def resume(
     state = checkpoint.get("training") if isinstance(checkpoint, dict) else None
     if state is None:
         raise TrainingError(
-            "checkpoint_invalid",
+            FailureReason.CHECKPOINT_INVALID,
             f"{point.key} holds no training state to resume from (only a last.pt of a timm "
             "job does)",
         )
     if checkpoint.get("model") != ctx.spec.model:
         raise TrainingError(
-            "checkpoint_invalid",
+            FailureReason.CHECKPOINT_INVALID,
             f"{point.key} is a checkpoint of {checkpoint.get('model')!r}, not {ctx.spec.model!r}",
         )
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as exc:  # another number of classes, another architecture variant
         raise TrainingError(
-            "checkpoint_invalid", f"{point.key} does not fit this model: {exc}"
+            FailureReason.CHECKPOINT_INVALID, f"{point.key} does not fit this model: {exc}"
         ) from exc
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

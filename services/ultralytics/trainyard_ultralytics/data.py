@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 
@@ -17,7 +18,7 @@ def _images(folder: Path) -> list[Path]:
 
 
 def _invalid(message: str) -> TrainingError:
-    return TrainingError("dataset_invalid", message)
+    return TrainingError(FailureReason.DATASET_INVALID, message)
 
 
 def check_imagefolder(root: Path) -> int:

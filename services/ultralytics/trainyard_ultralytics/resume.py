@@ -14,6 +14,7 @@ from pathlib import Path
 
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS
+from trainyard_wire.failures import FailureReason
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,14 @@ def prepare_resume(ctx: TrainingContext, save_dir: Path) -> Resumed | None:
     args = checkpoint.get("train_args") if isinstance(checkpoint, dict) else None
     if not args or checkpoint.get("optimizer") is None or checkpoint.get("epoch", -1) < 0:
         raise TrainingError(
-            "checkpoint_invalid",
+            FailureReason.CHECKPOINT_INVALID,
             f"{point.key} cannot be resumed: only a last.pt ultralytics saved during training "
             "holds its optimizer and epoch (the final one of a run is stripped of them)",
         )
     task = ULTRALYTICS_TASKS[ctx.spec.task]
     if args.get("task") != task:
         raise TrainingError(
-            "checkpoint_invalid",
+            FailureReason.CHECKPOINT_INVALID,
             f"{point.key} is a checkpoint of a {args.get('task')} run, not of {task}",
         )
     epochs = int(args["epochs"])

@@ -24,6 +24,7 @@ from trainyard_ultralytics.runtime import (
     find_weights,
     prepare_offline,
 )
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -60,7 +61,7 @@ def _pretrained_weights(ctx: TrainingContext) -> Path | None:
     spec = ctx.spec
     if spec.model.endswith(".pt") and not spec.hyperparams.pretrained:
         raise TrainingError(
-            "pretrained_unavailable",
+            FailureReason.PRETRAINED_UNAVAILABLE,
             f"{spec.model} is a weights file but pretrained=false: set pretrained=true, "
             f"or use {config_name(spec.model)} to train from scratch",
         )
@@ -83,7 +84,7 @@ def _load_model(ctx: TrainingContext, weights: Path | None):
     model = YOLO(str(weights))
     if model.task != task:
         raise TrainingError(
-            "pretrained_unavailable",
+            FailureReason.PRETRAINED_UNAVAILABLE,
             f"{weights} holds a {model.task} model, not one for {ctx.spec.task} ({task})",
         )
     return model
@@ -206,7 +207,9 @@ def _finish(ctx: TrainingContext, model, final: dict[str, float]) -> dict[str, f
     trainer = model.trainer
     last, best = Path(trainer.last), Path(trainer.best)
     if not last.is_file():
-        raise TrainingError("no_checkpoint", f"ultralytics saved no checkpoint at {last}")
+        raise TrainingError(
+            FailureReason.NO_CHECKPOINT, f"ultralytics saved no checkpoint at {last}"
+        )
     ctx.save_checkpoint(best if best.is_file() else last, "best")
     ctx.save_checkpoint(last, "last")
     return final

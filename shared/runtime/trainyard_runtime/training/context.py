@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trainyard_runtime.storage import Storage, StoredObject
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 class TrainingError(Exception):
     """An expected failure with a reason users can act on (bad dataset, missing weights…)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: FailureReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -95,7 +96,7 @@ class TrainingContext:
         total = total_epochs or self.total_epochs
         if epoch >= total:
             raise TrainingError(
-                "resume_finished",
+                FailureReason.RESUME_FINISHED,
                 f"the checkpoint to resume from is at epoch {epoch} of {total}: nothing is left "
                 "to train (raise hyperparams.epochs to train further)",
             )

@@ -25,6 +25,7 @@ from trainyard_runtime.training.datasets import resolve_dataset
 from trainyard_runtime.training.offline_sink import OfflineSink
 from trainyard_runtime.training.output_capture import OutputCapture
 from trainyard_runtime.training.torch_env import stay_offline
+from trainyard_wire.failures import FailureReason
 
 TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
 
@@ -43,13 +44,12 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Cancelled()
 
 
-def _failure_reason(exc: BaseException) -> str:
+def _failure_reason(exc: BaseException) -> FailureReason:
     if isinstance(exc, TrainingError):
         return exc.reason
     if isinstance(exc, StorageError):
-        return "storage_unavailable"
-    memory = exception_reason(exc)  # cuda_oom, out_of_memory
-    return memory.value if memory else "exception"
+        return FailureReason.STORAGE_UNAVAILABLE
+    return exception_reason(exc) or FailureReason.EXCEPTION  # cuda_oom, out_of_memory
 
 
 def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
@@ -98,7 +98,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")
-        sink.status("cancelled", reason="stopped", message="stopped by request")
+        sink.status("cancelled", reason=FailureReason.STOPPED, message="stopped by request")
         code = EXIT_CANCELLED
     except BaseException as exc:
         traceback.print_exc()

@@ -15,9 +15,10 @@ from typing import Any
 
 from trainyard_huggingface import models
 from trainyard_huggingface.build import Built, build_model, locate_pretrained, save_checkpoint
-from trainyard_huggingface.data import Collator, check_layout, make_datasets
+from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_huggingface.resume import Resumed, pack_trainer_folder, prepare_resume
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_wire.failures import FailureReason
@@ -124,7 +125,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             "huggingface trains classification on imagefolder datasets only",
         )
     options = HuggingfaceOptions.model_validate(spec.options)
-    classes = check_layout(ctx.dataset_dir)
+    classes = imagefolder_classes(ctx.dataset_dir)
     if hp.pretrained:  # fail fast, before the slow imports, when the weights are not here
         source = models.pretrained_source(spec.model)
         if source is not None:

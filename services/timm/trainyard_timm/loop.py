@@ -19,10 +19,11 @@ import torch
 from pydantic import ValidationError
 from timm.optim import create_optimizer_v2
 
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
-from trainyard_timm.data import build_loaders, check_layout
+from trainyard_timm.data import build_loaders
 from trainyard_timm.plugin import TimmOptions
 from trainyard_timm.resume import resume, training_state
 from trainyard_wire.failures import FailureReason
@@ -113,7 +114,7 @@ def _save(path: Path, model, ctx: TrainingContext, extra: dict[str, Any]) -> Pat
 def train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     opts = _options(ctx)
-    classes = check_layout(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
+    classes = imagefolder_classes(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
     seed_everything(hp.seed)
     device = choose_device(spec.resources.gpu)
 

@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
-from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
+from trainyard_ultralytics.data import write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
 from trainyard_ultralytics.resume import prepare_resume
@@ -51,7 +52,7 @@ def readable(metrics: dict[str, Any]) -> dict[str, float]:
 def _dataset_arg(ctx: TrainingContext) -> str:
     spec = ctx.spec
     if spec.task == "classification":
-        check_imagefolder(ctx.dataset_dir)
+        imagefolder_classes(ctx.dataset_dir)
         return str(ctx.dataset_dir)
     return str(write_yolo_yaml(ctx.dataset_dir, spec.task, ctx.work_dir / "data.yaml"))
 

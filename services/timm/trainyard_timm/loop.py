@@ -2,7 +2,7 @@
 
 Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
-with `resume_from`, training goes on after the checkpoint's epoch (resume.py).
+with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
 """
@@ -23,9 +23,9 @@ from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
+from trainyard_timm.checkpoint import TimmCheckpoint
 from trainyard_timm.data import build_loaders
 from trainyard_timm.plugin import TimmOptions
-from trainyard_timm.resume import resume, training_state
 from trainyard_wire.failures import FailureReason
 
 
@@ -148,12 +148,16 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     best_path, last_path = ctx.work_dir / "best.pt", ctx.work_dir / "last.pt"
     generator = data.train.generator
     assert generator is not None  # build_loaders seeds one for the shuffles
-    progress = resume(ctx, model, optimizer, scheduler, amp.scaler, generator, best_path)
+    checkpoint = TimmCheckpoint(model, optimizer, scheduler, amp.scaler, generator, best_path)
+    progress = checkpoint.resume(ctx)
 
     def save_last(epoch: int, metrics: dict[str, float]) -> None:
-        state = training_state(optimizer, scheduler, amp.scaler, generator, progress)
+        training = checkpoint.state()
         _save(
-            last_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics, "training": state}
+            last_path,
+            model,
+            ctx,
+            {**meta, "epoch": epoch, "metrics": metrics, "training": training},
         )
 
     metrics: dict[str, float] = {}

@@ -3,7 +3,7 @@
 ultralytics runs its own loop (`model.train`); a callback at the end of each fitted epoch
 reports that epoch's losses and validation metrics, and the run's best.pt/last.pt are
 uploaded when it ends (and during training, every CHECKPOINT_INTERVAL_SECONDS). With
-`resume_from`, ultralytics resumes the run that saved that last.pt (resume.py).
+`resume_from`, ultralytics resumes the run that saved that last.pt (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
+from trainyard_ultralytics.checkpoint import UltralyticsCheckpoint
 from trainyard_ultralytics.data import write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
-from trainyard_ultralytics.resume import prepare_resume
 from trainyard_ultralytics.runtime import (
     amp_setting,
     apply_offline_settings,
@@ -103,7 +103,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     seed_everything(hp.seed)
     device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0
     save_dir = ctx.work_dir / "runs" / "train"
-    resumed = prepare_resume(ctx, save_dir)
+    resumed = UltralyticsCheckpoint(save_dir).resume(ctx)
     model = _resumable_model(resumed.checkpoint) if resumed else _load_model(ctx, weights)
 
     state: dict[str, Any] = {"stopped": False, "final": {}}

@@ -15,7 +15,7 @@ from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 if TYPE_CHECKING:
-    from trainyard_runtime.training.resume import ResumePoint
+    from trainyard_runtime.training.resume_point import ResumePoint
 
 
 class TrainingError(Exception):
@@ -84,7 +84,7 @@ class TrainingContext:
         if self.spec.resume_from is None:
             return None
         if self._resume is None:
-            from trainyard_runtime.training.resume import fetch_resume_point
+            from trainyard_runtime.training.resume_point import fetch_resume_point
 
             self._resume = fetch_resume_point(
                 self.storage, self.spec.resume_from, self.work_dir / "resume"

@@ -18,13 +18,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from trainyard_runtime.reporter import DEFAULT_MAX_BUFFERED
+from trainyard_runtime.reporter import (
+    DEFAULT_FINAL_DELIVERY_TIMEOUT,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_BUFFERED,
+)
 from trainyard_runtime.tracking import DEFAULT_EXPERIMENT_PREFIX
 from trainyard_wire.spec import JobSpec
 
-DEFAULT_HEARTBEAT_INTERVAL = 5.0  # seconds between heartbeats
-DEFAULT_FINAL_DELIVERY_TIMEOUT = 300.0  # seconds to keep retrying the final report
-DEFAULT_CHECKPOINT_INTERVAL = 300.0  # upload `last` during training at most this often
+DEFAULT_CHECKPOINT_INTERVAL = 300.0  # seconds: upload `last` during training at most this often
 
 
 class RunVariable(StrEnum):

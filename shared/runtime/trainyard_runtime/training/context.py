@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
+from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
 from trainyard_runtime.storage import Storage, StoredObject
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
@@ -42,7 +44,7 @@ class EventSink(Protocol):
         self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"
     ) -> None: ...
     def tracking(self, **fields: Any) -> None: ...
-    def close(self, timeout: float = 300.0) -> bool: ...
+    def close(self, timeout: float = DEFAULT_FINAL_DELIVERY_TIMEOUT) -> bool: ...
 
 
 @dataclass
@@ -58,7 +60,7 @@ class TrainingContext:
     epochs_reported: dict[int, dict[str, float | None]] = field(default_factory=dict)
     checkpoints: dict[str, StoredObject] = field(default_factory=dict)
     # Upload `last` during training at most this often, so a crash loses little.
-    checkpoint_interval: float = 300.0
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     _last_periodic: float = field(default_factory=time.monotonic)
     # Epochs an earlier run of this training finished (resumed from its checkpoint).
     epochs_before: int = 0

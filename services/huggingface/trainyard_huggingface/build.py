@@ -168,7 +168,7 @@ def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any])
 def save_checkpoint(
     path: Path, built: Built, image_size: int, epoch: int, metrics: dict, **resume: Any
 ) -> Path:
-    """Write a single-file checkpoint; `resume` adds what resuming needs (see resume.py)."""
+    """Write a single-file checkpoint; `resume` adds what resuming needs (see checkpoint.py)."""
     import torch
 
     payload = {

@@ -10,9 +10,10 @@ from pathlib import Path
 from progress import epoch_done, final
 
 from trainyard_huggingface.build import build_model, save_checkpoint
-from trainyard_huggingface.data import Collator, check_layout, make_datasets
+from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_huggingface.train import _accuracy, _optimizer
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_wire.spec import JobSpec
 
@@ -21,7 +22,7 @@ def main(spec_path: Path, out: Path) -> None:
     spec = JobSpec.model_validate(json.loads(spec_path.read_text()))
     hp, options = spec.hyperparams, HuggingfaceOptions.model_validate(spec.options)
     dataset = Path(spec.dataset.uri)
-    classes = check_layout(dataset)
+    classes = imagefolder_classes(dataset)
     import transformers
     from transformers import Trainer, TrainerCallback, TrainingArguments
 

@@ -14,9 +14,10 @@ import torch
 from progress import epoch_done, final
 from timm.optim import create_optimizer_v2
 
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_timm import model as models
-from trainyard_timm.data import build_loaders, check_layout
+from trainyard_timm.data import build_loaders
 from trainyard_timm.loop import Amp, _lr_factor, evaluate, train_one_epoch
 from trainyard_timm.plugin import TimmOptions
 from trainyard_wire.spec import JobSpec
@@ -26,7 +27,7 @@ def main(spec_path: Path, out: Path) -> None:
     spec = JobSpec.model_validate(json.loads(spec_path.read_text()))
     hp, opts = spec.hyperparams, TimmOptions.model_validate(spec.options)
     dataset = Path(spec.dataset.uri)
-    classes = check_layout(dataset)
+    classes = imagefolder_classes(dataset)
     seed_everything(hp.seed)
     device = choose_device(spec.resources.gpu)
     model = models.create(spec.model, len(classes), False, opts.drop_rate, None)

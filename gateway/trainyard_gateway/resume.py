@@ -20,12 +20,11 @@ from trainyard_gateway.errors import Conflict, InvalidInput, Unavailable
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
 from trainyard_runtime.storage.base import check_key
-from trainyard_runtime.storage.layout import checkpoint_key
+from trainyard_runtime.storage.layout import CHECKPOINTS, checkpoint_key, parse_checkpoint_key
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.states import NOT_ENDED, JobState
 
 RESUMABLE: tuple[JobState, ...] = (JobState.FAILED, JobState.CANCELLED, JobState.LOST)
-CHECKPOINTS = "checkpoints/"
 _JOB_ID = re.compile(r"job-[A-Za-z0-9_-]{1,60}")
 
 
@@ -100,10 +99,8 @@ def _key_of(storage: Storage, value: str) -> str:
 
 def _job_of_key(session: ReadSession, key: str) -> Job | None:
     """The job whose checkpoint folder holds `key` (checkpoints/projects/P/jobs/ID/FILE)."""
-    parts = key.split("/")
-    if len(parts) == 6 and parts[1] == "projects" and parts[3] == "jobs":
-        return session.get(Job, parts[4])
-    return None
+    place = parse_checkpoint_key(key)
+    return session.get(Job, place.job_id) if place else None
 
 
 def _source_job(session: ReadSession, storage: Storage, job_id: str) -> tuple[Job, str]:

@@ -122,6 +122,9 @@ def settings_names(model: type[BaseSettings]) -> set[str]:
     """The environment variables a pydantic settings class reads (its validation aliases)."""
     names: set[str] = set()
     for field in model.model_fields.values():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings):
+            names |= settings_names(field.annotation)  # nested settings read their own names
+            continue
         alias = field.validation_alias
         choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
         for choice in choices:

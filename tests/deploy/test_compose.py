@@ -23,6 +23,7 @@ from tests.deploy.deploy_files import (
     settings_names,
 )
 from trainyard_gateway.settings import GatewaySettings
+from trainyard_runtime.run_environment import RunVariable
 from trainyard_servicekit.settings import ServiceSettings
 
 RUNTIME = REPO / "shared" / "runtime" / "trainyard_runtime"
@@ -34,7 +35,7 @@ READS = {
     "gateway": settings_names(GatewaySettings) | S3_NAMES,
     "service": settings_names(ServiceSettings)
     | S3_NAMES
-    | environ_reads(RUNTIME / "training" / "environment.py")
+    | {str(name) for name in RunVariable}
     | environ_reads(RUNTIME / "datasets" / "cache.py"),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec
 from trainyard_wire.spec import JobSpec
 
@@ -23,15 +24,13 @@ def launch(
         }
     )
     return LaunchSpec(
-        run_id=run_id,
-        module="toy_framework.train",
-        spec_json=spec.model_dump_json(),
-        env={
-            "JOB_ID": run_id,
-            "CALLBACK_URL": f"http://gateway:8000/internal/v1/jobs/{run_id}/events",
-            "CALLBACK_TOKEN": token,
-            "STORAGE_URI": "s3://bucket/runs",
-            "HEARTBEAT_INTERVAL": "5.0",
-            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-        },
+        "toy_framework.train",
+        RunEnvironment(
+            job_id=run_id,
+            spec=spec,
+            callback_url=f"http://gateway:8000/internal/v1/jobs/{run_id}/events",
+            callback_token=token,
+            storage_uri="s3://bucket/runs",
+            mlflow_tracking_uri="http://mlflow:5000",
+        ),
     )

@@ -142,6 +142,6 @@ def test_service_settings_build_the_kubernetes_settings(monkeypatch: pytest.Monk
     monkeypatch.setenv("KUBERNETES_GPU_NODE_SELECTOR", '{"gpu": "a100"}')
     settings = ServiceSettings()
     assert settings.enabled_executors() == ["kubernetes", "subprocess"]
-    kube = settings.kubernetes()
+    kube = settings.kubernetes
     assert kube.namespace == "training" and kube.gpu_node_selector == {"gpu": "a100"}
     assert kube.image_for("timm") == "registry.local/ty-timm:1.2.3"

@@ -18,7 +18,7 @@ def test_put_get_list_delete(tmp_path, storage):
     assert stored.key == "checkpoints/projects/vision/jobs/job-1/best.pt"
     assert stored.size == 7000 and stored.sha256 == sha256_file(source)
     assert storage.key_for(stored.uri) == key
-    assert list(storage.list("checkpoints/")) == [key]
+    assert [o.key for o in storage.list_objects("checkpoints/")] == [key]
     copy = storage.get_file(key, tmp_path / "copy.pt")
     assert copy.read_bytes() == source.read_bytes()
     storage.delete(key)

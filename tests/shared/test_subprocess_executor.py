@@ -17,10 +17,20 @@ import pytest
 
 from tests.support.processes import process_alive
 from trainyard_runtime.failure import OomKillCounter
+from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord
 from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
+from trainyard_wire.spec import JobSpec
+
+# The programs read no spec; a run's environment holds one all the same.
+TOY_SPEC = {
+    "framework": "toy",
+    "task": "classification",
+    "model": "counter",
+    "dataset": {"uri": "/data/toy", "format": "imagefolder"},
+}
 
 PROGRAMS = {
     "ok_prog": "print('hello'); print('bye')",
@@ -52,11 +62,14 @@ PROGRAMS = {
     "service_prog": (
         "import sys, time\n"
         "from pathlib import Path\n"
+        "from trainyard_runtime.run_environment import RunEnvironment\n"
         "from trainyard_servicekit.executors import LaunchSpec\n"
+        "from trainyard_wire.spec import JobSpec\n"
+        f"spec = JobSpec.model_validate({TOY_SPEC!r})\n"
         "from trainyard_servicekit.executors.subprocess import SubprocessExecutor\n"
         "executor = SubprocessExecutor(Path(sys.argv[1]))\n"
         "for module in sys.argv[2:]:\n"
-        "    executor.start(LaunchSpec(module, module, '{}'))\n"
+        "    executor.start(LaunchSpec(module, RunEnvironment(module, spec, None, None, 'file:///t')))\n"
         "while not executor.status('ok_prog').finished:\n"
         "    time.sleep(0.05)\n"
         "print('ready', flush=True)\n"
@@ -76,8 +89,16 @@ def executor(tmp_path):
     return made
 
 
+def toy_launch(run_id: str, module: str) -> LaunchSpec:
+    """A run of `module` (a toy program that reads no spec) for job `run_id`."""
+    spec = JobSpec.model_validate(TOY_SPEC)
+    return LaunchSpec(module, RunEnvironment(run_id, spec, None, None, "file:///t"))
+
+
 def launch(executor, run_id, module):
-    return executor.start(LaunchSpec(run_id, module, "{}", executor.test_env))
+    with pytest.MonkeyPatch.context() as patch:  # the run's process inherits the environment
+        patch.setenv("PYTHONPATH", executor.test_env["PYTHONPATH"])
+        return executor.start(toy_launch(run_id, module))
 
 
 def wait_finished(executor, run_id, timeout=20):
@@ -139,11 +160,16 @@ def test_unknown_run(executor):
         executor.logs("nope")
 
 
-def test_spec_and_workdir_are_laid_out(executor):
-    launch(executor, "ok2", "ok_prog")
-    wait_finished(executor, "ok2")
+def test_the_run_gets_its_environment_and_workdir(executor, tmp_path):
+    (tmp_path / "modules" / "env_prog.py").write_text(
+        "from trainyard_runtime.run_environment import RunEnvironment\n"
+        "env = RunEnvironment.from_env()\n"
+        "print(env.job_id, env.spec.framework, env.work_dir, env.exit_code_file.name)\n"
+    )
+    launch(executor, "ok2", "env_prog")
+    assert wait_finished(executor, "ok2").status == RunStatus.SUCCEEDED
     run_dir: Path = executor.run_dir("ok2")
-    assert (run_dir / "spec.json").read_text() == "{}"
+    assert executor.logs("ok2") == [f"ok2 toy {run_dir / 'work'} exit_code"]
     assert (run_dir / "work").is_dir()
 
 
@@ -181,7 +207,8 @@ def test_a_sigkill_while_the_cgroup_counts_an_oom_kill_is_called_oom_killed(tmp_
     events = tmp_path / "memory.events"
     events.write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     watched = SubprocessExecutor(tmp_path / "runs-oom", oom_counter=OomKillCounter(events))
-    info = watched.start(LaunchSpec("oom", "polite", "{}", executor.test_env))
+    watched.test_env = executor.test_env  # type: ignore[attr-defined]
+    info = launch(watched, "oom", "polite")
     wait_until(lambda: watched.logs("oom") == ["working"])
     events.write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\n")  # the kernel's count rises
     os.kill(info.pid, signal.SIGKILL)  # as the OOM killer does
@@ -292,7 +319,8 @@ def test_a_reused_pid_is_not_taken_for_the_run(tmp_path):
 def test_finished_runs_are_kept_within_the_retention(tmp_path, executor):
     kept = SubprocessExecutor(tmp_path / "runs-kept", retention=Retention(keep_finished=2))
     for run_id in ("first", "second", "third"):
-        kept.start(LaunchSpec(run_id, "ok_prog", "{}", executor.test_env))
+        kept.test_env = executor.test_env  # type: ignore[attr-defined]
+        launch(kept, run_id, "ok_prog")
         wait_finished(kept, run_id)
     assert {run.run_id for run in kept.list()} == {"second", "third"}
     assert {p.stem for p in kept.registry.directory.glob("*.json")} == {"second", "third"}

@@ -9,7 +9,6 @@ from typing import Any
 
 from PIL import Image
 
-IMAGE_SUFFIXES = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 # A broken dataset can have a problem per file; past this many the report only counts them.
 MAX_PROBLEMS = 200
 
@@ -79,19 +78,6 @@ class DatasetReport:
             "problems": [p.to_error() for p in self.problems],
             "problems_left_out": self.problems_left_out,
         }
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files under a folder, sorted, hidden files and folders skipped."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
 
 
 def image_error(path: Path) -> str | None:

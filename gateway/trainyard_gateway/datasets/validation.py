@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainyard_gateway.datasets.coco_check import annotation_files, check_coco
-from trainyard_gateway.datasets.report import DatasetReport, check_images, list_images
+from trainyard_gateway.datasets.report import DatasetReport, check_images
 from trainyard_gateway.datasets.yolo_check import check_yolo, data_file
+from trainyard_runtime.datasets.imagefolder import SPLITS, class_folders, list_images
 
-IMAGEFOLDER_SPLITS = ("train", "val")
 FORMAT_HINT = (
     "imagefolder (train/<class>/<image>, val/<class>/<image>), yolo (data.yaml, images/<split>/, "
     "labels/<split>/) or coco (annotations/instances_<split>.json with the images)"
@@ -36,7 +36,7 @@ def detect_format(root: Path) -> str | None:
 
 def _check_imagefolder(report: DatasetReport) -> None:
     root = report.root
-    splits = [*IMAGEFOLDER_SPLITS, *(["test"] if (root / "test").is_dir() else [])]
+    splits = [*SPLITS, *(["test"] if (root / "test").is_dir() else [])]
     classes: dict[str, list[str]] = {}
     for split in splits:
         folder = root / split
@@ -44,7 +44,7 @@ def _check_imagefolder(report: DatasetReport) -> None:
             report.add("empty_split", folder, f"split {split!r}: {split}/ is missing")
             report.images[split] = 0
             continue
-        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0] != ".")
+        names = class_folders(folder)
         loose = [p for p in folder.iterdir() if p.is_file() and p.name[0] != "."]
         if loose:
             report.add(

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from trainyard_gateway.datasets.report import DatasetReport, check_images, list_images
+from trainyard_gateway.datasets.report import DatasetReport, check_images
+from trainyard_runtime.datasets.imagefolder import list_images
 
 DATA_FILES = ("data.yaml", "data.yml")
 REQUIRED_SPLITS = ("train", "val")

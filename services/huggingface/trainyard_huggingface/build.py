@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainyard_huggingface import models  # sets the offline switches before transformers loads
+from trainyard_huggingface import models
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -46,7 +47,7 @@ def locate_pretrained(source: str) -> str:
         if (local / "config.json").is_file() and any((local / f).is_file() for f in WEIGHT_FILES):
             return str(local.resolve())
         raise TrainingError(
-            "pretrained_unavailable",
+            FailureReason.PRETRAINED_UNAVAILABLE,
             f"local model directory {local.resolve()} needs config.json and one of "
             f"{', '.join(WEIGHT_FILES)} (as written by save_pretrained)",
         )
@@ -58,7 +59,7 @@ def locate_pretrained(source: str) -> str:
     ):
         return source
     raise TrainingError(
-        "pretrained_unavailable",
+        FailureReason.PRETRAINED_UNAVAILABLE,
         f"pretrained weights for {source!r} are not on this machine: looked for a local "
         f"directory {local} and for the hub model in the cache {_hub_cache()} (HF_HOME), and "
         "downloads are off. Provide them by running `hf download "
@@ -92,7 +93,7 @@ def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) ->
         source = models.pretrained_source(spec.model)
         if source is None:
             raise TrainingError(
-                "pretrained_unavailable",
+                FailureReason.PRETRAINED_UNAVAILABLE,
                 f"no pretrained weights are known for {spec.model!r}; name a hub id or a local "
                 f"directory, or one of {sorted(models.HUB_WEIGHTS)}",
             )
@@ -100,7 +101,7 @@ def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) ->
     found = models.family_of(spec.model)
     if found is None:
         raise TrainingError(
-            "model_unknown",
+            FailureReason.MODEL_UNKNOWN,
             f"unknown model {spec.model!r}: use one of {models.accepted_names()}, or a hub id / "
             "local directory with pretrained=true",
         )
@@ -108,7 +109,8 @@ def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) ->
     problems = models.check_overrides(family, overrides)
     if problems:
         raise TrainingError(
-            "options_invalid", "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+            FailureReason.OPTIONS_INVALID,
+            "; ".join(f"{p['field']}: {p['message']}" for p in problems),
         )
     from transformers import AutoConfig, AutoModelForImageClassification
 
@@ -119,7 +121,7 @@ def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) ->
         model = AutoModelForImageClassification.from_config(_with_architecture(config))
     except (ValueError, TypeError, RuntimeError, AttributeError, IndexError) as exc:
         raise TrainingError(
-            "model_invalid", f"cannot build {spec.model!r} with {overrides}: {exc}"
+            FailureReason.MODEL_INVALID, f"cannot build {spec.model!r} with {overrides}: {exc}"
         ) from exc
     return Built(model, IMAGENET_MEAN, IMAGENET_STD, interpolate_pos_encoding=False)
 
@@ -136,16 +138,20 @@ def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any])
             output_loading_info=True,
         )
     except OSError as exc:
-        raise TrainingError("pretrained_unavailable", f"cannot load {source!r}: {exc}") from exc
+        raise TrainingError(
+            FailureReason.PRETRAINED_UNAVAILABLE, f"cannot load {source!r}: {exc}"
+        ) from exc
     except ValueError as exc:  # e.g. a saved model that is no image classifier
-        raise TrainingError("model_invalid", f"{source!r} is no image classifier: {exc}") from exc
+        raise TrainingError(
+            FailureReason.MODEL_INVALID, f"{source!r} is no image classifier: {exc}"
+        ) from exc
     # Anything but the classification head left at random init means the weights do not fit.
     fresh = [str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys", [])]
     fresh += [str(k) for k in info.get("missing_keys", [])]
     body = [k for k in fresh if not k.startswith("classifier")]
     if body:
         raise TrainingError(
-            "pretrained_mismatch",
+            FailureReason.PRETRAINED_MISMATCH,
             f"{source!r} weights do not fit the model (new or resized: {body[:8]}); "
             "drop config_overrides that change the architecture",
         )
@@ -162,7 +168,7 @@ def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any])
 def save_checkpoint(
     path: Path, built: Built, image_size: int, epoch: int, metrics: dict, **resume: Any
 ) -> Path:
-    """Write a single-file checkpoint; `resume` adds what resuming needs (see resume.py)."""
+    """Write a single-file checkpoint; `resume` adds what resuming needs (see checkpoint.py)."""
     import torch
 
     payload = {

@@ -1,49 +1,9 @@
-"""The ImageFolder dataset a job trains on: layout checks, torch datasets and batching."""
+"""The ImageFolder dataset a job trains on: torch datasets and batching."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-from trainyard_runtime.training import TrainingError
-
-# torchvision's ImageFolder extensions, repeated so the layout check needs no torch import.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-
-
-def _class_counts(split_dir: Path) -> dict[str, int]:
-    return {
-        d.name: sum(1 for f in d.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
-        for d in sorted(split_dir.iterdir())
-        if d.is_dir() and not d.name.startswith(".")
-    }
-
-
-def check_layout(root: Path) -> list[str]:
-    """The class names (sorted, as ImageFolder indexes them); TrainingError naming the problem."""
-
-    def invalid(message: str) -> TrainingError:
-        return TrainingError("dataset_invalid", f"imagefolder dataset {root}: {message}")
-
-    counts = {}
-    for split in ("train", "val"):
-        split_dir = root / split
-        if not split_dir.is_dir():
-            raise invalid(
-                f"missing the {split}/ folder (expected train/<class>/*.png, val/<class>/…)"
-            )
-        counts[split] = _class_counts(split_dir)
-        empty = [name for name, n in counts[split].items() if n == 0]
-        if empty:
-            raise invalid(f"{split}/ class folders without images: {empty}")
-    classes = sorted(counts["train"])
-    if len(classes) < 2:
-        raise invalid(f"train/ needs at least 2 class folders, found {classes}")
-    if sorted(counts["val"]) != classes:
-        missing = sorted(set(classes) - set(counts["val"]))
-        extra = sorted(set(counts["val"]) - set(classes))
-        raise invalid(f"val/ classes differ from train/: missing {missing}, extra {extra}")
-    return classes
 
 
 def _rgb(image: Any) -> Any:

@@ -6,13 +6,7 @@ without paying for that import; functions that need a config class import it whe
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-# Offline before anything imports transformers or huggingface_hub: no hub calls, ever.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 # Families that AutoConfig.for_model + AutoModelForImageClassification build offline and that
 # train at small image sizes (each is built and run in the tests). A bare family name means

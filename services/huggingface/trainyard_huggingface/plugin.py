@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_huggingface import models
-from trainyard_runtime.training.torch_env import device_description, package_versions
-from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
+from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_wire.spec import JobSpec
 
 OverrideValue = int | float | bool | str | list[int | float | str] | None
@@ -63,22 +62,12 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
         return []
     pretrained = spec.hyperparams.pretrained
     if models.is_external(spec.model) and not pretrained:
-        return [
-            {
-                "field": "model",
-                "message": "a hub id or local directory needs hyperparams.pretrained=true; "
-                "to train from scratch use a family or preset name",
-                "allowed": models.accepted_names(),
-            }
-        ]
+        message = "a hub id or local directory needs hyperparams.pretrained=true; "
+        message += "to train from scratch use a family or preset name"
+        return [problem("model", message, models.accepted_names())]
     if pretrained and models.pretrained_source(spec.model) is None:
-        return [
-            {
-                "field": "hyperparams.pretrained",
-                "message": f"no pretrained weights are known for {spec.model!r}",
-                "allowed": sorted(models.HUB_WEIGHTS),
-            }
-        ]
+        message = f"no pretrained weights are known for {spec.model!r}"
+        return [problem("hyperparams.pretrained", message, sorted(models.HUB_WEIGHTS))]
     overrides = spec.options.get("config_overrides")
     found = models.family_of(spec.model)
     if found and not pretrained and isinstance(overrides, dict) and overrides:
@@ -88,11 +77,9 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
 
 PLUGIN = FrameworkPlugin(
     name="huggingface",
-    train_module="trainyard_huggingface.train",
     default_port=8003,
     tasks=_tasks,
-    versions=lambda: package_versions("transformers", "torch", "torchvision", "accelerate"),
-    device=device_description,
+    packages=("transformers", "torch", "torchvision", "accelerate"),
     options_model=HuggingfaceOptions,
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,

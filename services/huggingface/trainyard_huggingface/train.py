@@ -3,23 +3,24 @@
 Trainer runs the loop (optimizer, schedule, evaluation once per epoch); a callback reports each
 epoch to Trainyard after its evaluation and keeps the best weights by accuracy. The run keeps two
 single-file .pt checkpoints, uploaded at the end; a `last.pt` uploaded during training (every
-CHECKPOINT_INTERVAL_SECONDS) also carries Trainer's state, to resume from (resume.py).
+CHECKPOINT_INTERVAL_SECONDS) also carries Trainer's state, to resume from (checkpoint.py).
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface import models
 from trainyard_huggingface.build import Built, build_model, locate_pretrained, save_checkpoint
-from trainyard_huggingface.data import Collator, check_layout, make_datasets
+from trainyard_huggingface.checkpoint import HuggingfaceCheckpoint, Resumed
+from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
-from trainyard_huggingface.resume import Resumed, pack_trainer_folder, prepare_resume
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
+from trainyard_wire.failures import FailureReason
 
 
 def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:
@@ -43,10 +44,13 @@ def _optimizer(spec, options: HuggingfaceOptions) -> dict[str, Any]:
 
 
 def _make_callback(
-    ctx: TrainingContext, built: Built, work_dir: Path, image_size: int, resumed: Resumed | None
+    ctx: TrainingContext,
+    built: Built,
+    checkpoint: HuggingfaceCheckpoint,
+    image_size: int,
+    resumed: Resumed | None,
 ):
     from transformers import TrainerCallback
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     class EpochReporter(TrainerCallback):
         """After each epoch's evaluation: report it, and write best.pt when accuracy improves.
@@ -59,7 +63,7 @@ def _make_callback(
             self.best: tuple[float, float] | None = resumed.best if resumed else None
             self.best_epoch = resumed.best_epoch if resumed else 0
             self.last_metrics: dict[str, float] = {}
-            self.best_path = work_dir / "best.pt"
+            self.best_path = checkpoint.best_path
             self.last_due: tuple[int, dict[str, float]] | None = None
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
@@ -89,19 +93,11 @@ def _make_callback(
                 return
             epoch, values = self.last_due
             self.last_due = None
-            folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
-            last_path = work_dir / "last.pt"
+            last_path = ctx.work_dir / "last.pt"
             best = {"score": list(self.best), "epoch": self.best_epoch} if self.best else None
             save_checkpoint(
-                last_path,
-                built,
-                image_size,
-                epoch,
-                values,
-                trainer_files=pack_trainer_folder(folder),
-                best=best,
+                last_path, built, image_size, epoch, values, **checkpoint.state(), best=best
             )
-            shutil.rmtree(folder)
             ctx.save_periodic(last_path, self.best_path)
 
     return EpochReporter()
@@ -119,10 +115,11 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     if spec.task != "classification" or spec.dataset.format != "imagefolder":
         raise TrainingError(
-            "task_unsupported", "huggingface trains classification on imagefolder datasets only"
+            FailureReason.TASK_UNSUPPORTED,
+            "huggingface trains classification on imagefolder datasets only",
         )
     options = HuggingfaceOptions.model_validate(spec.options)
-    classes = check_layout(ctx.dataset_dir)
+    classes = imagefolder_classes(ctx.dataset_dir)
     if hp.pretrained:  # fail fast, before the slow imports, when the weights are not here
         source = models.pretrained_source(spec.model)
         if source is not None:
@@ -166,8 +163,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         remove_unused_columns=False,  # our dataset is a plain torch one, nothing to prune
         **opt["args"],
     )
-    resumed = prepare_resume(ctx, built, ctx.work_dir / "best.pt")
-    reporter = _make_callback(ctx, built, ctx.work_dir, hp.image_size, resumed)
+    checkpoint = HuggingfaceCheckpoint(built, Path(args.output_dir), ctx.work_dir / "best.pt")
+    resumed = checkpoint.resume(ctx)
+    reporter = _make_callback(ctx, built, checkpoint, hp.image_size, resumed)
     trainer = Trainer(
         model=built.model,
         args=args,
@@ -181,7 +179,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     trainer.train(resume_from_checkpoint=str(resumed.folder) if resumed else None)
 
     if reporter.best is None:
-        raise TrainingError("no_epochs", "training ended without a single evaluated epoch")
+        raise TrainingError(
+            FailureReason.NO_EPOCHS, "training ended without a single evaluated epoch"
+        )
     last = save_checkpoint(
         ctx.work_dir / "last.pt", built, hp.image_size, hp.epochs, reporter.last_metrics
     )

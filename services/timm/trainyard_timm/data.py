@@ -1,4 +1,4 @@
-"""The ImageFolder dataset of a timm job: layout checks, transforms and loaders."""
+"""The ImageFolder dataset of a timm job: transforms and loaders."""
 
 from __future__ import annotations
 
@@ -9,54 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from trainyard_runtime.training import TrainingError
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_wire.spec import JobSpec
-
-IMAGE_SUFFIXES = frozenset(datasets.folder.IMG_EXTENSIONS)
-SPLITS = ("train", "val")
-
-
-def _classes(split_dir: Path) -> list[str]:
-    """Class folders of one split that hold at least one image."""
-    if not split_dir.is_dir():
-        raise TrainingError(
-            "dataset_invalid",
-            f"imagefolder dataset needs a {split_dir.name}/ folder (missing: {split_dir})",
-        )
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
-    if not classes:
-        raise TrainingError(
-            "dataset_invalid",
-            f"{split_dir} has no class folders (expected {split_dir.name}/<class>/<image>)",
-        )
-    empty = [
-        c
-        for c in classes
-        if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in (split_dir / c).rglob("*"))
-    ]
-    if empty:
-        raise TrainingError(
-            "dataset_invalid",
-            f"class folders without images in {split_dir}: {', '.join(empty[:10])} "
-            f"(image types: {', '.join(sorted(IMAGE_SUFFIXES))})",
-        )
-    return classes
-
-
-def check_layout(root: Path) -> list[str]:
-    """The class names, once train/ and val/ are both present and agree on them."""
-    train, val = (_classes(root / split) for split in SPLITS)
-    if train != val:
-        only_train = sorted(set(train) - set(val))
-        only_val = sorted(set(val) - set(train))
-        raise TrainingError(
-            "dataset_invalid",
-            f"train/ and val/ must have the same class folders: only in train: {only_train}, "
-            f"only in val: {only_val}",
-        )
-    if len(train) < 2:
-        raise TrainingError("dataset_invalid", f"need at least 2 classes, found {train}")
-    return train
 
 
 def build_transforms(image_size: int, mean, std, augment: bool):
@@ -86,7 +40,7 @@ def _rgb(path: str):
 
 
 def build_loaders(root: Path, spec: JobSpec, mean, std, augment: bool, device: str) -> Loaders:
-    classes = check_layout(root)
+    classes = imagefolder_classes(root)
     hp = spec.hyperparams
     train_tf, eval_tf = build_transforms(hp.image_size, mean, std, augment)
     train_set = datasets.ImageFolder(str(root / "train"), transform=train_tf, loader=_rgb)

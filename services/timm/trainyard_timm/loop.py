@@ -2,17 +2,12 @@
 
 Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
-with `resume_from`, training goes on after the checkpoint's epoch (resume.py).
+with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
 """
 
 from __future__ import annotations
-
-import os
-
-# Before timm / huggingface_hub are imported: never wait on a download (see model.py).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import math
 import time
@@ -24,26 +19,28 @@ import torch
 from pydantic import ValidationError
 from timm.optim import create_optimizer_v2
 
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
-from trainyard_timm.data import build_loaders, check_layout
+from trainyard_timm.checkpoint import TimmCheckpoint
+from trainyard_timm.data import build_loaders
 from trainyard_timm.plugin import TimmOptions
-from trainyard_timm.resume import resume, training_state
+from trainyard_wire.failures import FailureReason
 
 
 def _options(ctx: TrainingContext) -> TimmOptions:
     spec = ctx.spec
     if spec.task != "classification" or spec.dataset.format != "imagefolder":
         raise TrainingError(
-            "spec_unsupported",
+            FailureReason.SPEC_UNSUPPORTED,
             f"timm trains classification on imagefolder datasets, not {spec.task} on "
             f"{spec.dataset.format}",
         )
     try:
         return TimmOptions.model_validate(spec.options)
     except ValidationError as exc:
-        raise TrainingError("options_invalid", f"invalid timm options: {exc}") from exc
+        raise TrainingError(FailureReason.OPTIONS_INVALID, f"invalid timm options: {exc}") from exc
 
 
 def _lr_factor(epoch: int, epochs: int, opts: TimmOptions) -> float:
@@ -117,7 +114,7 @@ def _save(path: Path, model, ctx: TrainingContext, extra: dict[str, Any]) -> Pat
 def train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     opts = _options(ctx)
-    classes = check_layout(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
+    classes = imagefolder_classes(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
     seed_everything(hp.seed)
     device = choose_device(spec.resources.gpu)
 
@@ -151,12 +148,16 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     best_path, last_path = ctx.work_dir / "best.pt", ctx.work_dir / "last.pt"
     generator = data.train.generator
     assert generator is not None  # build_loaders seeds one for the shuffles
-    progress = resume(ctx, model, optimizer, scheduler, amp.scaler, generator, best_path)
+    checkpoint = TimmCheckpoint(model, optimizer, scheduler, amp.scaler, generator, best_path)
+    progress = checkpoint.resume(ctx)
 
     def save_last(epoch: int, metrics: dict[str, float]) -> None:
-        state = training_state(optimizer, scheduler, amp.scaler, generator, progress)
+        training = checkpoint.state()
         _save(
-            last_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics, "training": state}
+            last_path,
+            model,
+            ctx,
+            {**meta, "epoch": epoch, "metrics": metrics, "training": training},
         )
 
     metrics: dict[str, float] = {}

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-# Set before timm / huggingface_hub are imported: a pod or a laptop without network must
-# fail fast on missing weights instead of waiting on a download.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import timm
 import torch
 from timm.models import get_pretrained_cfg
 
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 
 HOW_TO_PROVIDE = (
     "Provide weights by setting options.pretrained_file to a local .pth/.safetensors file, "
@@ -38,7 +34,9 @@ def _where_looked(name: str, cfg: Any) -> str:
 def _unavailable(name: str, cfg: Any, detail: str = "") -> TrainingError:
     msg = f"pretrained weights for {name!r} are not available offline (looked in: "
     msg += f"{_where_looked(name, cfg)}). {HOW_TO_PROVIDE.replace('<model>', name)}"
-    return TrainingError("pretrained_unavailable", msg + (f" [{detail}]" if detail else ""))
+    return TrainingError(
+        FailureReason.PRETRAINED_UNAVAILABLE, msg + (f" [{detail}]" if detail else "")
+    )
 
 
 def create(
@@ -57,7 +55,8 @@ def create(
         path = Path(pretrained_file).expanduser()
         if not path.is_file():
             raise TrainingError(
-                "pretrained_unavailable", f"options.pretrained_file {path} does not exist"
+                FailureReason.PRETRAINED_UNAVAILABLE,
+                f"options.pretrained_file {path} does not exist",
             )
         # timm loads a `file` source before any hub or URL, and drops a mismatched classifier.
         kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
@@ -76,7 +75,7 @@ def create(
     except Exception as exc:  # hub offline errors, missing cache entries, bad files
         if pretrained_file:
             raise TrainingError(
-                "pretrained_unavailable",
+                FailureReason.PRETRAINED_UNAVAILABLE,
                 f"could not load options.pretrained_file {pretrained_file}: "
                 f"{type(exc).__name__}: {exc}",
             ) from exc

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainyard_runtime.training.torch_env import device_description, package_versions
-from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
+from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_wire.spec import JobSpec
-
-# Listing models must never reach for the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 class TimmOptions(BaseModel):
@@ -83,26 +78,15 @@ def is_known_model(task: str, model: str) -> bool:
 
 def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     if spec.options.get("pretrained_file") and not spec.hyperparams.pretrained:
-        return [
-            {
-                "field": "options.pretrained_file",
-                "message": "only used with hyperparams.pretrained=true",
-            }
-        ]
+        return [problem("options.pretrained_file", "only used with hyperparams.pretrained=true")]
     return []
-
-
-def _versions() -> dict[str, str]:
-    return package_versions("timm", "torch", "torchvision")
 
 
 PLUGIN = FrameworkPlugin(
     name="timm",
-    train_module="trainyard_timm.train",
     default_port=8001,
     tasks=_tasks,
-    versions=_versions,
-    device=device_description,
+    packages=("timm", "torch", "torchvision"),
     options_model=TimmOptions,
     is_known_model=is_known_model,
     extra_checks=_extra_checks,

@@ -5,11 +5,6 @@ The run reports `running` first; torch and timm (seconds to import) load after i
 
 from __future__ import annotations
 
-import os
-
-# Before timm / huggingface_hub are imported: never wait on a download (see model.py).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 from trainyard_runtime.training import TrainingContext, run_training
 
 

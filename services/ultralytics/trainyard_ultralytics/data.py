@@ -1,4 +1,4 @@
-"""Check a job's dataset layout early, and point ultralytics at it wherever it lies."""
+"""Check a YOLO dataset early, and point ultralytics at it wherever it lies."""
 
 from __future__ import annotations
 
@@ -7,40 +7,13 @@ from typing import Any
 
 import yaml
 
+from trainyard_runtime.datasets.imagefolder import list_images
 from trainyard_runtime.training import TrainingError
-
-IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
-
-
-def _images(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+from trainyard_wire.failures import FailureReason
 
 
 def _invalid(message: str) -> TrainingError:
-    return TrainingError("dataset_invalid", message)
-
-
-def check_imagefolder(root: Path) -> int:
-    """`train/<class>/*` and `val/<class>/*` with the same classes; returns the class count."""
-    classes: dict[str, list[str]] = {}
-    for split in ("train", "val"):
-        folder = root / split
-        if not folder.is_dir():
-            raise _invalid(f"imagefolder dataset {root} has no {split}/ folder")
-        names = sorted(p.name for p in folder.iterdir() if p.is_dir())
-        if not names:
-            raise _invalid(f"{folder} has no class folders (expected {split}/<class>/<image>)")
-        empty = [n for n in names if not _images(folder / n)]
-        if empty:
-            raise _invalid(f"class folders without images in {folder}: {', '.join(empty)}")
-        classes[split] = names
-    if classes["train"] != classes["val"]:
-        raise _invalid(
-            f"train/ and val/ name different classes: {classes['train']} vs {classes['val']}"
-        )
-    if len(classes["train"]) < 2:
-        raise _invalid("classification needs at least 2 class folders")
-    return len(classes["train"])
+    return TrainingError(FailureReason.DATASET_INVALID, message)
 
 
 def write_yolo_yaml(root: Path, task: str, out: Path) -> Path:
@@ -55,7 +28,7 @@ def write_yolo_yaml(root: Path, task: str, out: Path) -> Path:
     if not isinstance(data, dict) or not data.get("names"):
         raise _invalid(f"{source} has no class `names`")
     for split in ("train", "val"):
-        if not _images(root / "images" / split):
+        if not list_images(root / "images" / split):
             raise _invalid(f"no images in {root / 'images' / split}")
         if not (root / "labels" / split).is_dir():
             raise _invalid(f"missing label folder {root / 'labels' / split}")

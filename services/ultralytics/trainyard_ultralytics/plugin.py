@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainyard_runtime.training.torch_env import device_description, package_versions
-from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport
+from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_ultralytics.models import catalog, is_known
 from trainyard_wire.spec import JobSpec
 
@@ -85,27 +84,16 @@ def _tasks() -> dict[str, TaskSupport]:
 def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     if spec.model.endswith(".pt") and not spec.hyperparams.pretrained:
         stem = spec.model.removesuffix(".pt").rsplit("/", 1)[-1]
-        return [
-            {
-                "field": "hyperparams.pretrained",
-                "message": f"a .pt model is a weights file: set pretrained=true, "
-                f"or name {stem}.yaml to train from scratch",
-            }
-        ]
+        message = f"a .pt model is a weights file: set pretrained=true, or name {stem}.yaml"
+        return [problem("hyperparams.pretrained", message + " to train from scratch")]
     return []
-
-
-def _versions() -> dict[str, str]:
-    return package_versions("ultralytics", "torch", "torchvision")
 
 
 PLUGIN = FrameworkPlugin(
     name="ultralytics",
-    train_module="trainyard_ultralytics.train",
     default_port=8002,
     tasks=_tasks,
-    versions=_versions,
-    device=device_description,
+    packages=("ultralytics", "torch", "torchvision"),
     options_model=UltralyticsOptions,
     is_known_model=is_known,
     extra_checks=_extra_checks,

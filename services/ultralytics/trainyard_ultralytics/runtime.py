@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from trainyard_runtime.training import TrainingError
+from trainyard_wire.failures import FailureReason
 
 WEIGHTS_DIR_ENV = "TRAINYARD_WEIGHTS_DIR"
 # Fonts ultralytics fetches from its asset server when they are not in its config dir.
@@ -69,7 +70,7 @@ def find_weights(model: str) -> Path:
             return place.resolve()
     name = places[0].name
     raise TrainingError(
-        "pretrained_unavailable",
+        FailureReason.PRETRAINED_UNAVAILABLE,
         f"pretrained weights {name} were not found on this machine (looked at: "
         + ", ".join(str(p) for p in places)
         + f"). Nothing is downloaded here: put {name} in a folder named by ${WEIGHTS_DIR_ENV} "

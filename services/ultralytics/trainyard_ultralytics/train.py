@@ -3,7 +3,7 @@
 ultralytics runs its own loop (`model.train`); a callback at the end of each fitted epoch
 reports that epoch's losses and validation metrics, and the run's best.pt/last.pt are
 uploaded when it ends (and during training, every CHECKPOINT_INTERVAL_SECONDS). With
-`resume_from`, ultralytics resumes the run that saved that last.pt (resume.py).
+`resume_from`, ultralytics resumes the run that saved that last.pt (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -12,18 +12,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
-from trainyard_ultralytics.data import check_imagefolder, write_yolo_yaml
+from trainyard_ultralytics.checkpoint import UltralyticsCheckpoint
+from trainyard_ultralytics.data import write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
-from trainyard_ultralytics.resume import prepare_resume
 from trainyard_ultralytics.runtime import (
     amp_setting,
     apply_offline_settings,
     find_weights,
     prepare_offline,
 )
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
@@ -50,7 +52,7 @@ def readable(metrics: dict[str, Any]) -> dict[str, float]:
 def _dataset_arg(ctx: TrainingContext) -> str:
     spec = ctx.spec
     if spec.task == "classification":
-        check_imagefolder(ctx.dataset_dir)
+        imagefolder_classes(ctx.dataset_dir)
         return str(ctx.dataset_dir)
     return str(write_yolo_yaml(ctx.dataset_dir, spec.task, ctx.work_dir / "data.yaml"))
 
@@ -60,7 +62,7 @@ def _pretrained_weights(ctx: TrainingContext) -> Path | None:
     spec = ctx.spec
     if spec.model.endswith(".pt") and not spec.hyperparams.pretrained:
         raise TrainingError(
-            "pretrained_unavailable",
+            FailureReason.PRETRAINED_UNAVAILABLE,
             f"{spec.model} is a weights file but pretrained=false: set pretrained=true, "
             f"or use {config_name(spec.model)} to train from scratch",
         )
@@ -83,7 +85,7 @@ def _load_model(ctx: TrainingContext, weights: Path | None):
     model = YOLO(str(weights))
     if model.task != task:
         raise TrainingError(
-            "pretrained_unavailable",
+            FailureReason.PRETRAINED_UNAVAILABLE,
             f"{weights} holds a {model.task} model, not one for {ctx.spec.task} ({task})",
         )
     return model
@@ -101,7 +103,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     seed_everything(hp.seed)
     device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0
     save_dir = ctx.work_dir / "runs" / "train"
-    resumed = prepare_resume(ctx, save_dir)
+    resumed = UltralyticsCheckpoint(save_dir).resume(ctx)
     model = _resumable_model(resumed.checkpoint) if resumed else _load_model(ctx, weights)
 
     state: dict[str, Any] = {"stopped": False, "final": {}}
@@ -206,7 +208,9 @@ def _finish(ctx: TrainingContext, model, final: dict[str, float]) -> dict[str, f
     trainer = model.trainer
     last, best = Path(trainer.last), Path(trainer.best)
     if not last.is_file():
-        raise TrainingError("no_checkpoint", f"ultralytics saved no checkpoint at {last}")
+        raise TrainingError(
+            FailureReason.NO_CHECKPOINT, f"ultralytics saved no checkpoint at {last}"
+        )
     ctx.save_checkpoint(best if best.is_file() else last, "best")
     ctx.save_checkpoint(last, "last")
     return final

@@ -40,6 +40,8 @@ from trainyard_wire.events import (
 )
 
 DEFAULT_MAX_BUFFERED = 10_000
+DEFAULT_HEARTBEAT_INTERVAL = 5.0  # seconds between heartbeats
+DEFAULT_FINAL_DELIVERY_TIMEOUT = 300.0  # seconds close() keeps retrying what is left
 
 
 class TransientError(Exception):
@@ -70,7 +72,7 @@ class Reporter:
         *,
         batch_size: int = 200,
         flush_interval: float = 0.25,
-        heartbeat_interval: float = 5.0,
+        heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
         max_backoff: float = 5.0,
         timeout: float = 10.0,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
@@ -153,7 +155,7 @@ class Reporter:
     def spill_path(self) -> Path | None:
         return self._spill.path
 
-    def close(self, timeout: float = 300.0) -> bool:
+    def close(self, timeout: float = DEFAULT_FINAL_DELIVERY_TIMEOUT) -> bool:
         """Deliver everything queued, waiting at most `timeout` seconds. True if all arrived."""
         with self._cond:
             self._closed = True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,6 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from trainyard_runtime.logs import bind_job_id, setup_logging
+from trainyard_runtime.run_environment import RunEnvironment
+from trainyard_runtime.training.torch_env import stay_offline
 from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
@@ -66,7 +67,7 @@ class TrainingService:
 
     def capacity(self, executor: Executor) -> int:
         if executor.name == "kubernetes":
-            return self.settings.kubernetes_max_concurrent_jobs
+            return self.settings.kubernetes.max_concurrent_jobs
         return self.settings.max_concurrent_runs
 
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
@@ -102,22 +103,18 @@ class TrainingService:
             raise ApiError(503, f"cannot tell whether run {run_id!r} exists: {unavailable}")
         raise ApiError(404, str(RunNotFound(run_id)))
 
-    def run_env(self, request: StartRun) -> dict[str, str]:
-        env = {
-            "JOB_ID": request.job_id,
-            "CALLBACK_URL": request.callback_url,
-            "CALLBACK_TOKEN": request.callback_token,
-            "STORAGE_URI": self.settings.resolved_storage_uri(),
-            "HEARTBEAT_INTERVAL": str(self.settings.heartbeat_interval),
-            # Set even when empty, so a subprocess never inherits one from the service.
-            "MLFLOW_RUN_ID": request.mlflow_run_id or "",
-        }
-        # A Job does not inherit this process's environment: hand tracking on explicitly.
-        passed_on = ("MLFLOW_TRACKING_URI", "MLFLOW_UI_URL", "MLFLOW_EXPERIMENT_PREFIX")
-        for key in (*passed_on, "REPORTER_MAX_BUFFERED"):
-            if os.environ.get(key):
-                env[key] = os.environ[key]
-        return env
+    def run_environment(self, request: StartRun) -> RunEnvironment:
+        """The run's environment: the request's job, this service's storage and heartbeat, and
+        the tuning its own environment sets (MLflow, checkpoint interval…) passed on."""
+        return RunEnvironment.for_run(
+            job_id=request.job_id,
+            spec=request.spec,
+            callback_url=request.callback_url,
+            callback_token=request.callback_token,
+            storage_uri=self.settings.resolved_storage_uri(),
+            heartbeat_interval=self.settings.heartbeat_interval,
+            mlflow_run_id=request.mlflow_run_id,
+        )
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:
         """Start a run for the job, or return the one already started (retries are safe).
@@ -142,12 +139,7 @@ class TrainingService:
                     f"{self.plugin.name} is at capacity ({running}/"
                     f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
                 )
-            launch = LaunchSpec(
-                run_id=request.job_id,
-                module=self.plugin.train_module,
-                spec_json=request.spec.model_dump_json(),
-                env=self.run_env(request),
-            )
+            launch = LaunchSpec(self.plugin.train_module, self.run_environment(request))
             return (await run_in_threadpool(self._launch, executor, launch)).view(), True
 
     def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
@@ -176,9 +168,7 @@ def build_executors(
             # Imported here: the Kubernetes client is big and subprocess-only services skip it.
             from trainyard_servicekit.executors.kubernetes.executor import KubernetesExecutor
 
-            executors.append(
-                KubernetesExecutor.from_environment(settings.kubernetes(), plugin.name)
-            )
+            executors.append(KubernetesExecutor.from_environment(settings.kubernetes, plugin.name))
         else:
             executors.append(SubprocessExecutor(runs_dir))
     return executors
@@ -191,6 +181,7 @@ def create_service_app(
 ) -> FastAPI:
     settings = settings or ServiceSettings()
     setup_logging()
+    stay_offline()  # before the plugin imports its framework
     runs_dir = (settings.data_dir / "services" / plugin.name / "runs").resolve()
     executors = [executor] if executor else build_executors(plugin, settings, runs_dir)
     service = TrainingService(plugin, settings, executors)

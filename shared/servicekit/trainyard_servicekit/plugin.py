@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from trainyard_runtime.training.torch_env import device_description, package_versions
 from trainyard_wire.errors import describe_errors
 from trainyard_wire.spec import JobSpec
 
@@ -41,6 +42,11 @@ def suggest(given: str, known: list[str], limit: int = 40) -> list[str]:
     return shown + ([f"… {hidden} more (GET /v1/frameworks lists all)"] if hidden > 0 else [])
 
 
+def problem(field: str, message: str, allowed: list[str] | None = None) -> dict[str, Any]:
+    """One problem with a spec, as the error body lists it (`allowed`: what would do)."""
+    return {"field": field, "message": message, **({"allowed": allowed} if allowed else {})}
+
+
 def _no_extra_checks(_spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
@@ -50,23 +56,34 @@ class FrameworkPlugin:
     """A framework's identity: how to train (a module with a train.py) and what it can train."""
 
     name: str
-    train_module: str
     default_port: int
     tasks: Callable[[], dict[str, TaskSupport]]
-    versions: Callable[[], dict[str, str]]
-    device: Callable[[], str]
+    # The packages whose versions the service reports (the framework, torch, …).
+    packages: tuple[str, ...] = ()
     options_model: type[BaseModel] = NoOptions
     is_known_model: Callable[[str, str], bool] | None = None  # (task, model) -> bool
     extra_checks: Callable[[JobSpec], list[dict[str, Any]]] = field(default=_no_extra_checks)
     # Heavy imports the checks need, done once before the service answers (see app.py).
     warm_up: Callable[[], None] | None = None
+    # `python -m` this to train; default `trainyard_<name>.train`.
+    train_module: str = ""
+    versions: Callable[[], dict[str, str]] = dict  # more versions than `packages` give
+    device: Callable[[], str] = device_description
+
+    def __post_init__(self) -> None:
+        if not self.train_module:
+            object.__setattr__(self, "train_module", f"trainyard_{self.name}.train")
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             framework=self.name,
             tasks=self.tasks(),
             options_schema=self.options_model.model_json_schema(),
-            versions={"python": platform.python_version(), **self.versions()},
+            versions={
+                "python": platform.python_version(),
+                **package_versions(*self.packages),
+                **self.versions(),
+            },
             device=self.device(),
         )
 

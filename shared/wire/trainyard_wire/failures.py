@@ -44,6 +44,8 @@ class FailureReason(StrEnum):
     LOST = "lost"  # no heartbeat, and the service no longer knows the run
     SERVICE_UNREACHABLE = "service_unreachable"  # no answer and no heartbeat, for too long
     CANCELLED = "cancelled"  # a user cancelled the job (its only reason)
+    # a cancelled job's run, as train.py and the executor tell its end: stopped by request
+    STOPPED = "stopped"
 
 
 OOM_REASONS: frozenset[FailureReason] = frozenset(

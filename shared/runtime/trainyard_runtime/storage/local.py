@@ -72,10 +72,7 @@ class LocalStorage(Storage):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def size(self, key: str) -> int:
-        return self._path(key).stat().st_size
-
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def _keys(self, prefix: str) -> Iterator[str]:
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and not path.name.startswith(".upload-"):
                 key = path.relative_to(self.root).as_posix()
@@ -83,7 +80,7 @@ class LocalStorage(Storage):
                     yield key
 
     def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for key in self.list(prefix):
+        for key in self._keys(prefix):
             stat = self._path(key).stat()
             yield ObjectInfo(key, stat.st_size, f"{stat.st_size}-{stat.st_mtime_ns}")
 

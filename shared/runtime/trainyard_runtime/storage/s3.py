@@ -239,17 +239,6 @@ class S3Storage(Storage):
             return False
         return True
 
-    def size(self, key: str) -> int:
-        return int(self._head(key)["ContentLength"])
-
-    def sha256(self, key: str) -> str | None:
-        """The checksum put_file stored with the object; None for objects put otherwise."""
-        return cast(str | None, self._head(key).get("Metadata", {}).get("sha256"))
-
-    def list(self, prefix: str = "") -> Iterator[str]:
-        for info in self.list_objects(prefix):
-            yield info.key
-
     def list_objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
         root = f"{self.prefix}/" if self.prefix else ""
         pages = self.client.get_paginator("list_objects_v2").paginate(

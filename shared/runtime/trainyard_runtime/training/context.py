@@ -8,19 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
+from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
 from trainyard_runtime.storage import Storage, StoredObject
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
 if TYPE_CHECKING:
-    from trainyard_runtime.training.resume import ResumePoint
+    from trainyard_runtime.training.resume_point import ResumePoint
 
 
 class TrainingError(Exception):
     """An expected failure with a reason users can act on (bad dataset, missing weights…)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: FailureReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -41,7 +44,7 @@ class EventSink(Protocol):
         self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"
     ) -> None: ...
     def tracking(self, **fields: Any) -> None: ...
-    def close(self, timeout: float = 300.0) -> bool: ...
+    def close(self, timeout: float = DEFAULT_FINAL_DELIVERY_TIMEOUT) -> bool: ...
 
 
 @dataclass
@@ -57,7 +60,7 @@ class TrainingContext:
     epochs_reported: dict[int, dict[str, float | None]] = field(default_factory=dict)
     checkpoints: dict[str, StoredObject] = field(default_factory=dict)
     # Upload `last` during training at most this often, so a crash loses little.
-    checkpoint_interval: float = 300.0
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL
     _last_periodic: float = field(default_factory=time.monotonic)
     # Epochs an earlier run of this training finished (resumed from its checkpoint).
     epochs_before: int = 0
@@ -83,7 +86,7 @@ class TrainingContext:
         if self.spec.resume_from is None:
             return None
         if self._resume is None:
-            from trainyard_runtime.training.resume import fetch_resume_point
+            from trainyard_runtime.training.resume_point import fetch_resume_point
 
             self._resume = fetch_resume_point(
                 self.storage, self.spec.resume_from, self.work_dir / "resume"
@@ -95,7 +98,7 @@ class TrainingContext:
         total = total_epochs or self.total_epochs
         if epoch >= total:
             raise TrainingError(
-                "resume_finished",
+                FailureReason.RESUME_FINISHED,
                 f"the checkpoint to resume from is at epoch {epoch} of {total}: nothing is left "
                 "to train (raise hyperparams.epochs to train further)",
             )

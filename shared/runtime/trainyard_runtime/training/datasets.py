@@ -20,6 +20,7 @@ from trainyard_runtime.datasets.cache import (
 )
 from trainyard_runtime.storage import Storage, UnsafeKeyError, open_storage
 from trainyard_runtime.training.context import TrainingError
+from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import DatasetRef
 
 SUPPORTED_DATASET_URIS = (
@@ -66,9 +67,9 @@ def _fetch(storage: Storage, prefix: str, label: str, cache_dir: Path) -> Path:
     try:
         fetched = DatasetCache(cache_dir).fetch(storage, prefix)
     except DatasetNotFound as exc:
-        raise TrainingError("dataset_not_found", f"dataset {label}: {exc}") from None
+        raise TrainingError(FailureReason.DATASET_NOT_FOUND, f"dataset {label}: {exc}") from None
     except UnsafeKeyError as exc:
-        raise TrainingError("dataset_invalid", f"dataset {label}: {exc}") from None
+        raise TrainingError(FailureReason.DATASET_INVALID, f"dataset {label}: {exc}") from None
     how = "downloaded" if fetched.downloaded else "reused from the cache"
     print(
         f"[trainyard] dataset {label}: {fetched.files} files, {fetched.size_bytes} bytes, "
@@ -87,7 +88,7 @@ def resolve_dataset(
     if location == "id":
         if run_storage is None:
             raise TrainingError(
-                "dataset_unsupported",
+                FailureReason.DATASET_UNSUPPORTED,
                 f"dataset {ref.uri} is a registered dataset id, but this run has no storage",
             )
         return _fetch(run_storage, dataset_prefix(ref.uri), ref.uri, cache_dir)
@@ -95,7 +96,9 @@ def resolve_dataset(
         try:
             storage = open_storage(ref.uri.rstrip("/"))
         except ValueError as exc:
-            raise TrainingError("dataset_unsupported", f"dataset {ref.uri}: {exc}") from None
+            raise TrainingError(
+                FailureReason.DATASET_UNSUPPORTED, f"dataset {ref.uri}: {exc}"
+            ) from None
         try:
             return _fetch(storage, "", ref.uri, cache_dir)
         finally:
@@ -103,9 +106,11 @@ def resolve_dataset(
     path = local_dataset_path(ref.uri)
     if path is None:
         raise TrainingError(
-            "dataset_unsupported",
+            FailureReason.DATASET_UNSUPPORTED,
             f"dataset uri {ref.uri!r} is not supported here (allowed: {SUPPORTED_DATASET_URIS})",
         )
     if not path.is_dir():
-        raise TrainingError("dataset_not_found", f"dataset folder {path} does not exist")
+        raise TrainingError(
+            FailureReason.DATASET_NOT_FOUND, f"dataset folder {path} does not exist"
+        )
     return path.resolve()

@@ -17,13 +17,15 @@ from typing import Any, NoReturn
 
 from trainyard_runtime.failure import exception_reason
 from trainyard_runtime.reporter import Reporter
+from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_runtime.storage import StorageError, open_storage
 from trainyard_runtime.tracking import open_tracker
 from trainyard_runtime.training.context import TrainingContext, TrainingError
 from trainyard_runtime.training.datasets import resolve_dataset
-from trainyard_runtime.training.environment import RunEnvironment
 from trainyard_runtime.training.offline_sink import OfflineSink
 from trainyard_runtime.training.output_capture import OutputCapture
+from trainyard_runtime.training.torch_env import stay_offline
+from trainyard_wire.failures import FailureReason
 
 TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
 
@@ -42,24 +44,25 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise Cancelled()
 
 
-def _failure_reason(exc: BaseException) -> str:
+def _failure_reason(exc: BaseException) -> FailureReason:
     if isinstance(exc, TrainingError):
         return exc.reason
     if isinstance(exc, StorageError):
-        return "storage_unavailable"
-    memory = exception_reason(exc)  # cuda_oom, out_of_memory
-    return memory.value if memory else "exception"
+        return FailureReason.STORAGE_UNAVAILABLE
+    return exception_reason(exc) or FailureReason.EXCEPTION  # cuda_oom, out_of_memory
 
 
 def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
+    stay_offline()
     env = env or RunEnvironment.from_env()
+    work_dir = env.workspace
     if env.callback_url and env.callback_token:
         sink: Any = Reporter(
             env.callback_url,
             env.callback_token,
             heartbeat_interval=env.heartbeat_interval,
             max_buffered=env.reporter_max_buffered,
-            spill_path=env.work_dir / SPILL_FILE,
+            spill_path=work_dir / SPILL_FILE,
         ).start()
     else:
         sink = OfflineSink()
@@ -78,12 +81,12 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
         tracker.start(env.job_id, env.spec)
         storage = open_storage(env.storage_uri)
-        env.work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
         ctx = TrainingContext(
             job_id=env.job_id,
             spec=env.spec,
             dataset_dir=resolve_dataset(env.spec.dataset, storage),
-            work_dir=env.work_dir,
+            work_dir=work_dir,
             storage=storage,
             reporter=sink,
             tracker=tracker,
@@ -95,7 +98,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")
-        sink.status("cancelled", reason="stopped", message="stopped by request")
+        sink.status("cancelled", reason=FailureReason.STOPPED, message="stopped by request")
         code = EXIT_CANCELLED
     except BaseException as exc:
         traceback.print_exc()

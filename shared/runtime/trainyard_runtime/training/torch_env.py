@@ -6,8 +6,21 @@ only the framework environments that call these do.
 
 from __future__ import annotations
 
+import os
 import random
 from importlib import metadata
+
+# Weights come only from files and caches already on this machine: a pod or a laptop without
+# network must fail fast on missing weights instead of waiting on a download. The hub clients
+# read these once, when first imported, so they are set before any framework is (by the service
+# as it starts, by run_training before train.py's train function); one set in the environment
+# already (HF_HUB_OFFLINE=0 to fill a cache on purpose) is left as it is.
+HUB_OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def stay_offline() -> None:
+    for name, value in HUB_OFFLINE.items():
+        os.environ.setdefault(name, value)
 
 
 def package_versions(*names: str) -> dict[str, str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_wire.runs import RunView
+from trainyard_wire.spec import JobSpec
 
 
 class RunStatus(StrEnum):
@@ -33,12 +35,18 @@ class RunNotFound(KeyError):
 
 @dataclass(frozen=True)
 class LaunchSpec:
-    """What to run: `python -m {module}` with the job spec and environment."""
+    """What to run: `python -m {module}` in the run's environment (which holds the job spec)."""
 
-    run_id: str
     module: str
-    spec_json: str
-    env: dict[str, str] = field(default_factory=dict)
+    environment: RunEnvironment
+
+    @property
+    def run_id(self) -> str:
+        return self.environment.job_id
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.environment.spec
 
 
 @dataclass

@@ -8,7 +8,8 @@ its group is killed too.
 Every run is also kept in a registry on disk. A restarted service loads it: a run whose process
 still runs is adopted again (no longer our child: its liveness is polled), one whose process is
 gone without a recorded exit ends failed, saying so. Such a run's exit code comes from the file
-train.py leaves it in (`RUN_EXIT_CODE_FILE`); one that died without writing it stays unknown.
+train.py leaves it in (the run environment's `exit_code_file`); one that died without writing
+it stays unknown.
 """
 
 from __future__ import annotations
@@ -96,19 +97,12 @@ class SubprocessExecutor(Executor):
     def start(self, launch: LaunchSpec) -> RunInfo:
         run_dir = self.run_dir(launch.run_id)
         (run_dir / "work").mkdir(parents=True, exist_ok=True)
-        spec_path = run_dir / "spec.json"
-        spec_path.write_text(launch.spec_json)
         log_path = run_dir / "output.log"
         exit_code_file = run_dir / EXIT_CODE_FILE
         exit_code_file.unlink(missing_ok=True)
-        env = {
-            **os.environ,
-            **launch.env,
-            "JOB_SPEC_PATH": str(spec_path),
-            "WORK_DIR": str(run_dir / "work"),
-            "RUN_EXIT_CODE_FILE": str(exit_code_file),
-            "PYTHONUNBUFFERED": "1",
-        }
+        # The service's own environment (storage credentials, caches, PATH), then the run's.
+        run_env = launch.environment.placed(run_dir / "work", exit_code_file)
+        env = {**os.environ, **run_env.to_env()}
         oom_kills = self.oom_counter.read()
         with log_path.open("ab") as log:
             proc = subprocess.Popen(

@@ -1,5 +1,7 @@
 """Tier 2/3: each run is a Kubernetes Job (plus a Secret with its callback token).
 
+The API calls and how their failures read are in api.py; the objects it creates in job.py.
+
 Two watches (Jobs and Pods with this framework's labels) keep every RunInfo current in the
 background; status reads the API only for runs it has not seen yet. Runs are found by label,
 so a restarted service finds the Jobs it started before.
@@ -7,31 +9,28 @@ so a restarted service finds the Jobs it started before.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import urllib3
-from kubernetes import config, watch
-from kubernetes.client import (
-    ApiClient,
-    BatchV1Api,
-    Configuration,
-    CoreV1Api,
-    V1DeleteOptions,
-    V1Preconditions,
-)
+from kubernetes import watch
+from kubernetes.client import ApiClient, BatchV1Api, CoreV1Api, V1DeleteOptions, V1Preconditions
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from trainyard_servicekit.executors.base import FINISHED, Executor, LaunchSpec, RunInfo, RunNotFound
+from trainyard_servicekit.executors.kubernetes.api import (
+    NETWORK_ERRORS,
+    ClusterRefused,
+    ClusterUnreachable,
+    api_error,
+    call,
+    load_api_client,
+)
 from trainyard_servicekit.executors.kubernetes.job import (
     CONTAINER,
     LABEL_JOB_ID,
-    KubernetesSettings,
     build_callback_secret,
     build_job,
     framework_selector,
@@ -40,42 +39,10 @@ from trainyard_servicekit.executors.kubernetes.job import (
     secret_name,
 )
 from trainyard_servicekit.executors.kubernetes.runs import RunTable
+from trainyard_servicekit.executors.kubernetes.settings import KubernetesSettings
 from trainyard_servicekit.executors.kubernetes.status import observe
-from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 
 log = logging.getLogger(__name__)
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
-
-
-class ClusterUnreachable(ExecutorUnavailable):
-    """No answer from the API server (or no configuration to find one)."""
-
-
-class ClusterRefused(ExecutorRefused):
-    """The API server answered, and said no (permissions, quota, an invalid object)."""
-
-
-def load_api_client() -> ApiClient:
-    """In-cluster configuration (a service account) when running in a pod, else a kubeconfig."""
-    configuration = Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except ConfigException:
-        try:
-            config.load_kube_config(client_configuration=configuration)
-        except (ConfigException, OSError) as exc:
-            raise ClusterUnreachable(
-                f"no cluster configuration: not running in a pod and no usable kubeconfig ({exc})"
-            ) from None
-    return ApiClient(configuration)
-
-
-def _api_error(exc: ApiException) -> str:
-    try:
-        message = json.loads(exc.body or "{}").get("message")
-    except ValueError:
-        message = None
-    return f"{exc.status} {exc.reason}: {message or exc.body or ''}".strip()
 
 
 class KubernetesExecutor(Executor):
@@ -173,18 +140,7 @@ class KubernetesExecutor(Executor):
     def _call(
         self, what: str, fn: Callable[..., Any], *args: Any, raw: bool = False, **kwargs: Any
     ) -> Any:
-        """One API call returning raw JSON; network trouble and 5xx become ClusterUnreachable."""
-        try:
-            response = fn(
-                *args, _preload_content=False, _request_timeout=self.request_timeout, **kwargs
-            )
-        except NETWORK_ERRORS as exc:
-            raise ClusterUnreachable(f"{what}: {exc}") from None
-        except ApiException as exc:
-            if exc.status is None or exc.status >= 500:
-                raise ClusterUnreachable(f"{what}: {_api_error(exc)}") from None
-            raise
-        return response.data if raw else json.loads(response.data or b"{}")
+        return call(what, fn, *args, timeout=self.request_timeout, raw=raw, **kwargs)
 
     def _read_run(self, run_id: str) -> None:
         batch, core = self._apis()
@@ -195,7 +151,7 @@ class KubernetesExecutor(Executor):
         except ApiException as exc:
             if exc.status == 404:
                 raise RunNotFound(run_id) from None
-            raise ClusterRefused(f"reading the Job: {_api_error(exc)}") from None
+            raise ClusterRefused(f"reading the Job: {api_error(exc)}") from None
         selector = f"{LABEL_JOB_ID}={label_value(run_id)}"
         pods = self._call(
             "list Pods", core.list_namespaced_pod, self.settings.namespace, label_selector=selector
@@ -214,7 +170,7 @@ class KubernetesExecutor(Executor):
             created = self._call("create Job", batch.create_namespaced_job, namespace, job)
         except ApiException as exc:
             if exc.status != 409:
-                raise ClusterRefused(f"kubernetes refused the Job: {_api_error(exc)}") from None
+                raise ClusterRefused(f"kubernetes refused the Job: {api_error(exc)}") from None
             created = self._call(
                 "read Job", batch.read_namespaced_job, job["metadata"]["name"], namespace
             )
@@ -223,14 +179,14 @@ class KubernetesExecutor(Executor):
         uid = created.get("metadata", {}).get("uid")
         if not uid:
             raise ClusterRefused("kubernetes returned the Job without a uid")
-        token = launch.env.get("CALLBACK_TOKEN", "")
+        token = launch.environment.callback_token or ""
         secret = build_callback_secret(launch, job, uid, token)
         try:
             self._call("create Secret", core.create_namespaced_secret, namespace, secret)
         except ApiException as exc:
             if exc.status != 409:
                 self._delete_job(job["metadata"]["name"], 0)
-                raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
+                raise ClusterRefused(f"kubernetes refused the Secret: {api_error(exc)}") from None
             self._replace_secret(secret)
         return self.runs.started(launch.run_id, created)
 
@@ -255,7 +211,7 @@ class KubernetesExecutor(Executor):
             self._call("delete Job", batch.delete_namespaced_job, name, namespace, body=options)
         except ApiException as exc:
             if exc.status not in (404, 409):  # 404: gone already; 409: no longer that Job
-                raise ClusterRefused(f"deleting the finished Job: {_api_error(exc)}") from None
+                raise ClusterRefused(f"deleting the finished Job: {api_error(exc)}") from None
         self.runs.retire(run_id, old_uid)
         # Its Secret too, not left to the garbage collector: a collector that had found it
         # orphaned could delete it just after the new run's token was written into it.
@@ -265,14 +221,14 @@ class KubernetesExecutor(Executor):
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise ClusterRefused(f"deleting the old Secret: {_api_error(exc)}") from None
+                raise ClusterRefused(f"deleting the old Secret: {api_error(exc)}") from None
         deadline = time.monotonic() + self.replace_timeout
         while True:
             try:
                 return dict(self._call("create Job", batch.create_namespaced_job, namespace, job))
             except ApiException as exc:
                 if exc.status != 409:
-                    raise ClusterRefused(f"kubernetes refused the Job: {_api_error(exc)}") from None
+                    raise ClusterRefused(f"kubernetes refused the Job: {api_error(exc)}") from None
             if time.monotonic() >= deadline:
                 raise ClusterRefused(
                     f"the finished Job {name} of an earlier attempt was deleted, but its name "
@@ -290,12 +246,12 @@ class KubernetesExecutor(Executor):
             return
         except ApiException as exc:
             if exc.status != 404:
-                raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
+                raise ClusterRefused(f"kubernetes refused the Secret: {api_error(exc)}") from None
         # Collected with an earlier attempt's Job between the create and the replace.
         try:
             self._call("create Secret", core.create_namespaced_secret, namespace, secret)
         except ApiException as exc:
-            raise ClusterRefused(f"kubernetes refused the Secret: {_api_error(exc)}") from None
+            raise ClusterRefused(f"kubernetes refused the Secret: {api_error(exc)}") from None
 
     def status(self, run_id: str) -> RunInfo:
         info = self.runs.get(run_id)
@@ -324,7 +280,7 @@ class KubernetesExecutor(Executor):
             self._delete_job(job_name(run_id), int(grace_seconds))
         except ApiException as exc:
             if exc.status != 404:
-                raise ClusterRefused(f"deleting the Job: {_api_error(exc)}") from None
+                raise ClusterRefused(f"deleting the Job: {api_error(exc)}") from None
             self.runs.gone(run_id)
         return info
 
@@ -354,7 +310,7 @@ class KubernetesExecutor(Executor):
         except ApiException as exc:
             if exc.status in (400, 404):  # not started yet, or already gone
                 return []
-            raise ClusterRefused(f"reading the Pod log: {_api_error(exc)}") from None
+            raise ClusterRefused(f"reading the Pod log: {api_error(exc)}") from None
         if isinstance(text, bytes):
             text = text.decode(errors="replace")
         return str(text).splitlines()
@@ -381,7 +337,7 @@ class KubernetesExecutor(Executor):
         except ApiException as exc:
             if exc.status in (400, 404):  # not started yet, or already gone
                 return
-            raise ClusterRefused(f"following the Pod log: {_api_error(exc)}") from None
+            raise ClusterRefused(f"following the Pod log: {api_error(exc)}") from None
         pending = b""
         try:
             for chunk in response.stream(4096):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from trainyard_runtime.run_environment import RunVariable
 from trainyard_servicekit.executors.base import LaunchSpec
-from trainyard_wire.spec import JobSpec
+from trainyard_servicekit.executors.kubernetes.settings import KubernetesSettings
 
 LABEL_JOB_ID = "trainyard.io/job-id"
 LABEL_FRAMEWORK = "trainyard.io/framework"
@@ -23,36 +24,6 @@ CONTAINER = "train"
 WORK_DIR = "/workspace"
 DEV_CODE_DIR = "/opt/trainyard/dev"
 TOKEN_KEY = "callback-token"  # noqa: S105 - a key name, not a secret
-# Never copied into the Job as plain text: the token lives in the per-run Secret.
-SECRET_ENV = frozenset({"CALLBACK_TOKEN"})
-
-
-@dataclass(frozen=True)
-class KubernetesSettings:
-    namespace: str = "training"
-    image: str = "ghcr.io/trainyard/{framework}:{version}"  # a template or a full image
-    image_version: str = "0.1.0"
-    image_pull_policy: str = "IfNotPresent"
-    backoff_limit: int = 0  # a failed training attempt is reported, not silently retried
-    active_deadline_seconds: int = 24 * 3600
-    ttl_seconds_after_finished: int = 24 * 3600
-    default_gpus: int = 0  # for jobs that leave resources.gpu unset
-    gpu_node_selector: dict[str, str] = field(default_factory=dict)
-    gpu_tolerations: list[dict[str, Any]] = field(
-        default_factory=lambda: [
-            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        ]
-    )
-    shm_size: str = "1Gi"
-    storage_secret: str | None = "trainyard-storage"  # noqa: S105 - envFrom: S3 credentials
-    storage_configmap: str | None = "trainyard-storage"  # envFrom: endpoint, region
-    dev_code_configmap: str | None = None  # development mode: a train package from a ConfigMap
-    run_as_user: int = 10001  # the USER of the images
-    termination_grace_seconds: int = 30
-    max_concurrent_jobs: int = 16
-
-    def image_for(self, framework: str) -> str:
-        return self.image.format(framework=framework, version=self.image_version)
 
 
 def job_name(run_id: str) -> str:
@@ -94,20 +65,19 @@ def cpu_quantity(cpu: float) -> str:
 
 
 def _env(launch: LaunchSpec, settings: KubernetesSettings) -> list[dict[str, Any]]:
+    run_env = launch.environment.placed(Path(WORK_DIR)).to_env()
     env: list[dict[str, Any]] = [
         {"name": key, "value": value}
-        for key, value in sorted(launch.env.items())
-        if key not in SECRET_ENV
+        for key, value in sorted(run_env.items())
+        if key != RunVariable.CALLBACK_TOKEN and value != ""
     ]
-    env += [
-        {"name": "JOB_SPEC", "value": launch.spec_json},
-        {"name": "WORK_DIR", "value": WORK_DIR},
-        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    # Never copied into the Job as plain text: the token lives in the per-run Secret.
+    env.append(
         {
-            "name": "CALLBACK_TOKEN",
+            "name": str(RunVariable.CALLBACK_TOKEN),
             "valueFrom": {"secretKeyRef": {"name": secret_name(launch.run_id), "key": TOKEN_KEY}},
-        },
-    ]
+        }
+    )
     if settings.dev_code_configmap:
         env.append({"name": "PYTHONPATH", "value": DEV_CODE_DIR})
     return env
@@ -145,7 +115,7 @@ def _volumes(module: str, settings: KubernetesSettings) -> tuple[list[dict], lis
 
 def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any]:
     """The batch/v1 Job that runs `python -m <module>` for this launch."""
-    spec = JobSpec.model_validate_json(launch.spec_json)
+    spec = launch.spec
     labels = run_labels(launch.run_id, spec.framework, spec.project)
     gpus = settings.default_gpus if spec.resources.gpu is None else spec.resources.gpu
     limits = {"cpu": cpu_quantity(spec.resources.cpu), "memory": spec.resources.memory}

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
 from trainyard_runtime.storage.base import check_key
 from trainyard_runtime.training.context import TrainingError
+from trainyard_wire.failures import FailureReason
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def resume_key(storage: Storage, resume_from: str) -> str:
         return storage.key_for(resume_from) if "://" in resume_from else check_key(resume_from)
     except UnsafeKeyError as exc:
         raise TrainingError(
-            "resume_invalid",
+            FailureReason.RESUME_INVALID,
             f"resume_from {resume_from!r} is not a checkpoint in this storage: {exc}",
         ) from None
 
@@ -44,7 +45,7 @@ def fetch_resume_point(storage: Storage, resume_from: str, into: Path) -> Resume
     try:
         if not storage.exists(key):
             raise TrainingError(
-                "checkpoint_unavailable",
+                FailureReason.CHECKPOINT_UNAVAILABLE,
                 f"the checkpoint to resume from, {key}, is not in storage {storage.root_uri}",
             )
         checkpoint = storage.get_file(key, into / f"resume-{PurePosixPath(key).name}")
@@ -54,7 +55,8 @@ def fetch_resume_point(storage: Storage, resume_from: str, into: Path) -> Resume
             best = storage.get_file(best_key, into / f"resume-{PurePosixPath(best_key).name}")
     except (OSError, StorageError) as exc:
         raise TrainingError(
-            "checkpoint_unavailable", f"could not fetch the checkpoint {key} to resume from: {exc}"
+            FailureReason.CHECKPOINT_UNAVAILABLE,
+            f"could not fetch the checkpoint {key} to resume from: {exc}",
         ) from exc
     print(f"[trainyard] resuming from {storage.uri_for(key)}", flush=True)
     return ResumePoint(key=key, checkpoint=checkpoint, best=best)

@@ -1,0 +1,67 @@
+"""Resuming an ultralytics run from a `last.pt` it saved during training.
+
+ultralytics' own `resume` puts back the weights, EMA, optimizer, loss scaler, best fitness and
+early-stopping state and goes on at the next epoch, with the training arguments stored in the
+checkpoint. Only what belongs to this run replaces them: the dataset path, device, workers and
+the output folder (the checkpoint's points into the work dir of the run that saved it).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_ultralytics.models import ULTRALYTICS_TASKS
+from trainyard_wire.failures import FailureReason
+
+
+@dataclass(frozen=True)
+class Resumed:
+    checkpoint: Path
+    epochs: int  # the total of the training it continues (from its arguments)
+
+
+class UltralyticsCheckpoint:
+    """The resumable state of an ultralytics run (runtime's `Resumable`), in `save_dir`."""
+
+    def __init__(self, save_dir: Path) -> None:
+        self.save_dir = save_dir
+
+    def state(self) -> dict[str, Any]:
+        return {}  # ultralytics writes it into its own last.pt
+
+    def resume(self, ctx: TrainingContext) -> Resumed | None:
+        """Fetch `spec.resume_from` and check it can go on; None for a fresh start.
+
+        The best checkpoint saved beside it goes where ultralytics keeps the run's best, so it
+        is replaced only by a better epoch.
+        """
+        point = ctx.resume_point()
+        if point is None:
+            return None
+        import torch
+
+        checkpoint = torch.load(point.checkpoint, map_location="cpu", weights_only=False)
+        args = checkpoint.get("train_args") if isinstance(checkpoint, dict) else None
+        if not args or checkpoint.get("optimizer") is None or checkpoint.get("epoch", -1) < 0:
+            raise TrainingError(
+                FailureReason.CHECKPOINT_INVALID,
+                f"{point.key} cannot be resumed: only a last.pt ultralytics saved during "
+                "training holds its optimizer and epoch (the final one of a run is stripped "
+                "of them)",
+            )
+        task = ULTRALYTICS_TASKS[ctx.spec.task]
+        if args.get("task") != task:
+            raise TrainingError(
+                FailureReason.CHECKPOINT_INVALID,
+                f"{point.key} is a checkpoint of a {args.get('task')} run, not of {task}",
+            )
+        epochs = int(args["epochs"])
+        ctx.resuming_after(int(checkpoint["epoch"]) + 1, epochs)  # its epoch counts from 0
+        if point.best is not None:
+            (self.save_dir / "weights").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(point.best, self.save_dir / "weights" / "best.pt")
+        return Resumed(point.checkpoint, epochs)

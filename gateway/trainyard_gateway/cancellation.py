@@ -17,10 +17,10 @@ from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job
 from trainyard_gateway.service_client import ServiceError
 from trainyard_gateway.services import ServiceRegistry
-from trainyard_wire.failures import FailureReason
+from trainyard_wire.failures import CANCELLED_MESSAGE, FailureReason
 from trainyard_wire.states import JobState, is_terminal
 
-CANCELLED_BY_USER = {"reason": FailureReason.CANCELLED, "message": "cancelled by user"}
+CANCELLED_BY_USER = {"reason": FailureReason.CANCELLED, "message": CANCELLED_MESSAGE}
 
 
 @dataclass(frozen=True)

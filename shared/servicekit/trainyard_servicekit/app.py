@@ -25,7 +25,6 @@ from trainyard_servicekit.http_api import ApiError, install_error_handlers, requ
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
-from trainyard_wire.runs import Capabilities as CapabilitiesAnswer
 from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
@@ -222,7 +221,7 @@ def create_service_app(
             capacity=sum(service.capacity(each) for each in executors),
         )
 
-    @app.get("/v1/capabilities", response_model=CapabilitiesAnswer, dependencies=[Internal])
+    @app.get("/v1/capabilities", response_model=Capabilities, dependencies=[Internal])
     def capabilities() -> Capabilities:
         return service.capabilities
 

@@ -12,22 +12,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from trainyard_runtime.training.torch_env import device_description, package_versions
 from trainyard_wire.errors import describe_errors
+from trainyard_wire.runs import Capabilities, TaskSupport
 from trainyard_wire.spec import JobSpec
-
-
-class TaskSupport(BaseModel):
-    dataset_formats: list[str]
-    models: list[str]
-    # True when `models` lists every model accepted; False when it is a list of examples.
-    models_exhaustive: bool = True
-
-
-class Capabilities(BaseModel):
-    framework: str
-    tasks: dict[str, TaskSupport]
-    options_schema: dict[str, Any]
-    versions: dict[str, str]
-    device: str
 
 
 class NoOptions(BaseModel):

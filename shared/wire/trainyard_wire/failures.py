@@ -44,8 +44,11 @@ class FailureReason(StrEnum):
     LOST = "lost"  # no heartbeat, and the service no longer knows the run
     SERVICE_UNREACHABLE = "service_unreachable"  # no answer and no heartbeat, for too long
     CANCELLED = "cancelled"  # a user cancelled the job (its only reason)
-    # a cancelled job's run, as train.py and the executor tell its end: stopped by request
-    STOPPED = "stopped"
+
+
+# What a cancelled job's error says, whichever part saw the cancel first: the gateway, or
+# train.py stopped by its service at the gateway's request.
+CANCELLED_MESSAGE = "cancelled by user"
 
 
 OOM_REASONS: frozenset[FailureReason] = frozenset(

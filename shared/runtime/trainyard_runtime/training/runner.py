@@ -25,7 +25,7 @@ from trainyard_runtime.training.datasets import resolve_dataset
 from trainyard_runtime.training.offline_sink import OfflineSink
 from trainyard_runtime.training.output_capture import OutputCapture
 from trainyard_runtime.training.torch_env import stay_offline
-from trainyard_wire.failures import FailureReason
+from trainyard_wire.failures import CANCELLED_MESSAGE, FailureReason
 
 TrainFn = Callable[[TrainingContext], Mapping[str, Any] | None]
 
@@ -98,7 +98,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")
-        sink.status("cancelled", reason=FailureReason.STOPPED, message="stopped by request")
+        sink.status("cancelled", reason=FailureReason.CANCELLED, message=CANCELLED_MESSAGE)
         code = EXIT_CANCELLED
     except BaseException as exc:
         traceback.print_exc()

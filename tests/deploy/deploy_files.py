@@ -15,12 +15,28 @@ from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
 REPO = Path(__file__).resolve().parents[2]
-# Component -> its Dockerfile; the gateway and the three training services.
+SERVICE_DOCKERFILE = REPO / "services" / "Dockerfile"
+
+
+@dataclass(frozen=True)
+class Build:
+    """A Dockerfile and the build arguments that make one component's image from it."""
+
+    dockerfile: Path
+    args: dict[str, str]
+
+
+def service_build(framework: str, port: int) -> Build:
+    return Build(SERVICE_DOCKERFILE, {"FRAMEWORK": framework, "PORT": str(port)})
+
+
+# Component -> how its image is built: the gateway from its own Dockerfile, the three training
+# services from the one services/Dockerfile with their FRAMEWORK and PORT.
 COMPONENT_DOCKERFILES = {
-    "gateway": REPO / "gateway" / "Dockerfile",
-    "timm": REPO / "services" / "timm" / "Dockerfile",
-    "ultralytics": REPO / "services" / "ultralytics" / "Dockerfile",
-    "huggingface": REPO / "services" / "huggingface" / "Dockerfile",
+    "gateway": Build(REPO / "gateway" / "Dockerfile", {}),
+    "timm": service_build("timm", 8001),
+    "ultralytics": service_build("ultralytics", 8002),
+    "huggingface": service_build("huggingface", 8003),
 }
 COMPOSE = REPO / "compose" / "docker-compose.yml"
 COMPOSE_GPU = REPO / "compose" / "docker-compose.gpu.yml"
@@ -49,8 +65,69 @@ class Instruction:
         return [str(v) for v in value]
 
 
-def instructions(dockerfile: Path) -> list[Instruction]:
-    """Logical instructions: continuation lines joined, comments and parser directives dropped."""
+class MissingBuildArgError(ValueError):
+    """A `${NAME:?message}` met an unset or empty NAME: Docker stops reading the file there."""
+
+
+_VARIABLE = re.compile(
+    r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::([?-])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def expand(text: str, variables: dict[str, str]) -> str:
+    """Docker's substitution of build arguments: $NAME, ${NAME}, ${NAME:-default}, ${NAME:?error}.
+
+    A name not in `variables` is left as it is (the shell of a RUN, or the image's own ENV, sees
+    it later); only `:?` insists, as Docker does when it reads the file.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        value = variables.get(name)
+        if match.group(2) == "?" and not value:
+            raise MissingBuildArgError(f"{name}: {match.group(3)}")
+        if match.group(2) == "-" and not value:
+            return match.group(3)
+        return match.group(0) if value is None else value
+
+    return _VARIABLE.sub(replace, text)
+
+
+def instructions(dockerfile: Path, args: dict[str, str] | None = None) -> list[Instruction]:
+    """Logical instructions: continuation lines joined, comments and parser directives dropped.
+
+    With `args` (build arguments), Docker's substitution is done as Docker does it: FROM sees
+    the ARGs declared before the first FROM; every other instruction the ARGs its stage declared
+    (a value from `args`, else the default, else a global one of that name). RUN, CMD,
+    ENTRYPOINT and HEALTHCHECK are left as written: a shell or the image expands those.
+    """
+    found = _logical_lines(dockerfile)
+    if args is None:
+        return found
+    result: list[Instruction] = []
+    global_args: dict[str, str] = {}
+    stage: dict[str, str] | None = None  # None before the first FROM
+    for ins in found:
+        if ins.keyword == "ARG":
+            name, has_default, default = ins.args.partition("=")
+            scope = global_args if stage is None else stage
+            value = args.get(name)
+            if value is None and has_default:
+                value = expand(default, scope)
+            if value is None and stage is not None:
+                value = global_args.get(name)
+            if value is not None:
+                scope[name] = value
+        elif ins.keyword == "FROM":
+            ins = Instruction(ins.keyword, expand(ins.args, global_args))
+            stage = {}
+        elif ins.keyword not in ("RUN", "CMD", "ENTRYPOINT", "HEALTHCHECK"):
+            ins = Instruction(ins.keyword, expand(ins.args, stage or {}))
+        result.append(ins)
+    return result
+
+
+def _logical_lines(dockerfile: Path) -> list[Instruction]:
     result, pending = [], ""
     for line in dockerfile.read_text().splitlines():
         if line.lstrip().startswith("#") or not line.strip():
@@ -64,16 +141,17 @@ def instructions(dockerfile: Path) -> list[Instruction]:
     return result
 
 
-def final_stage(dockerfile: Path) -> list[Instruction]:
-    found = instructions(dockerfile)
+def final_stage(build: Build | Path) -> list[Instruction]:
+    build = as_build(build)
+    found = instructions(build.dockerfile, build.args)
     last_from = max(i for i, ins in enumerate(found) if ins.keyword == "FROM")
     return found[last_from:]
 
 
-def image_env(dockerfile: Path) -> dict[str, str]:
+def image_env(build: Build | Path) -> dict[str, str]:
     """The final stage's ENV as key=value pairs (values without quotes)."""
     env: dict[str, str] = {}
-    for ins in final_stage(dockerfile):
+    for ins in final_stage(build):
         if ins.keyword == "ENV":
             for pair in shlex.split(ins.args):
                 key, _, value = pair.partition("=")
@@ -81,21 +159,32 @@ def image_env(dockerfile: Path) -> dict[str, str]:
     return env
 
 
-def command(dockerfile: Path) -> list[str]:
-    found = {ins.keyword: ins for ins in final_stage(dockerfile)}
+def command(build: Build | Path) -> list[str]:
+    found = {ins.keyword: ins for ins in final_stage(build)}
     argv = found["ENTRYPOINT"].exec_form() if "ENTRYPOINT" in found else []
     return argv + (found["CMD"].exec_form() if "CMD" in found else [])
 
 
-def copy_sources(dockerfile: Path) -> list[str]:
+def copy_sources(build: Build | Path) -> list[str]:
     """Paths COPY takes from the build context (not from another stage)."""
+    build = as_build(build)
     sources = []
-    for ins in instructions(dockerfile):
+    for ins in instructions(build.dockerfile, build.args):
         if ins.keyword in ("COPY", "ADD"):
             parts = [p for p in shlex.split(ins.args) if not p.startswith("--")]
             if "--from=" not in ins.args:
                 sources.extend(parts[:-1])
     return sources
+
+
+def as_build(build: Build | Path) -> Build:
+    return build if isinstance(build, Build) else Build(build, {})
+
+
+def builds_of(dockerfile: Path) -> list[Build]:
+    """The components' builds from this Dockerfile; a file no component uses, with no args."""
+    builds = [b for b in COMPONENT_DOCKERFILES.values() if b.dockerfile == dockerfile]
+    return builds or [Build(dockerfile, {})]
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -46,9 +46,16 @@ def compose() -> dict:
 
 
 def component_of(service: dict) -> str | None:
-    dockerfile = service.get("build", {}).get("dockerfile")
-    for name, path in COMPONENT_DOCKERFILES.items():
-        if dockerfile and (REPO / dockerfile) == path:
+    """The component a compose service builds: its Dockerfile and, for the shared service
+    Dockerfile, its FRAMEWORK build argument."""
+    build = service.get("build", {})
+    if "dockerfile" not in build:
+        return None
+    args = build.get("args", {})
+    for name, component in COMPONENT_DOCKERFILES.items():
+        if (REPO / build["dockerfile"]) == component.dockerfile and component.args.get(
+            "FRAMEWORK"
+        ) == args.get("FRAMEWORK"):
             return name
     return None
 
@@ -80,6 +87,16 @@ def test_derived_names_are_real() -> None:
 def test_every_component_is_in_compose(compose: dict) -> None:
     found = {component_of(s) for s in compose["services"].values()}
     assert set(COMPONENT_DOCKERFILES) <= found
+
+
+def test_compose_builds_each_component_with_its_arguments(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        component = component_of(service)
+        if component is None:
+            continue
+        args = {k: str(v) for k, v in service["build"].get("args", {}).items()}
+        expected = COMPONENT_DOCKERFILES[component].args
+        assert {k: args.get(k) for k in expected} == expected, name
 
 
 def test_compose_sets_only_variables_the_components_read(compose: dict) -> None:
@@ -126,7 +143,7 @@ def test_dependencies_wait_for_health(compose: dict) -> None:
 def test_ports_agree(compose: dict) -> None:
     services = compose["services"]
     by_component = {component_of(s): n for n, s in services.items()}
-    exposed = {c: int(image_env(path)["PORT"]) for c, path in COMPONENT_DOCKERFILES.items()}
+    exposed = {c: int(image_env(build)["PORT"]) for c, build in COMPONENT_DOCKERFILES.items()}
     gateway_env = services[by_component["gateway"]]["environment"]
     for framework in ("timm", "ultralytics", "huggingface"):
         url = urlsplit(gateway_env[f"{framework.upper()}_SERVICE_URL"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from tests.deploy.deploy_files import COMPONENT_DOCKERFILES, REPO, copy_sources
+from tests.deploy.deploy_files import COMPONENT_DOCKERFILES, REPO, Build, copy_sources
 from tests.toy_framework.plugin import PLUGIN
 from trainyard_gateway.app import create_app
 from trainyard_gateway.settings import GatewaySettings
@@ -49,12 +49,15 @@ def test_config(config_path: Path, served: dict[str, set[str]]) -> None:
     assert dockerfile.is_file()
     assert deploy["restartPolicyType"] in ("ON_FAILURE", "ALWAYS")
     name = config_path.stem
+    image = Build(dockerfile, {})
     if name in COMPONENT_DOCKERFILES:
-        assert dockerfile == COMPONENT_DOCKERFILES[name]
+        # The build arguments (FRAMEWORK, PORT) are the service's Railway variables.
+        image = COMPONENT_DOCKERFILES[name]
+        assert dockerfile == image.dockerfile
         app = "gateway" if name == "gateway" else "service"
         assert deploy["healthcheckPath"] in served[app]
-    # A change to anything the image copies redeploys the service.
-    for source in copy_sources(dockerfile):
+    # A change to the Dockerfile or to anything the image copies redeploys the service.
+    for source in [build["dockerfilePath"], *copy_sources(image)]:
         assert any(
             fnmatch(source, pattern) or fnmatch(source + "/x", pattern)
             for pattern in build["watchPatterns"]

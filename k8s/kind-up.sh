@@ -10,6 +10,7 @@ CLUSTER=${CLUSTER:-trainyard}
 TAG=${TAG:-dev}
 TORCH_VARIANT=${TORCH_VARIANT:-cpu}
 FRAMEWORKS=(timm ultralytics huggingface)
+declare -A PORTS=([timm]=8001 [ultralytics]=8002 [huggingface]=8003)
 
 if ! kind get clusters | grep -qx "$CLUSTER"; then
   kind create cluster --name "$CLUSTER" --config k8s/kind-config.yaml
@@ -18,8 +19,8 @@ fi
 docker build -f gateway/Dockerfile -t "trainyard/gateway:$TAG" .
 kind load docker-image --name "$CLUSTER" "trainyard/gateway:$TAG"
 for fw in "${FRAMEWORKS[@]}"; do
-  docker build -f "services/$fw/Dockerfile" --build-arg "TORCH_VARIANT=$TORCH_VARIANT" \
-    -t "trainyard/$fw:$TAG" .
+  docker build -f services/Dockerfile --build-arg "FRAMEWORK=$fw" --build-arg "PORT=${PORTS[$fw]}" \
+    --build-arg "TORCH_VARIANT=$TORCH_VARIANT" -t "trainyard/$fw:$TAG" .
   kind load docker-image --name "$CLUSTER" "trainyard/$fw:$TAG"
 done
 

@@ -12,8 +12,8 @@ from trainyard_dev.synthetic import make_classification
 from trainyard_runtime.datasets.cache import DatasetCache, DatasetNotFound, content_key
 from trainyard_runtime.storage.layout import dataset_key
 from trainyard_runtime.storage.local import LocalStorage
-from trainyard_runtime.training.context import TrainingError
 from trainyard_runtime.training.datasets import resolve_dataset
+from trainyard_runtime.training.errors import TrainingError
 from trainyard_wire.spec import DatasetRef
 
 DATASET_ID = "ds-0123456789abcdef"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainyard_runtime.training.context import TrainingError
+from trainyard_runtime.training.errors import TrainingError
 from trainyard_wire.failures import FailureReason
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})

@@ -6,26 +6,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
 from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
 from trainyard_runtime.storage import Storage, StoredObject
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
+from trainyard_runtime.training.errors import TrainingError
+from trainyard_runtime.training.resume_point import ResumePoint, fetch_resume_point
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
-
-if TYPE_CHECKING:
-    from trainyard_runtime.training.resume_point import ResumePoint
-
-
-class TrainingError(Exception):
-    """An expected failure with a reason users can act on (bad dataset, missing weights…)."""
-
-    def __init__(self, reason: FailureReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class EventSink(Protocol):
@@ -86,8 +77,6 @@ class TrainingContext:
         if self.spec.resume_from is None:
             return None
         if self._resume is None:
-            from trainyard_runtime.training.resume_point import fetch_resume_point
-
             self._resume = fetch_resume_point(
                 self.storage, self.spec.resume_from, self.work_dir / "resume"
             )

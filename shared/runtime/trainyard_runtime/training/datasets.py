@@ -19,7 +19,7 @@ from trainyard_runtime.datasets.cache import (
     default_cache_dir,
 )
 from trainyard_runtime.storage import Storage, UnsafeKeyError, open_storage
-from trainyard_runtime.training.context import TrainingError
+from trainyard_runtime.training.errors import TrainingError
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import DatasetRef
 

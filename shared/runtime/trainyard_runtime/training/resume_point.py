@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
 from trainyard_runtime.storage.base import check_key
-from trainyard_runtime.training.context import TrainingError
+from trainyard_runtime.training.errors import TrainingError
 from trainyard_wire.failures import FailureReason
 
 

@@ -20,8 +20,9 @@ from trainyard_runtime.reporter import Reporter
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_runtime.storage import StorageError, open_storage
 from trainyard_runtime.tracking import open_tracker
-from trainyard_runtime.training.context import TrainingContext, TrainingError
+from trainyard_runtime.training.context import TrainingContext
 from trainyard_runtime.training.datasets import resolve_dataset
+from trainyard_runtime.training.errors import TrainingError
 from trainyard_runtime.training.offline_sink import OfflineSink
 from trainyard_runtime.training.output_capture import OutputCapture
 from trainyard_runtime.training.torch_env import stay_offline

@@ -1,7 +1,9 @@
-"""A training service with TRAINING_EXECUTOR=kubernetes, as a real process, against kmock."""
+"""A training service with TRAINING_EXECUTOR=kubernetes, as a real process, against the real
+control plane, holding the trainyard-service ServiceAccount's token (tests/kube/controlplane.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -9,9 +11,9 @@ from kubernetes.client import BatchV1Api
 
 from conftest import Processes, free_port
 
-from .emulator import EmulatedCluster
-from .test_executor import cluster  # noqa: F401 - the module's emulator fixture
+from .controlplane import ControlPlane
 
+FINISHED = ("succeeded", "failed", "stopped")
 SPEC = {
     "framework": "toy",
     "task": "classification",
@@ -32,11 +34,11 @@ def start_body(job_id: str) -> dict:
 
 def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
     processes: Processes,
-    cluster: EmulatedCluster,  # noqa: F811
+    cluster: ControlPlane,
     tmp_path: Path,
     internal_headers: dict[str, str],
 ) -> None:
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig = cluster.write_service_kubeconfig(tmp_path / "kubeconfig")
     _, url = processes.toy_service(TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(kubeconfig))
     with httpx.Client(base_url=url, headers=internal_headers, timeout=30) as http:
         # As a retried attempt: it goes on in the job's MLflow run.
@@ -46,7 +48,7 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         )
         assert started.status_code == 201, started.text
         assert started.json()["executor"] == "kubernetes"
-        with cluster.client() as api:
+        with cluster.admin_client() as api:
             job = BatchV1Api(api).read_namespaced_job("trainyard-job-svc", "training")
         (container,) = job.spec.template.spec.containers
         assert container.command == ["python", "-m", "toy_framework.train"]
@@ -55,7 +57,16 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         }.items()
         odd = http.post("/v1/runs", json={**start_body("job-odd"), "mlflow_run_id": "../x"})
         assert odd.status_code == 422 and odd.json()["errors"][0]["field"] == "mlflow_run_id"
-        assert http.get("/v1/runs/job-svc").json()["status"] == "pending"
+        # The service follows the run to the end the Job controller gives it (the toy's
+        # train.py, run by the simulated kubelet, finds no data set at /data/shapes).
+        deadline = time.monotonic() + 90
+        while (run := http.get("/v1/runs/job-svc").json())["status"] not in FINISHED:
+            assert time.monotonic() < deadline, run
+            time.sleep(0.2)
+        with cluster.admin_client() as api:
+            job = BatchV1Api(api).read_namespaced_job("trainyard-job-svc", "training")
+        ended = {c.type for c in job.status.conditions or [] if c.status == "True"}
+        assert run["status"] == ("succeeded" if "Complete" in ended else "failed"), (run, ended)
         wrong = http.post(
             "/v1/runs", json={**start_body("job-x"), "spec": {**SPEC, "executor": "subprocess"}}
         )
@@ -63,7 +74,7 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         assert wrong.json()["errors"][0]["allowed"] == ["kubernetes"]
 
     dead = tmp_path / "dead-kubeconfig"
-    dead.write_text(kubeconfig.read_text().replace(cluster.url, f"http://127.0.0.1:{free_port()}"))
+    dead.write_text(kubeconfig.read_text().replace(cluster.url, f"https://127.0.0.1:{free_port()}"))
     _, down = processes.toy_service(TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(dead))
     with httpx.Client(base_url=down, headers=internal_headers, timeout=30) as http:
         refused = http.post("/v1/runs", json=start_body("job-down"))

@@ -53,6 +53,8 @@ CONTROLLERS = (
     "ttl-after-finished-controller",
     "resourcequota-controller",
     "serviceaccount-controller",  # the namespace's `default` ServiceAccount, which pods need
+    # Lifts the not-ready taint the API server puts on a new Node once kwok reports it Ready.
+    "node-lifecycle-controller",
 )
 ADMISSION = (
     "NamespaceLifecycle",
@@ -129,8 +131,7 @@ class ControlPlane:
         configuration.host = self.url
         configuration.ssl_ca_cert = str(self.certs.ca.cert)
         if "token" in auth:
-            configuration.api_key = {"authorization": auth["token"]}
-            configuration.api_key_prefix = {"authorization": "Bearer"}
+            configuration.api_key = {"authorization": f"Bearer {auth['token']}"}
         else:
             configuration.cert_file = str(self.certs.admin.cert)
             configuration.key_file = str(self.certs.admin.key)

@@ -269,17 +269,14 @@ class SimulatedKubelet:
 
     def _until_deleted(self, run: PodRun) -> None:
         """A finished Pod stays until it is deleted; then the kubelet removes it for good."""
-        while not run.deleting.wait(0.5):
+        while not run.deleting.wait(0.5) or self._closed.is_set():
             if self._closed.is_set():
                 return
         name, namespace = run.pod["metadata"]["name"], run.pod["metadata"]["namespace"]
         try:
-            self.core.delete_namespaced_pod(
-                name,
-                namespace,
-                grace_period_seconds=0,
-                body={"preconditions": {"uid": run.uid}},
-            )
+            # The options in the body: with a body, the API server ignores query parameters.
+            options = {"gracePeriodSeconds": 0, "preconditions": {"uid": run.uid}}
+            self.core.delete_namespaced_pod(name, namespace, body=options)
         except ApiException as exc:
             if exc.status not in (404, 409):
                 raise

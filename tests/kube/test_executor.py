@@ -137,8 +137,12 @@ def test_start_creates_job_then_owned_secret_and_the_job_controller_completes_it
     done = executor.status("job-ok")
     assert done.ended_at is not None and done.exit_code == 0
     assert executor.running_count() == 0
-    job = BatchV1Api(admin).read_namespaced_job(job_name("job-ok"), NS)
-    assert any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
+
+    def complete() -> bool:
+        job = BatchV1Api(admin).read_namespaced_job(job_name("job-ok"), NS)
+        return any(c.type == "Complete" and c.status == "True" for c in job.status.conditions)
+
+    wait_for(complete)  # after SuccessCriteriaMet, once its Pod is accounted for
     # The kubelet read the token from the Secret, as the Pod's secretKeyRef says.
     assert f"CALLBACK_TOKEN={TOKEN}" in executor.logs("job-ok")
 

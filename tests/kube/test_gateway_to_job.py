@@ -87,7 +87,8 @@ def test_a_gateway_job_runs_on_the_cluster_to_success(
             if run.pod["metadata"]["labels"].get("trainyard.io/job-id") == job["id"]
         ]
         assert ran.pod["spec"]["nodeName"] == "kwok-cpu"  # the scheduler's choice
-        assert ran.proc is not None and ran.proc.returncode == 0
+        assert eventually(lambda: ran.proc is not None and ran.proc.poll() is not None)
+        assert ran.proc.returncode == 0
 
         # The TTL controller deletes the finished Job; the garbage collector what it owned.
         eventually(lambda: gone(lambda: batch.read_namespaced_job(name, NS)), 60)

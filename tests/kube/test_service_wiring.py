@@ -100,3 +100,6 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         assert ran.json()["executor"] == "subprocess"
         assert "kubernetes cluster unreachable" in ran.json()["reason"]
         assert http.get("/v1/runs/job-fallback").json()["executor"] == "subprocess"
+        # Its own process group outlives the service: end it here.
+        assert http.post("/v1/runs/job-fallback/stop").status_code == 200
+        wait_run(http, "job-fallback", "stopped")

@@ -62,6 +62,7 @@ if ! mv -T "$staging" "$bin" 2>/dev/null; then
 		echo "build.sh: could not move the binaries to $bin" >&2
 		exit 1
 	}
+	rm -rf "$staging"
 fi
 trap - EXIT
 echo "build.sh: built in $(($(date +%s) - began))s" >&2

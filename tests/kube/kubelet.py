@@ -128,15 +128,11 @@ class SimulatedKubelet:
                 _signal_group(run.proc, signal.SIGKILL)
                 run.proc.wait()
         for thread in self._threads:
-            thread.join(timeout=10)
+            thread.join(timeout=2)  # a watch may wait for its next event: it is a daemon
 
     def evict(self, namespace: str, name: str, message: str) -> None:
         """Node-pressure eviction: the Pod's process is killed and the Pod fails, Evicted."""
         self.by_name[(namespace, name)].evicted = message
-
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [r.proc.pid for r in self.runs.values() if r.proc and r.proc.poll() is None]
 
     # -- the Pods bound to our nodes ---------------------------------------------------------
 

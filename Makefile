@@ -8,7 +8,7 @@ COMPONENTS := gateway timm ultralytics huggingface
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := hardlink
 
-.PHONY: setup run test lint fmt bench clean browser
+.PHONY: setup run test lint fmt bench clean browser cluster
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,7 +38,14 @@ browser:
 			"run 'sudo apt-get install -y chromium'" >&2; \
 	fi
 
-test: setup browser
+# The Kubernetes control plane the tests in tests/kube run against (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kwok), built from their Go modules at the versions
+# pinned in k8s/controlplane/ into a cache outside the repository (~/.cache/trainyard); a
+# no-op once built. Needs Go 1.26 and the Go module proxy.
+cluster:
+	k8s/controlplane/build.sh
+
+test: setup browser cluster
 	.venv/bin/pytest -n 2 --dist loadfile
 
 # Every benchmark, tables printed and written to bench/results.md (under 15 minutes on 2 cores).

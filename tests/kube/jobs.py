@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec
 from trainyard_wire.spec import JobSpec
 
 TOKEN = "callback-token-0123456789abcdef"
+WORKLOAD = "kube.workload"  # tests/kube/workload.py, what the simulated kubelet runs
 
 
 def launch(
-    run_id: str, gpu: int | None = 0, framework: str = "toy", token: str = TOKEN
+    run_id: str,
+    gpu: int | None = 0,
+    framework: str = "toy",
+    token: str = TOKEN,
+    *,
+    cpu: float = 0.5,
+    memory: str = "256Mi",
+    module: str = "toy_framework.train",
+    **workload: Any,
 ) -> LaunchSpec:
+    """A run of `module`; `seconds=`, `exit=`, `output=`, `allocate_mb=` make it the test
+    workload (tests/kube/workload.py) and steer it."""
     spec = JobSpec.model_validate(
         {
             "framework": framework,
             "task": "classification",
             "model": "counter",
             "dataset": {"uri": "/data/shapes", "format": "imagefolder"},
-            "resources": {"cpu": 1.5, "memory": "3Gi", "gpu": gpu},
+            "resources": {"cpu": cpu, "memory": memory, "gpu": gpu},
             "project": "shapes",
             "name": "a test run",
         }
     )
+    if workload:
+        module = WORKLOAD
+        spec = spec.model_copy(update={"options": workload})
     return LaunchSpec(
-        "toy_framework.train",
+        module,
         RunEnvironment(
             job_id=run_id,
             spec=spec,

@@ -1,104 +1,98 @@
-"""A gateway job with `executor: kubernetes` becomes a Job that carries all train.py needs.
+"""A gateway job with `executor: kubernetes` runs on the real control plane to `succeeded`.
 
-No API server runs here: the service talks to the in-memory emulator. The test plays the
-kubelet: it runs the Job's container command with the Job's environment (the callback token
-read from the per-job Secret, as the kubelet would) as a local process, and the job must end
-`succeeded` at the gateway with all its epochs.
+The gateway routes it to a training service (a real process) that holds the trainyard-service
+ServiceAccount's token; the service creates the Job and its callback Secret; the Job
+controller creates the Pod, the scheduler binds it, and the simulated kubelet runs the toy
+framework's train.py with the Pod's environment (the callback token read from the Secret).
+The job must end `succeeded` at the gateway with its epochs and checkpoints; after the Job's
+TTL, the TTL controller deletes the Job and the garbage collector its Secret and Pod.
 """
 
 from __future__ import annotations
 
-import base64
-import os
-import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from kubernetes.client import BatchV1Api, CoreV1Api
+from kubernetes.client.exceptions import ApiException
 
 from tests.support.datasets import tiny_dataset
 from tests.support.jobs import submit, toy_spec, wait_for
-from tests.support.processes import REPO, Processes
+from tests.support.processes import Processes
 
-from .emulator import EmulatedCluster
-from .test_executor import cluster  # noqa: F401 - the module's emulator fixture
-
-NS = "training"
+from .controlplane import NAMESPACE as NS
+from .controlplane import ControlPlane
 
 
-def read_job(cluster: EmulatedCluster, name: str, timeout: float = 60):  # noqa: F811
+def eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
-    with cluster.client() as api:
-        while True:
-            try:
-                return BatchV1Api(api).read_namespaced_job(name, NS)
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    while True:
+        try:
+            found = check()
+            if found:
+                return found
+        except ApiException as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.2)
 
 
-def secret_value(cluster: EmulatedCluster, name: str, key: str) -> str:  # noqa: F811
-    with cluster.client() as api:
-        secret = CoreV1Api(api).read_namespaced_secret(name, NS)
-    if secret.data and key in secret.data:
-        return base64.b64decode(secret.data[key]).decode()
-    return secret.string_data[key]
+def gone(read: Callable[[], object]) -> bool:
+    try:
+        read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
 
 
-def container_env(cluster: EmulatedCluster, container) -> dict[str, str]:  # noqa: F811
-    env = {}
-    for var in container.env:
-        if var.value_from is not None:
-            ref = var.value_from.secret_key_ref
-            env[var.name] = secret_value(cluster, ref.name, ref.key)
-        else:
-            env[var.name] = var.value
-    return env
-
-
-def test_the_job_the_cluster_receives_trains_to_success(
-    tmp_path: Path,
-    processes: Processes,
-    cluster: EmulatedCluster,  # noqa: F811
+def test_a_gateway_job_runs_on_the_cluster_to_success(
+    tmp_path: Path, processes: Processes, cluster: ControlPlane
 ) -> None:
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig = cluster.write_service_kubeconfig(tmp_path / "kubeconfig")
     _, service_url = processes.toy_service(
-        TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(kubeconfig)
+        TRAINING_EXECUTOR="kubernetes",
+        KUBECONFIG=str(kubeconfig),
+        KUBERNETES_TTL_SECONDS_AFTER_FINISHED="3",
     )
     gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
     spec = toy_spec(tiny_dataset(tmp_path / "ds"), executor="kubernetes")
     job = submit(gateway.url, spec)
+    name, secret = f"trainyard-{job['id']}", f"trainyard-{job['id']}-callback"
 
-    k8s_job = read_job(cluster, f"trainyard-{job['id']}")
-    container = k8s_job.spec.template.spec.containers[0]
-    env = container_env(cluster, container)
-    assert env["JOB_ID"] == job["id"] and env["CALLBACK_TOKEN"]
-    assert env["CALLBACK_URL"].startswith(gateway.url)
-    # The kubelet's part: the image's `python` is the toy framework's interpreter here, and
-    # /workspace (an emptyDir in the pod) is a temporary folder.
-    assert container.command[0] == "python"
-    work = tmp_path / "workspace"
-    work.mkdir()
-    result = subprocess.run(
-        [sys.executable, *container.command[1:]],
-        env={
-            "PATH": os.environ["PATH"],
-            "PYTHONPATH": str(REPO / "tests"),
-            **env,
-            "WORK_DIR": str(work),
-        },
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    with cluster.admin_client() as api:
+        batch, core = BatchV1Api(api), CoreV1Api(api)
+        k8s_job = eventually(lambda: batch.read_namespaced_job(name, NS))
+        container = k8s_job.spec.template.spec.containers[0]
+        env = {var.name: var for var in container.env}
+        assert env["JOB_ID"].value == job["id"]
+        assert env["CALLBACK_URL"].value.startswith(gateway.url)
+        assert env["CALLBACK_TOKEN"].value_from.secret_key_ref.name == secret
+        assert k8s_job.spec.ttl_seconds_after_finished == 3
 
-    done = wait_for(gateway.url, job["id"], {"succeeded", "failed", "lost"})
-    assert done["state"] == "succeeded", done
-    epochs = httpx.get(f"{gateway.url}/v1/jobs/{job['id']}/metrics").json()["epochs"]
-    assert [e["epoch"] for e in epochs] == [1, 2, 3]
-    assert {a["name"] for a in done["artifacts"]} == {"best.bin", "last.bin"}
+        done = wait_for(gateway.url, job["id"], {"succeeded", "failed", "lost"}, timeout=180)
+        assert done["state"] == "succeeded", done
+        epochs = httpx.get(f"{gateway.url}/v1/jobs/{job['id']}/metrics").json()["epochs"]
+        assert [e["epoch"] for e in epochs] == [1, 2, 3]
+        assert {a["name"] for a in done["artifacts"]} == {"best.bin", "last.bin"}
+        assert cluster.kubelet is not None
+        (ran,) = [
+            run
+            for run in cluster.kubelet.runs.values()
+            if run.pod["metadata"]["labels"].get("trainyard.io/job-id") == job["id"]
+        ]
+        assert ran.pod["spec"]["nodeName"] == "kwok-cpu"  # the scheduler's choice
+        assert eventually(lambda: ran.proc is not None and ran.proc.poll() is not None)
+        assert ran.proc.returncode == 0
+
+        # The TTL controller deletes the finished Job; the garbage collector what it owned.
+        eventually(lambda: gone(lambda: batch.read_namespaced_job(name, NS)), 60)
+        eventually(lambda: gone(lambda: core.read_namespaced_secret(secret, NS)), 60)
+        selector = f"trainyard.io/job-id={job['id']}"
+        eventually(lambda: not core.list_namespaced_pod(NS, label_selector=selector).items, 60)

@@ -72,13 +72,14 @@ def test_the_role_grants_exactly_what_the_executor_uses() -> None:
         ("", "pods"): ["get", "list", "watch"],
         ("", "pods/log"): ["get", "list", "watch"],
         ("", "secrets"): ["create", "delete", "get", "update"],
+        ("", "events"): ["list", "watch"],
     }
 
 
 @pytest.mark.parametrize("gpu", [0, 2])
 def test_built_job_and_secret_are_valid(gpu: int) -> None:
     settings = KubernetesSettings(gpu_node_selector={"nvidia.com/gpu.present": "true"})
-    run = launch("job-0123abcd", gpu=gpu)
+    run = launch("job-0123abcd", gpu=gpu, cpu=1.5, memory="3Gi")
     job = build_job(run, settings)
     kubernetes_validate.validate(job, VERSION, strict=True)
     kubernetes_validate.validate(

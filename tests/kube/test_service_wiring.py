@@ -1,7 +1,9 @@
-"""A training service with TRAINING_EXECUTOR=kubernetes, as a real process, against kmock."""
+"""A training service with TRAINING_EXECUTOR=kubernetes, as a real process, against the real
+control plane, holding the trainyard-service ServiceAccount's token (tests/kube/controlplane.py)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -9,8 +11,7 @@ from kubernetes.client import BatchV1Api
 
 from tests.support.processes import Processes, free_port
 
-from .emulator import EmulatedCluster
-from .test_executor import cluster  # noqa: F401 - the module's emulator fixture
+from .controlplane import ControlPlane
 
 SPEC = {
     "framework": "toy",
@@ -19,6 +20,13 @@ SPEC = {
     "dataset": {"uri": "/data/shapes", "format": "imagefolder"},
     "hyperparams": {"epochs": 2},
 }
+
+
+def wait_run(http: httpx.Client, run_id: str, status: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while (run := http.get(f"/v1/runs/{run_id}").json())["status"] != status:
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
 
 
 def start_body(job_id: str) -> dict:
@@ -32,11 +40,11 @@ def start_body(job_id: str) -> dict:
 
 def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
     processes: Processes,
-    cluster: EmulatedCluster,  # noqa: F811
+    cluster: ControlPlane,
     tmp_path: Path,
     internal_headers: dict[str, str],
 ) -> None:
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig = cluster.write_service_kubeconfig(tmp_path / "kubeconfig")
     _, url = processes.toy_service(TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(kubeconfig))
     with httpx.Client(base_url=url, headers=internal_headers, timeout=30) as http:
         # As a retried attempt: it goes on in the job's MLflow run.
@@ -46,7 +54,7 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         )
         assert started.status_code == 201, started.text
         assert started.json()["executor"] == "kubernetes"
-        with cluster.client() as api:
+        with cluster.admin_client() as api:
             job = BatchV1Api(api).read_namespaced_job("trainyard-job-svc", "training")
         (container,) = job.spec.template.spec.containers
         assert container.command == ["python", "-m", "toy_framework.train"]
@@ -55,7 +63,18 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         }.items()
         odd = http.post("/v1/runs", json={**start_body("job-odd"), "mlflow_run_id": "../x"})
         assert odd.status_code == 422 and odd.json()["errors"][0]["field"] == "mlflow_run_id"
-        assert http.get("/v1/runs/job-svc").json()["status"] == "pending"
+        # The service follows the run as the cluster runs it: the simulated kubelet starts the
+        # toy's train.py (whose callbacks go nowhere: it keeps running), then the stop deletes
+        # the Job.
+        wait_run(http, "job-svc", "running")
+        assert http.post("/v1/runs/job-svc/stop").status_code == 200
+        wait_run(http, "job-svc", "stopped")
+        with cluster.admin_client() as api:
+            jobs, deadline = BatchV1Api(api), time.monotonic() + 30
+            selector = "trainyard.io/job-id=job-svc"
+            while jobs.list_namespaced_job("training", label_selector=selector).items:
+                assert time.monotonic() < deadline, "the stopped run's Job is still there"
+                time.sleep(0.1)
         wrong = http.post(
             "/v1/runs", json={**start_body("job-x"), "spec": {**SPEC, "executor": "subprocess"}}
         )
@@ -63,7 +82,7 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         assert wrong.json()["errors"][0]["allowed"] == ["kubernetes"]
 
     dead = tmp_path / "dead-kubeconfig"
-    dead.write_text(kubeconfig.read_text().replace(cluster.url, f"http://127.0.0.1:{free_port()}"))
+    dead.write_text(kubeconfig.read_text().replace(cluster.url, f"https://127.0.0.1:{free_port()}"))
     _, down = processes.toy_service(TRAINING_EXECUTOR="kubernetes", KUBECONFIG=str(dead))
     with httpx.Client(base_url=down, headers=internal_headers, timeout=30) as http:
         refused = http.post("/v1/runs", json=start_body("job-down"))
@@ -81,3 +100,6 @@ def test_runs_become_jobs_and_an_unreachable_cluster_fails_the_start(
         assert ran.json()["executor"] == "subprocess"
         assert "kubernetes cluster unreachable" in ran.json()["reason"]
         assert http.get("/v1/runs/job-fallback").json()["executor"] == "subprocess"
+        # Its own process group outlives the service: end it here.
+        assert http.post("/v1/runs/job-fallback/stop").status_code == 200
+        wait_run(http, "job-fallback", "stopped")

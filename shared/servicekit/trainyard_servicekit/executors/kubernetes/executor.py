@@ -43,6 +43,9 @@ from trainyard_servicekit.executors.kubernetes.settings import KubernetesSetting
 from trainyard_servicekit.executors.kubernetes.status import observe
 
 log = logging.getLogger(__name__)
+# Events carry no labels: the Job controller's failures to create a run's Pod (over the
+# namespace's quota, refused by admission) are told only there.
+POD_NOT_CREATED = "involvedObject.kind=Job,reason=FailedCreate"
 
 
 class KubernetesExecutor(Executor):
@@ -86,7 +89,7 @@ class KubernetesExecutor(Executor):
     def open(self) -> KubernetesExecutor:
         if self._client is None or self._threads:
             return self
-        for kind in ("job", "pod"):
+        for kind in ("job", "pod", "event"):
             thread = threading.Thread(target=self._follow, args=(kind,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -102,11 +105,19 @@ class KubernetesExecutor(Executor):
             self._client.close()
 
     def _follow(self, kind: str) -> None:
-        """Watch (never poll) this framework's Jobs or Pods; reconnect after any interruption."""
+        """Watch (never poll) this framework's Jobs, Pods, or the Events of Pods not created;
+        reconnect after any interruption."""
         while not self._closed.is_set():
             batch, core = self._apis()
-            list_fn: Callable[..., Any] = (
-                batch.list_namespaced_job if kind == "job" else core.list_namespaced_pod
+            list_fn: Callable[..., Any] = {
+                "job": batch.list_namespaced_job,
+                "pod": core.list_namespaced_pod,
+                "event": core.list_namespaced_event,
+            }[kind]
+            selector = (
+                {"field_selector": POD_NOT_CREATED}
+                if kind == "event"
+                else {"label_selector": self.selector}
             )
             # "object": events stay plain JSON, whatever fields the server leaves out.
             stream = watch.Watch(return_type="object")
@@ -115,7 +126,7 @@ class KubernetesExecutor(Executor):
                 for event in stream.stream(
                     list_fn,
                     self.settings.namespace,
-                    label_selector=self.selector,
+                    **selector,
                     timeout_seconds=max(1, int(self.watch_timeout)),
                     _request_timeout=(self.request_timeout, self.watch_timeout),
                 ):

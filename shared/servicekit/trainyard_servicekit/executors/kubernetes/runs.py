@@ -20,10 +20,14 @@ class RunTable:
         self._pods: dict[str, dict[str, dict[str, Any]]] = {}
         self._runs: dict[str, RunInfo] = {}
         self._retired: set[str] = set()  # uids of finished Jobs deleted to start a run again
+        self._not_created: dict[str, str] = {}  # Job uid: why its Pod could not be created
         self._lock = threading.Lock()
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
-        """One Job or Pod as a watch or a list delivered it (event ADDED/MODIFIED/DELETED)."""
+        """One Job, Pod or Event as a watch or a list delivered it (ADDED/MODIFIED/DELETED)."""
+        if kind == "event":
+            self._pod_not_created(event, obj)
+            return
         labels = obj.get("metadata", {}).get("labels") or {}
         run_id = labels.get(LABEL_JOB_ID)
         # The selector does this on a real server; the check keeps other frameworks' runs out.
@@ -35,6 +39,7 @@ class RunTable:
             if kind == "job":
                 if event == "DELETED":
                     self._jobs.pop(run_id, None)
+                    self._not_created.pop(obj.get("metadata", {}).get("uid"), None)
                     self._gone(run_id)
                     return
                 self._jobs[run_id] = obj
@@ -93,6 +98,18 @@ class RunTable:
             self._pods.pop(run_id, None)
             self._runs.pop(run_id, None)
 
+    def _pod_not_created(self, event: str, obj: dict[str, Any]) -> None:
+        """A FailedCreate Event of a Job: why its Pod is missing (kept when the Event expires)."""
+        uid = (obj.get("involvedObject") or {}).get("uid")
+        if not uid or event == "DELETED":
+            return
+        message = str(obj.get("message") or "").removeprefix("Error creating: ")
+        with self._lock:
+            self._not_created[uid] = message
+            for run_id, job in self._jobs.items():
+                if job.get("metadata", {}).get("uid") == uid:
+                    self._refresh(run_id)
+
     def _of_retired_job(self, kind: str, obj: dict[str, Any]) -> bool:
         if not self._retired:
             return False
@@ -108,7 +125,7 @@ class RunTable:
         if job is None:
             return
         pods = list(self._pods.get(run_id, {}).values())
-        seen = observe(job, pods)
+        seen = observe(job, pods, self._not_created.get(job.get("metadata", {}).get("uid")))
         if info is not None and info.finished:
             # Finished runs never change again, but a list or a fresh watch (after a restart)
             # may bring the Job before its Pods: their account of the same ending is kept.

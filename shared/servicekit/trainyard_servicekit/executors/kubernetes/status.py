@@ -118,7 +118,10 @@ def _failure_reason(cond: dict[str, Any], pod: dict[str, Any] | None) -> Failure
     )
 
 
-def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Observed:
+def observe(
+    job: dict[str, Any], pods: list[dict[str, Any]], not_created: str | None = None
+) -> Observed:
+    """`not_created`: why the Job controller could not create the Job's Pod, if it said so."""
     status = job.get("status") or {}
     started = parse_time(status.get("startTime")) or parse_time(
         job.get("metadata", {}).get("creationTimestamp")
@@ -150,4 +153,6 @@ def observe(job: dict[str, Any], pods: list[dict[str, Any]]) -> Observed:
     # A pod that ended while the Job controller has not yet written its verdict.
     if phase == "Failed":
         return Observed(RunStatus.RUNNING, problem, code, None, started)
+    if pod is None and not_created:
+        return Observed(RunStatus.PENDING, f"pod not created: {not_created}", None, None, started)
     return Observed(RunStatus.PENDING, problem, None, None, started)

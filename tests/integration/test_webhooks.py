@@ -31,7 +31,8 @@ def test_a_job_to_success_delivers_running_and_succeeded_signed(tmp_path, stack,
         hook = api.create_webhook(receiver.url, project="default")
         other = api.create_webhook(receiver.url, project="someone-else")
     job = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds")))
-    assert wait_for(gateway.url, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+    done = wait_for(gateway.url, job["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done
 
     running, succeeded = receiver.wait_accepted(2)
     assert [r.json["event"] for r in (running, succeeded)] == ["running", "succeeded"]
@@ -65,7 +66,8 @@ def test_a_receiver_down_for_ten_seconds_gets_every_event_afterwards(tmp_path, s
         hook = api.create_webhook(receiver.url, events=["running", "epoch", "succeeded", "failed"])
     receiver.status_until(503, 10)
     job = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds")))
-    assert wait_for(gateway.url, job["id"], {"succeeded", "failed"})["state"] == "succeeded"
+    done = wait_for(gateway.url, job["id"], {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done
 
     accepted = receiver.wait_accepted(5, timeout=90)
     assert [r.json["event"] for r in accepted] == [
@@ -102,7 +104,7 @@ def test_a_slow_receiver_does_not_hold_up_the_job(tmp_path, stack, receiver):
     job = submit(gateway.url, toy_spec(tiny_dataset(tmp_path / "ds")))
     # The receiver holds requests for up to 120 s: a job path that waited on it would not end.
     done = wait_for(gateway.url, job["id"], {"succeeded", "failed"}, timeout=60)
-    assert done["state"] == "succeeded"
+    assert done["state"] == "succeeded", done
     assert receiver.arrived.wait(30), "the running event is sent"
     assert receiver.all() == []  # and still unanswered: the job did not wait for it
 

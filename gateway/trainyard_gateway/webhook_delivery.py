@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -206,7 +207,7 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="trainyard-webhooks", daemon=True)
-        self._unsubscribe = on_new_deliveries(self.wake)
+        self._unsubscribe: Callable[[], None] = lambda: None
 
     @property
     def lease(self) -> float:
@@ -214,6 +215,7 @@ class DeliveryWorker:
         return self.settings.webhook_timeout * 2 + 10
 
     def start(self) -> None:
+        self._unsubscribe = on_new_deliveries(self.wake)
         self._thread.start()
 
     def stop(self) -> None:

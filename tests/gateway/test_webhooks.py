@@ -317,7 +317,7 @@ def test_two_workers_never_claim_the_same_delivery(job_store):
     assert all(r.attempts == 1 for r in outbox(db))
 
 
-def test_a_due_time_in_the_past_is_claimed_once_its_lease_ends(job_store):
+def test_a_claim_whose_lease_ended_is_claimed_again(job_store):
     db = job_store
     with db.write() as session:
         session.add(job_row("job-a", state="starting"))

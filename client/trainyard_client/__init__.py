@@ -17,6 +17,7 @@ from trainyard_client.errors import (
 )
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
+from trainyard_wire.webhooks import Delivery, DeliveryList, Webhook, WebhookCreated
 
 __all__ = [
     "ApiError",
@@ -27,6 +28,8 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DatasetView",
+    "Delivery",
+    "DeliveryList",
     "GatewayUnreachable",
     "InvalidRequest",
     "JobList",
@@ -39,4 +42,6 @@ __all__ = [
     "TrainyardError",
     "Unauthorized",
     "WaitTimeout",
+    "Webhook",
+    "WebhookCreated",
 ]

@@ -32,6 +32,7 @@ from trainyard_client.transport import Transport
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
 from trainyard_wire.states import TERMINAL
+from trainyard_wire.webhooks import DeliveryList, Webhook, WebhookCreated, WebhookList
 
 # Longer than the gateway's 15 s keep-alive: a silent stream this long is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
@@ -285,6 +286,46 @@ class Client:
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._transport.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}", safe=True)
+
+    # Webhooks
+
+    def create_webhook(
+        self, url: str, *, project: str | None = None, events: Collection[str] | None = None
+    ) -> WebhookCreated:
+        """Register `url` for job events (the gateway's default events when none are given).
+        The answer's `secret` signs every delivery and is never shown again: keep it."""
+        body = _without_none(
+            {"url": url, "project": project, "events": list(events) if events else None}
+        )
+        response = self._transport.request("POST", "/v1/webhooks", safe=False, json=body)
+        return WebhookCreated.model_validate(response.json())
+
+    def list_webhooks(self, project: str | None = None) -> list[Webhook]:
+        return WebhookList.model_validate(self._get("/v1/webhooks", project=project)).items
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        return Webhook.model_validate(self._get(f"/v1/webhooks/{_segment(webhook_id)}"))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._transport.request("DELETE", f"/v1/webhooks/{_segment(webhook_id)}", safe=True)
+
+    def webhook_deliveries(
+        self,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> DeliveryList:
+        """The webhook's deliveries, newest first: status, tries, last error, next try."""
+        return DeliveryList.model_validate(
+            self._get(
+                f"/v1/webhooks/{_segment(webhook_id)}/deliveries",
+                status=status,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
 
     # The gateway itself
 

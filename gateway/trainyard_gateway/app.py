@@ -1,4 +1,5 @@
-"""Build the gateway app: settings, job store, routing table, dispatcher, routes."""
+"""Build the gateway app: settings, job store, routing table, dispatcher, webhook delivery,
+routes."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
 from trainyard_gateway.production import check_production_settings
-from trainyard_gateway.routes import callbacks, datasets, jobs, system
+from trainyard_gateway.routes import callbacks, datasets, jobs, system, webhooks
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
+from trainyard_gateway.webhook_delivery import DeliveryWorker
 from trainyard_runtime.logs import setup_logging
 from trainyard_runtime.storage import open_storage
 from trainyard_wire.spec import JobSpec
@@ -41,6 +43,7 @@ def create_app(
         registry=registry,
         dispatcher=Dispatcher(db, registry, settings),
         storage=open_storage(settings.resolved_storage_uri()),
+        deliveries=DeliveryWorker(db, settings),
     )
 
     @asynccontextmanager
@@ -52,8 +55,10 @@ def create_app(
             )
         migrate(db.engine)
         gateway.dispatcher.start()
+        gateway.deliveries.start()
         yield
         gateway.dispatcher.stop()
+        gateway.deliveries.stop()
         registry.close()
         db.engine.dispose()
 
@@ -68,6 +73,7 @@ def create_app(
     app.include_router(system.public_router, dependencies=[ApiKeyRequired])
     app.include_router(jobs.router, dependencies=[ApiKeyRequired])
     app.include_router(datasets.router, dependencies=[ApiKeyRequired])
+    app.include_router(webhooks.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     app.include_router(dashboard_router)
     install_metrics(app, db, lambda: registry.frameworks)

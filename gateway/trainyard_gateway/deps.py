@@ -12,6 +12,7 @@ from trainyard_gateway.db import Database, ReadSession, WriteSession
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
+from trainyard_gateway.webhook_delivery import DeliveryWorker
 from trainyard_runtime.storage import Storage
 
 
@@ -22,6 +23,7 @@ class Gateway:
     registry: ServiceRegistry
     dispatcher: Dispatcher
     storage: Storage
+    deliveries: DeliveryWorker
 
 
 def get_gateway(request: Request) -> Gateway:

@@ -44,6 +44,12 @@ class DatasetNotFound(NotFound):
         self.dataset_id = dataset_id
 
 
+class WebhookNotFound(NotFound):
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"no webhook {webhook_id!r} (see GET /v1/webhooks)")
+        self.webhook_id = webhook_id
+
+
 class Conflict(GatewayError):
     """The request is valid but the resource's state does not allow it now."""
 
@@ -68,6 +74,10 @@ class InvalidSpec(InvalidInput):
 
 class InvalidDataset(InvalidInput):
     pass
+
+
+class InvalidWebhook(InvalidInput):
+    """A webhook URL or event list the gateway will not deliver to."""
 
 
 class QueueFull(GatewayError):

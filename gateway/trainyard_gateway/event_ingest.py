@@ -11,6 +11,7 @@ from trainyard_gateway.db import WriteSession
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import attempt_seq_offset
+from trainyard_gateway.webhook_outbox import job_changed
 from trainyard_wire.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
 from trainyard_wire.failures import is_oom
 from trainyard_wire.states import JobState, can_transition, is_terminal
@@ -96,6 +97,7 @@ def ingest(session: WriteSession, job: Job, events: list[Any]) -> BatchAck:
             _apply_status(job, event)
         elif isinstance(event, MetricEvent):
             _apply_metric(job, event)
+            job_changed(job, "epoch", session)
         elif isinstance(event, TrackingEvent):
             job.mlflow = event.model_dump(include={"run_id", "experiment_id", "url", "error"})
     job.last_event_at = utcnow()

@@ -1,8 +1,10 @@
 """Changing a job's state: the one place that checks transitions and stamps times.
 
-`transition` changes a loaded row. `claim` and `requeue` change a row in one conditional UPDATE
+`transition` changes a loaded row, and queues the change for the webhooks subscribed to it (in
+the same transaction). `claim` and `requeue` change a row in one conditional UPDATE
 (`… WHERE state = current`, then a rowcount check), so two gateway workers racing for the same
-job never both win; they check the edge and stamp times the same way.
+job never both win; they check the edge and stamp times the same way (neither edge is a webhook
+event).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import CursorResult, select, update
 
 from trainyard_gateway.db import WriteSession
 from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.webhook_outbox import job_changed
 from trainyard_wire.states import InvalidTransition, JobState, can_transition, is_terminal
 
 
@@ -34,6 +37,7 @@ def transition(job: Job, target: JobState, error: dict[str, Any] | None = None) 
         job.eta_seconds = 0.0 if target == JobState.SUCCEEDED else None
     if error is not None:
         job.error = {k: v for k, v in error.items() if v is not None}
+    job_changed(job, target.value)  # webhooks subscribed to it (running and final states)
     return True
 
 

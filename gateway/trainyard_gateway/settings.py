@@ -73,6 +73,13 @@ class GatewaySettings(BaseSettings):
     # Where registered remote datasets are fetched to be checked; default under the data dir.
     dataset_cache_dir: Path | None = Field(None, validation_alias="DATASET_CACHE_DIR")
 
+    # Webhooks: how long one delivery may take, how often it is tried before it is marked
+    # failed, and the backoff between tries (doubling from the first, up to the cap).
+    webhook_timeout: float = Field(5.0, gt=0, le=60, validation_alias="WEBHOOK_TIMEOUT")
+    webhook_max_attempts: int = Field(10, ge=1, le=100, validation_alias="WEBHOOK_MAX_ATTEMPTS")
+    webhook_retry_initial: float = Field(1.0, gt=0, validation_alias="WEBHOOK_RETRY_INITIAL")
+    webhook_retry_max: float = Field(300.0, gt=0, validation_alias="WEBHOOK_RETRY_MAX")
+
     @field_validator("allow_anonymous", mode="before")
     @classmethod
     def _empty_is_false(cls, value: object) -> object:

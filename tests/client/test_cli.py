@@ -135,3 +135,28 @@ def test_api_key_from_an_option(cli):
     given = cli("--api-key", API_KEY, "list", "--json", env={"TRAINYARD_API_KEY": ""})
     assert given.returncode == 0, given.stderr
     assert isinstance(json.loads(given.stdout)["items"], list)
+
+
+def test_webhooks_create_list_deliveries_delete(cli):
+    created = cli("webhooks", "create", "http://127.0.0.1:9/hook", "--project", "cli-hooks",
+                  "--event", "running", "--event", "epoch", "--json")  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    webhook = json.loads(created.stdout)
+    assert webhook["secret"].startswith("whsec_")
+    assert webhook["events"] == ["running", "epoch"]
+
+    listed = cli("webhooks", "list", "--project", "cli-hooks")
+    assert listed.returncode == 0, listed.stderr
+    assert webhook["id"] in listed.stdout and "running, epoch" in listed.stdout
+    assert webhook["secret"] not in listed.stdout
+
+    deliveries = cli("webhooks", "deliveries", webhook["id"], "--json")
+    assert deliveries.returncode == 0, deliveries.stderr
+    assert json.loads(deliveries.stdout) == {"items": [], "next_cursor": None}
+
+    refused = cli("webhooks", "create", "ftp://example.com/hook")
+    assert refused.returncode == 2 and "http:// or https://" in refused.stderr
+
+    assert cli("webhooks", "delete", webhook["id"]).returncode == 0
+    gone = cli("webhooks", "deliveries", webhook["id"])
+    assert gone.returncode == 2 and "no webhook" in gone.stderr

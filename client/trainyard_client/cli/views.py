@@ -17,6 +17,7 @@ from trainyard_client.cli.output import (
 )
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobView
+from trainyard_wire.webhooks import Delivery, Webhook, WebhookCreated
 
 MODELS_SHOWN = 6
 
@@ -179,5 +180,49 @@ def frameworks_table(frameworks: list[dict[str, Any]]) -> Table:
             or "-",
             shown or "-",
             service["url"],
+        )
+    return table
+
+
+def webhooks_table(webhooks: list[Webhook]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "URL", "PROJECT", "EVENTS", "CREATED"):
+        table.add_column(column, no_wrap=True)
+    for webhook in webhooks:
+        table.add_row(
+            webhook.id,
+            webhook.url,
+            webhook.project or "(every project)",
+            ", ".join(webhook.events),
+            format_time(webhook.created_at),
+        )
+    return table
+
+
+def webhook_detail(webhook: Webhook) -> Table:
+    grid = _grid()
+    grid.add_row("id", webhook.id)
+    grid.add_row("url", webhook.url)
+    grid.add_row("project", webhook.project or "(every project)")
+    grid.add_row("events", ", ".join(webhook.events))
+    grid.add_row("created", format_time(webhook.created_at))
+    if isinstance(webhook, WebhookCreated):
+        grid.add_row("secret", webhook.secret)
+    return grid
+
+
+def deliveries_table(deliveries: list[Delivery]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("DELIVERY", "EVENT", "JOB", "STATUS", "TRIES", "LAST ERROR", "NEXT TRY"):
+        table.add_column(column, no_wrap=True)
+    for delivery in deliveries:
+        table.add_row(
+            delivery.delivery_id,
+            delivery.event,
+            delivery.job_id,
+            delivery.status,
+            str(delivery.attempts),
+            delivery.last_error or "-",
+            format_time(delivery.next_attempt_at) if delivery.next_attempt_at else "-",
         )
     return table

@@ -12,6 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
 from trainyard_gateway.models import Job, JobEvent
+from trainyard_wire.events import StoppedEarly
 from trainyard_wire.jobs import (
     Artifact,
     EpochMetrics,
@@ -74,13 +75,43 @@ def artifacts_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[Art
     return {job_id: list(named.values()) for job_id, named in latest.items()}
 
 
+def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, StoppedEarly]:
+    """Why each job that early stopping ended stopped, from its `succeeded` status event.
+
+    The event store holds it (no column of its own); only succeeded jobs whose spec asks for
+    early stopping are looked up, all in one query.
+    """
+    ids = [
+        job.id
+        for job in jobs
+        if job.state == JobState.SUCCEEDED and job.spec.get("early_stopping") is not None
+    ]
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id.in_(ids), JobEvent.type == "status")
+        .order_by(JobEvent.job_id, JobEvent.seq)
+    )
+    found: dict[str, StoppedEarly] = {}
+    for row in rows:
+        data = row.data
+        if data.get("state") == JobState.SUCCEEDED and data.get("stopped_early"):
+            found[row.job_id] = StoppedEarly.model_validate(data["stopped_early"])
+    return found
+
+
 def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
     by_job = artifacts_of(session, [job.id for job in jobs])
-    return [job_view(session, job, by_job.get(job.id, [])) for job in jobs]
+    stopped = stopped_early_of(session, jobs)
+    return [job_view(session, job, by_job.get(job.id, []), stopped) for job in jobs]
 
 
 def job_view(
-    session: ReadSession, job: Job, known_artifacts: list[Artifact] | None = None
+    session: ReadSession,
+    job: Job,
+    known_artifacts: list[Artifact] | None = None,
+    known_stopped_early: dict[str, StoppedEarly] | None = None,
 ) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
@@ -114,6 +145,9 @@ def job_view(
         attempt=job.attempt,
         retries=job.retries or [],
         resumed_from=job.resumed_from,
+        stopped_early=(
+            stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
+        ).get(job.id),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,

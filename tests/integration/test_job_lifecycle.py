@@ -36,6 +36,20 @@ def test_job_trains_to_success_with_metrics_logs_and_checkpoints(tmp_path, proce
     body = httpx.get(f"{gateway.url}{best['download_url']}").content
     assert len(body) == best["size"] == 4096
     assert hashlib.sha256(body).hexdigest() == best["sha256"]
+    assert job["stopped_early"] is None
+
+    # Early stopping: the loss never improves by 1.0, so the run ends 2 epochs after the first.
+    rule = {"metric": "loss", "patience": 2, "min_delta": 1.0}
+    spec = toy_spec(tiny_dataset(tmp_path / "ds2"), hyperparams={"epochs": 6})
+    created = submit(gateway.url, {**spec, "early_stopping": rule})
+    job = wait_for(gateway.url, created["id"], {"succeeded", "failed"}, timeout=60)
+    assert job["state"] == "succeeded", job
+    assert job["progress"]["epoch"] == 3 and job["progress"]["total_epochs"] == 6
+    assert job["stopped_early"]["epoch"] == 3 and job["stopped_early"]["best_epoch"] == 1
+    assert "loss" in job["stopped_early"]["reason"]
+    assert {a["name"] for a in job["artifacts"]} == {"best.bin", "last.bin"}
+    listed = httpx.get(f"{gateway.url}/v1/jobs", params={"framework": "toy"}).json()["items"]
+    assert {j["id"]: j["stopped_early"] for j in listed}[job["id"]] == job["stopped_early"]
 
 
 def test_live_log_stream_follows_a_job_to_its_end(tmp_path, processes):

@@ -73,6 +73,8 @@ def test_unknown_model_task_and_option_come_from_the_service(tmp_path, gateway):
     assert errors["options.warp"]["message"] == "unknown field"
     errors = errors_by_field(post(gateway, toy_spec(ds, executor="kubernetes")))
     assert errors["executor"]["allowed"] == ["subprocess"]
+    errors = errors_by_field(post(gateway, toy_spec(ds, early_stopping={"metric": "top1"})))
+    assert errors["early_stopping.metric"]["allowed"] == ["loss", "accuracy"]
 
 
 def test_unsupported_dataset_location(gateway):

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.train_py import checkpoint, of_type, run_train_py
+from tests.support.train_py import (
+    STALLING_EPOCHS,
+    assert_stopped_after_epoch_3,
+    checkpoint,
+    of_type,
+    run_train_py,
+    sha256,
+    stalling,
+)
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification
 
@@ -203,6 +211,53 @@ def test_train_end_to_end_reports_epochs_and_checkpoints(trained):
     assert checkpoint(tmp, "hf-e2e", "last.pt").is_file()
 
 
+def checkpoint_record(path: Path) -> dict[str, Any]:
+    """The epoch and metrics a checkpoint recorded (read in the huggingface environment)."""
+    code = (
+        "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=False); "
+        "print(json.dumps({'epoch': c['epoch'], 'metrics': c['metrics']}))"
+    )
+    out = subprocess.run(
+        [str(PYTHON), "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.e2e
+def test_early_stopping_ends_the_run_with_the_best_checkpoint_of_its_epochs(
+    tmp_path: Path, data: Path
+) -> None:
+    """Accuracy never rises by 10: the 6-epoch run stops after epoch 3, and its best.pt is the
+    one a 3-epoch run without early stopping ends with (constant learning rate, same seed)."""
+    constant = {**spec(data)["options"], "lr_scheduler": "constant"}
+    stopped = run_train(
+        tmp_path,
+        "hf-stopped",
+        spec(
+            data,
+            hyperparams={"epochs": STALLING_EPOCHS, "seed": 5},
+            options=constant,
+            early_stopping=stalling("accuracy"),
+        ),
+    )
+    assert_stopped_after_epoch_3(stopped, "accuracy")
+    assert {a["name"] for a in of_type(stopped[1], "artifact")} == {"best.pt", "last.pt"}
+    assert checkpoint_record(checkpoint(tmp_path, "hf-stopped", "last.pt"))["epoch"] == 3
+
+    full = run_train(
+        tmp_path, "hf-3", spec(data, hyperparams={"epochs": 3, "seed": 5}, options=constant)
+    )
+    assert full[0] == 0, full[2]
+    # The same training up to epoch 3: the same metrics, the same best checkpoint.
+    assert [m["metrics"] for m in of_type(full[1], "metric")] == [
+        m["metrics"] for m in of_type(stopped[1], "metric")
+    ]
+    best_stopped = checkpoint(tmp_path, "hf-stopped", "best.pt")
+    best_full = checkpoint(tmp_path, "hf-3", "best.pt")
+    assert checkpoint_record(best_stopped) == checkpoint_record(best_full)
+    assert sha256(best_stopped) == sha256(best_full)
+
+
 @pytest.mark.e2e
 def test_checkpoint_rebuilds_without_the_hub(probe):
     kind, shape, info = probe["checkpoint"].split(" ", 2)
@@ -321,6 +376,13 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         validate(spec(data, dataset={"uri": data.as_uri(), "format": "yolo"}))
     )
     assert "options.colour" in fields(validate(spec(data, options={"colour": "red"})))
+    assert validate(spec(data, early_stopping={"metric": "accuracy"})).status_code == 200
+    unknown_metric = fields(validate(spec(data, early_stopping={"metric": "top1"})))
+    assert unknown_metric["early_stopping.metric"]["allowed"] == [
+        "val_loss",
+        "accuracy",
+        "train_loss",
+    ]
     assert "options.warmup_ratio" in fields(validate(spec(data, options={"warmup_ratio": 3})))
     bad_key = fields(validate(spec(data, options={"config_overrides": {"hidden_sise": 8}})))
     assert "hidden_size" in bad_key["options.config_overrides.hidden_sise"]["allowed"]

@@ -5,14 +5,24 @@ The test process has no torch: everything timm runs in `.venvs/timm` through sub
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.train_py import checkpoint, of_type, run_train_py
+from tests.support.train_py import (
+    STALLING_EPOCHS,
+    assert_stopped_after_epoch_3,
+    checkpoint,
+    of_type,
+    run_train_py,
+    sha256,
+    stalling,
+)
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification
 
@@ -79,6 +89,54 @@ def test_train_end_to_end(trained) -> None:
         assert checkpoint(tmp, "job-e2e", name).stat().st_size > 10_000
     final = statuses[-1]["metrics"]
     assert final["best_top1"] == max(m["metrics"]["top1"] for m in metrics)
+
+
+def checkpoint_record(path: Path) -> dict[str, Any]:
+    """The epoch and metrics a timm checkpoint recorded (read in the timm environment)."""
+    code = (
+        "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=False); "
+        "print(json.dumps({'epoch': c['epoch'], 'metrics': c['metrics']}))"
+    )
+    out = subprocess.run(
+        [str(PYTHON), "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.mark.e2e
+def test_early_stopping_ends_the_run_with_the_best_checkpoint_of_its_epochs(
+    tmp_path: Path,
+) -> None:
+    """val_loss never falls by 10: the 6-epoch run stops after epoch 3, and its best.pt is the
+    one a 3-epoch run without early stopping ends with (constant learning rate, same seed)."""
+    data = make_classification(tmp_path / "shapes", train_per_class=4, val_per_class=2, size=32)
+    constant = {"options": {"scheduler": "none", "augment": False}}
+    stopped = run_train(
+        tmp_path,
+        "job-stopped",
+        spec(
+            data,
+            hyperparams={"epochs": STALLING_EPOCHS, "seed": 7},
+            early_stopping=stalling("val_loss"),
+            **constant,
+        ),
+    )
+    assert_stopped_after_epoch_3(stopped, "val_loss")
+    assert {a["name"] for a in of_type(stopped[1], "artifact")} == {"best.pt", "last.pt"}
+    assert checkpoint_record(checkpoint(tmp_path, "job-stopped", "last.pt"))["epoch"] == 3
+
+    full = run_train(
+        tmp_path, "job-3", spec(data, hyperparams={"epochs": 3, "seed": 7}, **constant)
+    )
+    assert full[0] == 0, full[2]
+    # The same training up to epoch 3: the same metrics, the same best checkpoint.
+    assert [m["metrics"] for m in of_type(full[1], "metric")] == [
+        m["metrics"] for m in of_type(stopped[1], "metric")
+    ]
+    best_stopped = checkpoint(tmp_path, "job-stopped", "best.pt")
+    best_full = checkpoint(tmp_path, "job-3", "best.pt")
+    assert checkpoint_record(best_stopped) == checkpoint_record(best_full)
+    assert sha256(best_stopped) == sha256(best_full)
 
 
 @pytest.mark.e2e

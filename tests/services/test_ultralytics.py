@@ -7,14 +7,24 @@ ultralytics; the training itself is a few seconds.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.train_py import checkpoint, of_type, run_train_py
+from tests.support.train_py import (
+    STALLING_EPOCHS,
+    assert_stopped_after_epoch_3,
+    checkpoint,
+    of_type,
+    run_train_py,
+    stalling,
+)
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification, make_yolo
 
@@ -181,6 +191,67 @@ def test_pretrained_from_local_weights(classified, tmp_path: Path) -> None:
     assert "Transferred" in result[2]  # ultralytics loaded the weights into the model
 
 
+def checkpoint_record(path: Path) -> dict[str, Any]:
+    """A checkpoint's epochs trained, metrics and a digest of its weights (ultralytics saves the
+    date in it: the file's own sha256 differs from run to run)."""
+    code = (
+        "import hashlib, json, sys, torch; c = torch.load(sys.argv[1], weights_only=False); "
+        "h = hashlib.sha256(); "
+        "[h.update(v.float().numpy().tobytes()) for v in c['model'].state_dict().values()]; "
+        "print(json.dumps({'epochs': c['train_results']['epoch'], "
+        "'train_metrics': c['train_metrics'], 'weights': h.hexdigest()}))"
+    )
+    out = subprocess.run(
+        [str(PYTHON), "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "YOLO_CONFIG_DIR": str(path.parent / "ultralytics-config")},
+    )
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+@pytest.mark.e2e
+def test_early_stopping_ends_the_run_with_the_best_checkpoint_of_its_epochs(
+    tmp_path: Path,
+) -> None:
+    """val/loss never falls by 10: the 6-epoch run stops after epoch 3, and its best.pt is the
+    one a 3-epoch run without early stopping ends with (constant learning rate, same seed)."""
+    data = make_classification(tmp_path / "shapes", train_per_class=4, val_per_class=2, size=32)
+    # Nothing that depends on the number of epochs: a constant learning rate, no warmup, and a
+    # step every batch (ultralytics caps gradient accumulation at all the run's batches).
+    constant = {"options": {"lrf": 1.0, "warmup_epochs": 0, "nbs": 4}}
+    stopped = run_train(
+        tmp_path,
+        "job-stopped",
+        spec(
+            "classification",
+            data,
+            hyperparams={"epochs": STALLING_EPOCHS, "seed": 3},
+            early_stopping=stalling("val/loss"),
+            **constant,
+        ),
+    )
+    assert_stopped_after_epoch_3(stopped, "val/loss")
+    assert {a["name"] for a in of_type(stopped[1], "artifact")} == {"best.pt", "last.pt"}
+    last = checkpoint_record(checkpoint(tmp_path, "job-stopped", "last.pt"))
+    assert last["epochs"] == [1, 2, 3]
+
+    full = run_train(
+        tmp_path,
+        "job-3",
+        spec("classification", data, hyperparams={"epochs": 3, "seed": 3}, **constant),
+    )
+    assert full[0] == 0, full[2]
+    # The same training up to epoch 3: the same metrics, the same best checkpoint.
+    assert [m["metrics"] for m in of_type(full[1], "metric")] == [
+        m["metrics"] for m in of_type(stopped[1], "metric")
+    ]
+    assert checkpoint_record(checkpoint(tmp_path, "job-stopped", "best.pt")) == checkpoint_record(
+        checkpoint(tmp_path, "job-3", "best.pt")
+    )
+
+
 @pytest.mark.e2e
 def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
     data = make_yolo(tmp_path / "shapes", "detection", train_images=2, val_images=1, size=64)
@@ -263,3 +334,11 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         assert "options.mixup" in problems(validate(options={"mixup": 2}))
         assert "options.label_smoothing" in problems(validate(options={"label_smoothing": 0.1}))
         assert "options.cache" in problems(validate(options={"cache": "gpu"}))
+        rule = {"metric": "val/mAP50-95", "patience": 5}
+        assert validate(early_stopping=rule).status_code == 200
+        metric = problems(validate("classification", early_stopping=rule))["early_stopping.metric"]
+        assert set(metric["allowed"]) == CLASSIFICATION_METRICS
+        assert set(tasks["classification"]["metrics"]) == CLASSIFICATION_METRICS
+        assert set(tasks["detection"]["metrics"]) == DETECTION_METRICS
+        for task in ("segmentation", "pose"):
+            assert TASK_METRICS[task] <= set(tasks[task]["metrics"])

@@ -25,7 +25,9 @@ PLUGIN = FrameworkPlugin(
     train_module="toy_framework.train",
     default_port=8009,
     tasks=lambda: {
-        "classification": TaskSupport(dataset_formats=["imagefolder"], models=["counter"])
+        "classification": TaskSupport(
+            dataset_formats=["imagefolder"], models=["counter"], metrics=["loss", "accuracy"]
+        )
     },
     versions=lambda: {"toy": "1.0"},
     device=lambda: "cpu",

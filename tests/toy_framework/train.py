@@ -40,7 +40,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     if options.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         (ctx.work_dir / "child_pid").write_text(str(child.pid))
-    first = _first_epoch(ctx)
+    first = last = _first_epoch(ctx)
     loss = 0.5 ** (first - 1)  # where the loss stood after the epochs already done
     for epoch in range(first, ctx.total_epochs + 1):
         for i in range(options.lines_per_epoch):
@@ -52,13 +52,15 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             print("toy hard exit", flush=True)
             os._exit(options.exit_code)
         loss /= 2
-        ctx.epoch_end(epoch, {"loss": loss, "accuracy": 1 - loss})
+        last = epoch
+        if ctx.epoch_end(epoch, {"loss": loss, "accuracy": 1 - loss}):
+            break  # spec.early_stopping
         if ctx.checkpoint_due():
             periodic = ctx.work_dir / "weights.bin"
             periodic.write_bytes(f"epoch {epoch}".encode())
             ctx.save_checkpoint(periodic, "last")
     weights = ctx.work_dir / "weights.bin"
-    header = f"epoch {ctx.total_epochs}\n".encode()
+    header = f"epoch {last}\n".encode()
     weights.write_bytes(header + os.urandom(4096 - len(header)))
     ctx.save_checkpoint(weights, "last")
     ctx.save_checkpoint(weights, "best")

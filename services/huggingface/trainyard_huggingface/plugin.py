@@ -45,6 +45,7 @@ def _tasks() -> dict[str, TaskSupport]:
             dataset_formats=["imagefolder"],
             models=models.accepted_names(),
             models_exhaustive=True,
+            metrics=["val_loss", "accuracy", "train_loss"],
         )
     }
 

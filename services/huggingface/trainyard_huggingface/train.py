@@ -1,7 +1,8 @@
 """Train a transformers image classifier with Trainer: `python -m trainyard_huggingface.train`.
 
 Trainer runs the loop (optimizer, schedule, evaluation once per epoch); a callback reports each
-epoch to Trainyard after its evaluation and keeps the best weights by accuracy. The run keeps two
+epoch to Trainyard after its evaluation, keeps the best weights by accuracy, and ends training
+when early stopping says so. The run keeps two
 single-file .pt checkpoints, uploaded at the end; a `last.pt` uploaded during training (every
 CHECKPOINT_INTERVAL_SECONDS) also carries Trainer's state, to resume from (checkpoint.py).
 """
@@ -62,6 +63,7 @@ def _make_callback(
             # (accuracy, -val_loss), carried over from the run this one resumes
             self.best: tuple[float, float] | None = resumed.best if resumed else None
             self.best_epoch = resumed.best_epoch if resumed else 0
+            self.last_epoch = 0
             self.last_metrics: dict[str, float] = {}
             self.best_path = checkpoint.best_path
             self.last_due: tuple[int, dict[str, float]] | None = None
@@ -78,8 +80,9 @@ def _make_callback(
                 "val_loss": float(metrics["eval_loss"]),
                 "accuracy": float(metrics["eval_accuracy"]),
             }
-            ctx.epoch_end(epoch, values)
-            self.last_metrics = values
+            if ctx.epoch_end(epoch, values):  # spec.early_stopping: the metric stalled
+                control.should_training_stop = True
+            self.last_epoch, self.last_metrics = epoch, values
             score = (values["accuracy"], -values["val_loss"])
             if self.best is None or score > self.best:
                 self.best, self.best_epoch = score, epoch
@@ -183,7 +186,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             FailureReason.NO_EPOCHS, "training ended without a single evaluated epoch"
         )
     last = save_checkpoint(
-        ctx.work_dir / "last.pt", built, hp.image_size, hp.epochs, reporter.last_metrics
+        ctx.work_dir / "last.pt", built, hp.image_size, reporter.last_epoch, reporter.last_metrics
     )
     ctx.save_checkpoint(reporter.best_path, "best")
     ctx.save_checkpoint(last, "last")

@@ -3,6 +3,7 @@
 Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
 with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
+With `early_stopping`, the loop ends after the epoch where the metric stalled.
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
 """
@@ -171,7 +172,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             "lr": lr,
         }
         scheduler.step()
-        ctx.epoch_end(epoch, metrics)
+        stop = ctx.epoch_end(epoch, metrics)
         print(
             f"[timm] epoch {epoch}/{hp.epochs} ({time.monotonic() - started:.1f}s) "
             + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()),
@@ -181,11 +182,13 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         if progress.best is None or score > progress.best:
             progress.best, progress.best_epoch = score, epoch
             _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
+        if stop:  # spec.early_stopping: the metric stalled
+            break
         if epoch < hp.epochs and ctx.checkpoint_due():
             save_last(epoch, metrics)
             ctx.save_periodic(last_path, best_path)
 
-    save_last(hp.epochs, metrics)
+    save_last(epoch, metrics)
     ctx.save_checkpoint(best_path, "best")
     ctx.save_checkpoint(last_path, "last")
     assert progress.best is not None

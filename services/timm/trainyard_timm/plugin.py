@@ -64,7 +64,11 @@ def _pretrained_tags() -> frozenset[str]:
 def _tasks() -> dict[str, TaskSupport]:
     return {
         "classification": TaskSupport(
-            dataset_formats=["imagefolder"], models=_architectures(), models_exhaustive=True
+            dataset_formats=["imagefolder"],
+            models=_architectures(),
+            models_exhaustive=True,
+            # top5 only with 5 classes or more (loop.py): an epoch without it never improves.
+            metrics=["val_loss", "top1", "top5", "train_loss", "lr"],
         )
     }
 

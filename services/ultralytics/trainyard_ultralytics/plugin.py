@@ -18,6 +18,39 @@ DATASET_FORMATS = {
 }
 
 
+def _box_metrics(kind: str = "") -> list[str]:
+    return [f"val/{kind}{name}" for name in ("precision", "recall", "mAP50", "mAP50-95")]
+
+
+def _losses(*names: str) -> list[str]:
+    return [f"{split}/{name}_loss" for split in ("train", "val") for name in names]
+
+
+# What train.py reports per epoch for each task (its names for ultralytics' metrics/…(B|M|P)).
+METRICS = {
+    "detection": [*_losses("box", "cls", "dfl"), *_box_metrics(), "train/lr"],
+    "segmentation": [
+        *_losses("box", "seg", "cls", "dfl", "sem"),
+        *_box_metrics(),
+        *_box_metrics("mask_"),
+        "train/lr",
+    ],
+    "pose": [
+        *_losses("box", "pose", "kobj", "cls", "dfl"),
+        *_box_metrics(),
+        *_box_metrics("pose_"),
+        "train/lr",
+    ],
+    "classification": [
+        "train/loss",
+        "val/loss",
+        "val/top1_accuracy",
+        "val/top5_accuracy",
+        "train/lr",
+    ],
+}
+
+
 class UltralyticsOptions(BaseModel):
     """Options for `framework: ultralytics` jobs (all optional; ultralytics' own defaults)."""
 
@@ -76,7 +109,9 @@ class UltralyticsOptions(BaseModel):
 
 def _tasks() -> dict[str, TaskSupport]:
     return {
-        task: TaskSupport(dataset_formats=DATASET_FORMATS[task], models=names)
+        task: TaskSupport(
+            dataset_formats=DATASET_FORMATS[task], models=names, metrics=METRICS[task]
+        )
         for task, names in catalog().items()
     }
 

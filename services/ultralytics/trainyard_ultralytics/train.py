@@ -1,8 +1,10 @@
 """Train an ultralytics YOLO model for a Trainyard job: `python -m trainyard_ultralytics.train`.
 
 ultralytics runs its own loop (`model.train`); a callback at the end of each fitted epoch
-reports that epoch's losses and validation metrics, and the run's best.pt/last.pt are
-uploaded when it ends (and during training, every CHECKPOINT_INTERVAL_SECONDS). With
+reports that epoch's losses and validation metrics (and ends the loop when early stopping says
+so: ultralytics' own `patience` follows its fitness, ours the spec's metric), and the run's
+best.pt/last.pt are uploaded when it ends (and during training, every
+CHECKPOINT_INTERVAL_SECONDS). With
 `resume_from`, ultralytics resumes the run that saved that last.pt (checkpoint.py).
 """
 
@@ -118,7 +120,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         report = {**readable(losses), **metrics}
         if trainer.lr:
             report["train/lr"] = float(next(iter(trainer.lr.values())))
-        ctx.epoch_end(trainer.epoch + 1, report, total_epochs=trainer.epochs)
+        if ctx.epoch_end(trainer.epoch + 1, report, total_epochs=trainer.epochs):
+            trainer.stop = True  # spec.early_stopping: ultralytics leaves its loop after this
         state["final"] = metrics
         state["stopped"] = bool(trainer.stop)
         # ultralytics has written weights/last.pt (and best.pt) for this epoch by now.

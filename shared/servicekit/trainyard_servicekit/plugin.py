@@ -114,4 +114,25 @@ class FrameworkPlugin:
             for item in describe_errors(exc.errors(), self.options_model):
                 item["field"] = f"options.{item['field']}"
                 problems.append(item)
-        return problems + self.extra_checks(spec)
+        return problems + self._early_stopping_problems(spec, support) + self.extra_checks(spec)
+
+    def _early_stopping_problems(self, spec: JobSpec, support: TaskSupport) -> list[dict[str, Any]]:
+        """early_stopping.metric must be one this framework reports per epoch for the task."""
+        rule = spec.early_stopping
+        if rule is None or rule.metric in support.metrics:
+            return []
+        if not support.metrics:
+            return [
+                problem(
+                    "early_stopping.metric",
+                    f"{self.name} does not declare the metrics of {spec.task}: "
+                    "early stopping is unavailable",
+                )
+            ]
+        return [
+            problem(
+                "early_stopping.metric",
+                f"{self.name} reports no metric {rule.metric!r} for {spec.task}",
+                support.metrics,
+            )
+        ]

@@ -24,6 +24,16 @@ class _Event(StrictModel):
     time: datetime = Field(default_factory=utcnow)
 
 
+class StoppedEarly(StrictModel):
+    """Why a succeeded run ended before its last epoch (spec.early_stopping)."""
+
+    epoch: int = Field(ge=1, description="The last epoch trained.")
+    best_epoch: int | None = Field(
+        None, ge=1, description="The epoch with the best value of the metric; None if none had one."
+    )
+    reason: str = Field(max_length=1000)
+
+
 class StatusEvent(_Event):
     type: Literal["status"] = "status"
     state: ReportedState
@@ -33,6 +43,8 @@ class StatusEvent(_Event):
     exit_code: int | None = None
     log_tail: list[str] | None = Field(None, max_length=500)
     metrics: dict[str, float | None] | None = None
+    # On a succeeded run that early stopping ended before its last epoch.
+    stopped_early: StoppedEarly | None = None
 
 
 class HeartbeatEvent(_Event):

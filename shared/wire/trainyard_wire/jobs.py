@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from trainyard_wire.events import StoppedEarly
+
 
 class Progress(BaseModel):
     epoch: int | None
@@ -55,6 +57,8 @@ class JobView(BaseModel):
     attempt: int = 1
     retries: list[dict[str, Any]] = []
     resumed_from: str | None = None
+    # A succeeded job that early stopping ended before its last epoch: when and why.
+    stopped_early: StoppedEarly | None = None
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -60,6 +60,8 @@ class TaskSupport(BaseModel):
     models: list[str]
     # True when `models` lists every model accepted; False when it is a list of examples.
     models_exhaustive: bool = True
+    # The metrics a run of this task reports per epoch: what early_stopping.metric may name.
+    metrics: list[str] = []
 
 
 class Capabilities(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Task = Literal["classification", "detection", "segmentation", "pose"]
 DatasetFormat = Literal["imagefolder", "yolo", "coco"]
@@ -53,6 +53,37 @@ class Resources(StrictModel):
     )
 
 
+def default_mode(metric: str) -> Literal["max", "min"]:
+    """The direction a metric improves in when the spec does not say: losses fall, scores rise."""
+    return "min" if "loss" in metric else "max"
+
+
+class EarlyStopping(StrictModel):
+    """Stop training once `metric` has not improved by more than `min_delta` for `patience`
+    epochs in a row; the job still succeeds, with its best and last checkpoints."""
+
+    metric: str = Field(
+        min_length=1,
+        max_length=100,
+        description="A metric the framework reports per epoch (GET /v1/frameworks lists them).",
+    )
+    mode: Literal["max", "min"] | None = Field(
+        None,
+        description="max: higher is better, min: lower is better (default: min for "
+        "a name with 'loss' in it, max otherwise).",
+    )
+    patience: int = Field(3, ge=1, le=10_000, description="Epochs without improvement to stop.")
+    min_delta: float = Field(
+        0.0, ge=0, description="How much the metric must beat its best by to count as better."
+    )
+
+    @model_validator(mode="after")
+    def _fill_mode(self) -> EarlyStopping:
+        if self.mode is None:
+            self.mode = default_mode(self.metric)
+        return self
+
+
 class JobSpec(StrictModel):
     framework: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     task: Task
@@ -80,4 +111,7 @@ class JobSpec(StrictModel):
         le=10,
         description="Further attempts, each from the last checkpoint, when a run is lost, "
         "OOM-killed or evicted.",
+    )
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Stop before hyperparams.epochs when a metric stops improving."
     )

@@ -13,8 +13,10 @@ from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
 from trainyard_runtime.storage import Storage, StoredObject
 from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
+from trainyard_runtime.training.early_stopping import EarlyStopper
 from trainyard_runtime.training.errors import TrainingError
 from trainyard_runtime.training.resume_point import ResumePoint, fetch_resume_point
+from trainyard_wire.events import StoppedEarly
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
@@ -57,13 +59,26 @@ class TrainingContext:
     epochs_before: int = 0
     _resume: ResumePoint | None = None
     _best_uploaded: tuple[int, int] | None = None  # (size, mtime) of the best file uploaded
+    # spec.early_stopping at work; set when it ended training before the last epoch.
+    early_stopper: EarlyStopper | None = None
+    stopped_early: StoppedEarly | None = None
+
+    def __post_init__(self) -> None:
+        if self.early_stopper is None and self.spec.early_stopping is not None:
+            self.early_stopper = EarlyStopper(self.spec.early_stopping)
 
     @property
     def total_epochs(self) -> int:
         return self.spec.hyperparams.epochs
 
-    def epoch_end(self, epoch: int, metrics: Mapping[str, Any], total_epochs: int | None = None):
-        """Report one finished epoch (1-based) with its metrics; progress and ETA follow."""
+    def epoch_end(
+        self, epoch: int, metrics: Mapping[str, Any], total_epochs: int | None = None
+    ) -> bool:
+        """Report one finished epoch (1-based) with its metrics; progress and ETA follow.
+
+        Returns True when early stopping (spec.early_stopping) ends training after this epoch,
+        before the last: the framework then leaves its loop and saves checkpoints as usual.
+        """
         total = total_epochs or self.total_epochs
         elapsed = time.monotonic() - self.started
         done = max(epoch - self.epochs_before, 1)  # epochs this run trained, for the ETA
@@ -71,6 +86,16 @@ class TrainingContext:
         self.epochs_reported[epoch] = {k: float(v) for k, v in metrics.items()}
         self.reporter.metric(epoch, total, metrics, elapsed_seconds=elapsed, eta_seconds=eta)
         self.tracker.epoch(epoch, self.epochs_reported[epoch])
+        if self.early_stopper is None or self.stopped_early is not None:
+            return self.stopped_early is not None
+        if self.early_stopper.update(epoch, metrics) and epoch < total:
+            self.stopped_early = self.early_stopper.stopped_at(epoch)
+            print(
+                f"[trainyard] early stopping after epoch {epoch}/{total}: "
+                f"{self.stopped_early.reason}",
+                flush=True,
+            )
+        return self.stopped_early is not None
 
     def resume_point(self) -> ResumePoint | None:
         """The checkpoint `spec.resume_from` names, fetched once; None for a fresh start."""

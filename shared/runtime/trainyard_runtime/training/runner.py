@@ -95,7 +95,8 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         )
         final = train(ctx) or {}
         tracker.finish("FINISHED")
-        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()})
+        stopped = {"stopped_early": ctx.stopped_early.model_dump()} if ctx.stopped_early else {}
+        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()}, **stopped)
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from trainyard_wire.runs import SERVICE_PORTS
+
 
 @dataclass(frozen=True)
 class Component:
@@ -25,10 +27,9 @@ class Component:
 
 
 GATEWAY = Component("gateway", "trainyard_gateway", 8000)
-SERVICES = (
-    Component("timm", "trainyard_timm", 8001, "TIMM_SERVICE_URL"),
-    Component("ultralytics", "trainyard_ultralytics", 8002, "ULTRALYTICS_SERVICE_URL"),
-    Component("huggingface", "trainyard_huggingface", 8003, "HUGGINGFACE_SERVICE_URL"),
+SERVICES = tuple(
+    Component(name, f"trainyard_{name}", SERVICE_PORTS[name], f"{name.upper()}_SERVICE_URL")
+    for name in ("timm", "ultralytics", "huggingface")
 )
 
 

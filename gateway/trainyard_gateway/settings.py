@@ -8,7 +8,12 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from trainyard_wire.runs import DEV_INTERNAL_TOKEN
+from trainyard_wire.runs import DEV_INTERNAL_TOKEN, SERVICE_PORTS
+
+
+def _local(framework: str) -> str:
+    """The framework's service on this machine, at its default port."""
+    return f"http://127.0.0.1:{SERVICE_PORTS[framework]}"
 
 
 class GatewaySettings(BaseSettings):
@@ -35,12 +40,16 @@ class GatewaySettings(BaseSettings):
         1, ge=1, le=64, validation_alias=AliasChoices("GATEWAY_WORKERS", "WEB_CONCURRENCY")
     )
 
-    timm_service_url: str = Field("http://127.0.0.1:8001", validation_alias="TIMM_SERVICE_URL")
+    timm_service_url: str = Field(
+        f"http://127.0.0.1:{SERVICE_PORTS['timm']}", validation_alias="TIMM_SERVICE_URL"
+    )
     ultralytics_service_url: str = Field(
-        "http://127.0.0.1:8002", validation_alias="ULTRALYTICS_SERVICE_URL"
+        f"http://127.0.0.1:{SERVICE_PORTS['ultralytics']}",
+        validation_alias="ULTRALYTICS_SERVICE_URL",
     )
     huggingface_service_url: str = Field(
-        "http://127.0.0.1:8003", validation_alias="HUGGINGFACE_SERVICE_URL"
+        f"http://127.0.0.1:{SERVICE_PORTS['huggingface']}",
+        validation_alias="HUGGINGFACE_SERVICE_URL",
     )
     # More frameworks without code changes: "name=http://host:port,other=http://…".
     extra_services: str = Field("", validation_alias="TRAINYARD_EXTRA_SERVICES")

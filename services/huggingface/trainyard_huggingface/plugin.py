@@ -78,7 +78,6 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
 
 PLUGIN = FrameworkPlugin(
     name="huggingface",
-    default_port=8003,
     tasks=_tasks,
     packages=("transformers", "torch", "torchvision", "accelerate"),
     options_model=HuggingfaceOptions,

@@ -88,7 +88,6 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
 
 PLUGIN = FrameworkPlugin(
     name="timm",
-    default_port=8001,
     tasks=_tasks,
     packages=("timm", "torch", "torchvision"),
     options_model=TimmOptions,

@@ -126,7 +126,6 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
 
 PLUGIN = FrameworkPlugin(
     name="ultralytics",
-    default_port=8002,
     tasks=_tasks,
     packages=("ultralytics", "torch", "torchvision"),
     options_model=UltralyticsOptions,

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from trainyard_runtime.training.torch_env import device_description, package_versions
 from trainyard_wire.errors import describe_errors
-from trainyard_wire.runs import Capabilities, TaskSupport
+from trainyard_wire.runs import SERVICE_PORTS, Capabilities, TaskSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -42,7 +42,6 @@ class FrameworkPlugin:
     """A framework's identity: how to train (a module with a train.py) and what it can train."""
 
     name: str
-    default_port: int
     tasks: Callable[[], dict[str, TaskSupport]]
     # The packages whose versions the service reports (the framework, torch, …).
     packages: tuple[str, ...] = ()
@@ -55,10 +54,16 @@ class FrameworkPlugin:
     train_module: str = ""
     versions: Callable[[], dict[str, str]] = dict  # more versions than `packages` give
     device: Callable[[], str] = device_description
+    # Where the service listens without PORT; the platform's frameworks have theirs in the wire.
+    default_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.train_module:
             object.__setattr__(self, "train_module", f"trainyard_{self.name}.train")
+        if not self.default_port:
+            if self.name not in SERVICE_PORTS:
+                raise ValueError(f"plugin {self.name!r} needs a default_port")
+            object.__setattr__(self, "default_port", SERVICE_PORTS[self.name])
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

@@ -12,6 +12,9 @@ from trainyard_wire.spec import JobSpec, StrictModel
 # The internal token services accept when none is configured: for development only.
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105 - the documented development default
 
+# Where each framework's service listens unless told otherwise (the gateway's default routes).
+SERVICE_PORTS: dict[str, int] = {"timm": 8001, "ultralytics": 8002, "huggingface": 8003}
+
 # What MLflow names runs (uuid4 hex); nothing else reaches train.py's environment.
 MLFLOW_RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
 

@@ -38,9 +38,14 @@ def spec_differences(specs: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]
     differences: dict[str, list[Any]] = {}
     for key in keys:
         values = [each.get(key) for each in flat]
-        if any(value != values[0] for value in values[1:]):
+        if any(not _same(value, values[0]) for value in values[1:]):
             differences[key] = values
     return differences
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON values: `true` is not `1` (Python's `True == 1` is), `1` is `1.0`."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
 def is_minimised(metric: str) -> bool:

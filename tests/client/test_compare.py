@@ -78,6 +78,11 @@ def test_a_list_differs_as_a_whole():
     assert spec_differences([{"tags": [1, 2]}, {"tags": [1, 3]}]) == {"tags": [[1, 2], [1, 3]]}
 
 
+def test_values_are_compared_as_json_true_is_not_1_but_1_is_1_0():
+    assert spec_differences([{"pretrained": True}, {"pretrained": 1}]) == {"pretrained": [True, 1]}
+    assert spec_differences([{"learning_rate": 1}, {"learning_rate": 1.0}]) == {}
+
+
 @pytest.mark.parametrize(
     ("metric", "minimised"),
     [("loss", True), ("val_loss", True), ("train/box_loss", True), ("Loss", True),

@@ -8,6 +8,7 @@ import json
 import httpx
 
 from tests.client.conftest import API_KEY, run_trainyard
+from tests.support.jobs import toy_spec
 from tests.support.processes import free_port
 
 
@@ -160,3 +161,40 @@ def test_webhooks_create_list_deliveries_delete(cli):
     assert cli("webhooks", "delete", webhook["id"]).returncode == 0
     gone = cli("webhooks", "deliveries", webhook["id"])
     assert gone.returncode == 2 and "no webhook" in gone.stderr
+
+
+def test_compare_two_finished_jobs_shows_the_learning_rates_and_both_metrics(cli, api, dataset_dir):
+    jobs = [
+        api.create_job(
+            toy_spec(dataset_dir, hyperparams={"epochs": epochs, "learning_rate": lr}, name=name)
+        )
+        for epochs, lr, name in ((2, 0.01, "lr-high"), (3, 0.001, "lr-low"))
+    ]
+    for job in jobs:
+        assert api.wait(job.id, 60, poll_interval=0.1).state == "succeeded"
+    ids = [job.id for job in jobs]
+
+    shown = cli("compare", *ids)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].split() == ["SPEC", "DIFFERENCES", *ids]
+    assert ["hyperparams.learning_rate", "0.01", "0.001"] in [ln.split() for ln in lines]
+    assert ["name", "lr-high", "lr-low"] in [ln.split() for ln in lines]
+    assert not any(ln.startswith("framework") for ln in lines)  # the same in both
+    # The toy's loss halves each epoch: 0.25 after two epochs, 0.125 after three.
+    assert ["loss", "best", "(min)", "0.25", "0.125"] in [ln.split() for ln in lines]
+    assert ["accuracy", "final", "0.75", "0.875"] in [ln.split() for ln in lines]
+
+    answer = cli("compare", *ids, "--json")
+    assert answer.returncode == 0, answer.stderr
+    compared = json.loads(answer.stdout)
+    assert compared["jobs"] == ids
+    assert compared["spec_differences"]["hyperparams.learning_rate"] == dict(
+        zip(ids, [0.01, 0.001], strict=True)
+    )
+    assert compared["metrics"]["loss"][ids[1]] == {"final": 0.125, "best": 0.125}
+
+    missing = cli("compare", ids[0], "job-000000000000")
+    assert missing.returncode == 2 and "404" in missing.stderr
+    once = cli("compare", ids[0], ids[0])
+    assert once.returncode == 2 and "two different job ids" in once.stderr

@@ -2,7 +2,8 @@
 gateway that requires an API key, as in production, and a real toy training service.
 
 Screenshots go to test-artifacts/dashboard/. With TRAINYARD_UPDATE_SCREENSHOTS=1 the job page's
-is also written to docs/images/dashboard-job.png, the one the README shows.
+and the compare page's are also written to docs/images/ (dashboard-job.png,
+dashboard-compare.png), the ones the README shows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = REPO / "test-artifacts" / "dashboard"
 DOCS_SCREENSHOT = REPO / "docs" / "images" / "dashboard-job.png"
+DOCS_COMPARE_SCREENSHOT = REPO / "docs" / "images" / "dashboard-compare.png"
 API_KEY = "dashboard-test-key"
 
 
@@ -168,6 +170,66 @@ def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page):
         page.locator(".log.live").evaluate("box => box.scrollTop = 0")
         page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
     assert path.stat().st_size > 10_000
+
+
+def test_compare_two_finished_jobs_overlays_their_curves_and_shows_what_differs(stack, page):
+    runs = [
+        submit(
+            stack,
+            toy_spec(
+                stack.dataset,
+                name=name,
+                project="compare",
+                hyperparams={"epochs": epochs, "learning_rate": lr},
+            ),
+        )
+        for name, epochs, lr in (("lr-high", 4, 0.01), ("lr-low", 6, 0.001))
+    ]
+    for run in runs:
+        assert wait_ended(stack, run["id"])["state"] == "succeeded"
+    ids = [run["id"] for run in runs]
+
+    page.goto(f"{stack.url}/#/jobs?project=compare")
+    compare = page.locator("#compare-jobs")
+    expect(compare).to_be_disabled()
+    for job_id in ids:
+        page.locator(f"tr[data-job-id='{job_id}'] input.pick").check()
+    expect(compare).to_be_enabled()
+    expect(compare).to_have_text("Compare 2")
+    compare.click()
+    expect(page).to_have_url(re.compile(rf"#/compare\?jobs={ids[0]},{ids[1]}$"))
+
+    def shows_the_comparison() -> None:
+        for metric in ("loss", "accuracy"):
+            chart = page.locator(f"figure.chart[data-metric='{metric}']")
+            expect(chart).to_have_attribute("data-series", "2")
+            expect(chart.locator("path.chart-line[data-series]")).to_have_count(2)
+            expect(chart.locator(".chart-legend li")).to_have_text(["lr-high", "lr-low"])
+        differences = page.locator("#spec-differences")
+        expect(differences.locator("tr[data-key='hyperparams.learning_rate'] td")).to_have_text(
+            ["hyperparams.learning_rate", "0.01", "0.001"]
+        )
+        expect(differences.locator("tr[data-key='hyperparams.epochs'] td")).to_have_text(
+            ["hyperparams.epochs", "4", "6"]
+        )
+        expect(differences.locator("tr[data-key='framework']")).to_have_count(0)  # the same
+        # The toy's loss halves each epoch: 1/16 after four, 1/64 after six (the best, in bold).
+        best_loss = page.locator("#metric-summary tr[data-metric='loss'][data-row='best'] td")
+        expect(best_loss).to_have_text([re.compile("loss best"), "0.0625", "0.01563"])
+        expect(best_loss.nth(2)).to_have_class(re.compile("winner"))
+
+    shows_the_comparison()
+    path = screenshot(page, "compare.png")
+    assert path.stat().st_size > 10_000
+    if os.environ.get("TRAINYARD_UPDATE_SCREENSHOTS") == "1":
+        DOCS_COMPARE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_COMPARE_SCREENSHOT), full_page=True)
+
+    # The address is the comparison: opened afresh, it shows the same.
+    page.reload()
+    shows_the_comparison()
+    page.locator(f"#spec-differences th[data-job-id='{ids[1]}'] a").click()
+    expect(page).to_have_url(re.compile(f"#/jobs/{ids[1]}$"))
 
 
 def test_cancel_button_cancels_a_running_job_and_resume_starts_another(stack, page):

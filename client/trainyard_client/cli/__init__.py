@@ -1,4 +1,5 @@
-"""The `trainyard` command-line tool: jobs, logs, artifacts, datasets, webhooks, frameworks.
+"""The `trainyard` command-line tool: jobs, logs, artifacts, comparisons, datasets, webhooks,
+frameworks.
 
 Exit codes: 0 done (or the job succeeded), 1 the job failed or was lost, 2 the request was
 refused (4xx) or the command line was wrong, 3 the gateway is unreachable, 4 the gateway
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from trainyard_client.cli import artifacts, datasets, jobs, system, webhooks
+from trainyard_client.cli import artifacts, compare, datasets, jobs, system, webhooks
 from trainyard_client.cli.common import (
     LOCAL_ERROR,
     ApiKeyOption,
@@ -32,7 +33,9 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.registered_commands += jobs.app.registered_commands + system.app.registered_commands
+app.registered_commands += (
+    jobs.app.registered_commands + compare.app.registered_commands + system.app.registered_commands
+)
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(webhooks.app, name="webhooks")

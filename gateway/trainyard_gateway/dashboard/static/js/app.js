@@ -1,6 +1,7 @@
 // The dashboard's shell: hash routes to views, and the API key dialog.
 
 import { apiKey } from "./api.js";
+import * as compareView from "./compare.js";
 import * as frameworksView from "./frameworks.js";
 import * as jobView from "./job.js";
 import * as jobsView from "./jobs.js";
@@ -8,12 +9,16 @@ import * as jobsView from "./jobs.js";
 const view = document.getElementById("view");
 let unmount = () => {};
 
-// #/jobs?state=running, #/jobs/{id}, #/frameworks
+// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/frameworks
 function route() {
   const [path, search = ""] = (location.hash.slice(1) || "/jobs").split("?");
   const parts = path.split("/").filter(Boolean);
   const query = new URLSearchParams(search);
   if (parts[0] === "jobs" && parts[1]) return { name: "jobs", view: jobView, params: { id: decodeURIComponent(parts[1]) } };
+  if (parts[0] === "compare") {
+    const ids = (query.get("jobs") || "").split(",").map((id) => id.trim()).filter(Boolean);
+    return { name: "jobs", view: compareView, params: { ids: [...new Set(ids)] } };
+  }
   if (parts[0] === "frameworks") return { name: "frameworks", view: frameworksView, params: {} };
   return { name: "jobs", view: jobsView, params: { query } };
 }

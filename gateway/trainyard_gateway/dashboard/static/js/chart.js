@@ -48,9 +48,16 @@ function domain(values) {
   return [min - pad, max + pad];
 }
 
+// Overlaid lines also differ in dash, so a run hidden under another with the same values shows.
+const DASHES = [null, "7 4", "2 3", "10 3 2 3"];
+
+const dash = (index) => DASHES[index % DASHES.length];
+
+const isKnown = (value) => typeof value === "number" && Number.isFinite(value);
+
 // points: [[epoch, value], …]; a null value leaves a gap.
 export function lineChart(name, points) {
-  const known = points.filter(([, y]) => typeof y === "number" && Number.isFinite(y));
+  const known = points.filter(([, y]) => isKnown(y));
   const color = metricColor(name);
   const latest = known.length ? known[known.length - 1][1] : null;
   const figure = el(
@@ -63,20 +70,55 @@ export function lineChart(name, points) {
       el("span", { class: "chart-value", style: `color:${color}` }, formatNumber(latest)),
     ),
   );
-  const plot = svg("svg", {
+  figure.append(plot(name, [{ label: name, color, points }], { area: true }));
+  return figure;
+}
+
+// Several runs of one metric on shared axes: series [{label, color, points}], one line each,
+// and a legend naming them.
+export function multiLineChart(name, series) {
+  const figure = el(
+    "figure",
+    { class: "chart", dataset: { metric: name, series: String(series.length) } },
+    el("figcaption", {}, el("span", { class: "chart-name" }, name)),
+  );
+  figure.append(
+    plot(name, series, { area: false }),
+    el(
+      "ul",
+      { class: "chart-legend" },
+      series.map(({ label, color }, index) =>
+        el(
+          "li",
+          {},
+          svg(
+            "svg",
+            { width: 24, height: 8, class: "legend-line", "aria-hidden": "true" },
+            svg("line", { x1: 0, x2: 24, y1: 4, y2: 4, stroke: color, "stroke-width": 2.2, ...(dash(index) ? { "stroke-dasharray": dash(index) } : {}) }),
+          ),
+          label,
+        ),
+      ),
+    ),
+  );
+  return figure;
+}
+
+function plot(name, series, { area }) {
+  const all = series.flatMap(({ points }) => points.filter(([, y]) => isKnown(y)));
+  const node = svg("svg", {
     viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
     role: "img",
     "aria-label": `${name} per epoch`,
   });
-  figure.append(plot);
-  if (!known.length) {
-    plot.append(svg("text", { x: WIDTH / 2, y: HEIGHT / 2, class: "chart-empty" }, "no values yet"));
-    return figure;
+  if (!all.length) {
+    node.append(svg("text", { x: WIDTH / 2, y: HEIGHT / 2, class: "chart-empty" }, "no values yet"));
+    return node;
   }
-  const epochs = known.map(([x]) => x);
+  const epochs = all.map(([x]) => x);
   const xMin = Math.min(...epochs);
   const xMax = Math.max(xMin + 1, ...epochs);
-  const [yMin, yMax] = domain(known.map(([, y]) => y));
+  const [yMin, yMax] = domain(all.map(([, y]) => y));
   const innerW = WIDTH - MARGIN.left - MARGIN.right;
   const innerH = HEIGHT - MARGIN.top - MARGIN.bottom;
   const x = (v) => MARGIN.left + ((v - xMin) / (xMax - xMin)) * innerW;
@@ -103,29 +145,45 @@ export function lineChart(name, points) {
       y2: HEIGHT - MARGIN.bottom,
     }),
   );
-  plot.append(grid);
+  node.append(grid);
 
-  // One path per run of known values, so a missing epoch shows as a gap.
-  let d = "";
-  let previous = null;
-  for (const [epoch, value] of points) {
-    const missing = typeof value !== "number" || !Number.isFinite(value);
-    if (!missing) d += `${previous === null ? "M" : "L"}${x(epoch).toFixed(1)},${y(value).toFixed(1)}`;
-    previous = missing ? null : epoch;
-  }
-  const area = `${d}L${x(known[known.length - 1][0]).toFixed(1)},${HEIGHT - MARGIN.bottom}L${x(known[0][0]).toFixed(1)},${HEIGHT - MARGIN.bottom}Z`;
-  if (known.length === points.length) plot.append(svg("path", { d: area, fill: color, opacity: "0.08" }));
-  plot.append(
-    svg("path", { d, fill: "none", stroke: color, "stroke-width": "2.2", "stroke-linejoin": "round" }),
-  );
-  for (const [epoch, value] of known) {
-    plot.append(
-      svg(
-        "circle",
-        { cx: x(epoch), cy: y(value), r: known.length > 40 ? 1.6 : 3.2, fill: color, class: "chart-point" },
-        svg("title", {}, `epoch ${epoch}: ${formatNumber(value)}`),
-      ),
+  series.forEach(({ label, color, points }, index) => {
+    const known = points.filter(([, v]) => isKnown(v));
+    if (!known.length) return;
+    // One path per series; a missing epoch starts a new stroke, so it shows as a gap.
+    let d = "";
+    let previous = null;
+    for (const [epoch, value] of points) {
+      const missing = !isKnown(value);
+      if (!missing) d += `${previous === null ? "M" : "L"}${x(epoch).toFixed(1)},${y(value).toFixed(1)}`;
+      previous = missing ? null : epoch;
+    }
+    if (area && known.length === points.length) {
+      const fill = `${d}L${x(known[known.length - 1][0]).toFixed(1)},${HEIGHT - MARGIN.bottom}L${x(known[0][0]).toFixed(1)},${HEIGHT - MARGIN.bottom}Z`;
+      node.append(svg("path", { d: fill, fill: color, opacity: "0.08" }));
+    }
+    node.append(
+      svg("path", {
+        d,
+        fill: "none",
+        stroke: color,
+        "stroke-width": "2.2",
+        "stroke-linejoin": "round",
+        ...(dash(index) ? { "stroke-dasharray": dash(index) } : {}),
+        class: "chart-line",
+        "data-series": label,
+      }),
     );
-  }
-  return figure;
+    for (const [epoch, value] of known) {
+      node.append(
+        svg(
+          "circle",
+          // Earlier runs' points a little larger: a ring shows around a point drawn over them.
+          { cx: x(epoch), cy: y(value), r: (known.length > 40 ? 1.6 : 3.2) + Math.min(series.length - 1 - index, 3) * 1.2, fill: color, class: "chart-point" },
+          svg("title", {}, `${series.length > 1 ? `${label}, ` : ""}epoch ${epoch}: ${formatNumber(value)}`),
+        ),
+      );
+    }
+  });
+  return node;
 }

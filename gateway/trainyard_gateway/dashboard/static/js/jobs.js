@@ -1,6 +1,8 @@
-// The jobs table: filters by state, framework and project, refreshed every few seconds.
+// The jobs table: filters by state, framework and project, refreshed every few seconds; ticked
+// jobs open side by side with Compare.
 
 import { api } from "./api.js";
+import { compareHash } from "./compare.js";
 import { every } from "./poll.js";
 import { STATES, el, jobDuration, progressBar, stateBadge, timeAgo } from "./ui.js";
 
@@ -36,13 +38,21 @@ function filterBar(filters, frameworks, onChange) {
   );
 }
 
-function jobRow(job) {
+function jobRow(job, selected, onSelect) {
   const open = () => {
     location.hash = `#/jobs/${encodeURIComponent(job.id)}`;
   };
+  const pick = el("input", {
+    type: "checkbox",
+    class: "pick",
+    checked: selected.has(job.id),
+    "aria-label": `Compare ${job.name || job.id}`,
+    onchange: (e) => onSelect(job.id, e.target.checked),
+  });
   return el(
     "tr",
     { class: "clickable", dataset: { jobId: job.id, state: job.state }, onclick: open },
+    el("td", { class: "pick-cell", onclick: (e) => e.stopPropagation() }, pick),
     el("td", {}, stateBadge(job.state)),
     el(
       "td",
@@ -87,7 +97,31 @@ export function mount(root, { query }) {
   const body = el("div", { class: "table-wrap" });
   const pager = el("div", { class: "pager" });
   const bar = el("div");
-  root.append(el("div", { class: "page-head" }, el("h1", {}, "Jobs")), bar, el("section", { class: "card flush" }, body, pager));
+  const selected = new Set(); // ticked job ids, in the order they were ticked; kept across pages
+  const compare = el("button", {
+    class: "primary small",
+    type: "button",
+    id: "compare-jobs",
+    onclick: () => {
+      location.hash = compareHash([...selected]);
+    },
+  });
+  const renderCompare = () => {
+    compare.textContent = selected.size ? `Compare ${selected.size}` : "Compare";
+    compare.disabled = selected.size < 2;
+    compare.title = selected.size < 2 ? "Tick two or more jobs to compare them" : "";
+  };
+  const onSelect = (id, on) => {
+    if (on) selected.add(id);
+    else selected.delete(id);
+    renderCompare();
+  };
+  renderCompare();
+  root.append(
+    el("div", { class: "page-head" }, el("h1", {}, "Jobs"), el("span", { class: "spacer" }), compare),
+    bar,
+    el("section", { class: "card flush" }, body, pager),
+  );
 
   const renderBar = () => bar.replaceChildren(filterBar(filters, [...frameworks].sort(), onFilter));
 
@@ -124,13 +158,13 @@ export function mount(root, { query }) {
     if (!page.items.length) {
       body.replaceChildren(emptyState(filtered));
     } else {
-      const head = ["State", "Job", "Framework", "Model", "Project", "Progress", "Created", "Duration"];
+      const head = ["", "State", "Job", "Framework", "Model", "Project", "Progress", "Created", "Duration"];
       body.replaceChildren(
         el(
           "table",
           { class: "jobs" },
           el("thead", {}, el("tr", {}, head.map((h) => el("th", {}, h)))),
-          el("tbody", {}, page.items.map(jobRow)),
+          el("tbody", {}, page.items.map((job) => jobRow(job, selected, onSelect))),
         ),
       );
     }

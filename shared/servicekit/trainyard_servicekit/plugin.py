@@ -79,12 +79,12 @@ class FrameworkPlugin:
         )
 
     def check(
-        self, spec: JobSpec, tasks: dict[str, TaskSupport], datasets_here: bool = True
+        self, spec: JobSpec, tasks: dict[str, TaskSupport], datasets_here: bool = False
     ) -> list[dict[str, Any]]:
         """Problems with a spec this framework cannot serve; empty when it can.
 
         `datasets_here`: the run will see this machine's files, so a local dataset path must
-        exist here (a Kubernetes pod has its own).
+        exist here (the service says so for its subprocess runs; a Kubernetes pod has its own).
         """
         if spec.framework != self.name:
             return [{"field": "framework", "message": f"this service trains {self.name!r}"}]

@@ -83,6 +83,28 @@ def test_unsupported_dataset_location(gateway):
     assert "dataset.uri" in errors
 
 
+def test_a_local_dataset_that_does_not_exist_is_refused(tmp_path, gateway):
+    """Checked by the service, on the machine where train.py would look for it."""
+    for uri in (str(tmp_path / "nowhere"), (tmp_path / "nowhere").as_uri()):
+        response = post(gateway, toy_spec(uri, project="missing"))
+        error = errors_by_field(response)["dataset.uri"]
+        assert f"{tmp_path / 'nowhere'} does not exist" in error["message"]
+        assert "service's machine" in error["message"]
+        assert "a folder that exists there" in error["allowed"]
+        assert "does not exist" in response.json()["message"]
+    listed = httpx.get(f"{gateway.url}/v1/jobs", params={"project": "missing"}).json()
+    assert listed["items"] == []
+
+
+def test_a_format_no_framework_trains_from_names_the_tasks_formats(tmp_path, gateway):
+    """coco data can be registered (POST /v1/datasets) but no framework trains from it."""
+    spec = toy_spec(tiny_dataset(tmp_path / "ds"), dataset={"format": "coco"})
+    error = errors_by_field(post(gateway, spec))["dataset.format"]
+    assert error["allowed"] == ["imagefolder"]
+    assert "does not train classification from coco" in error["message"]
+    assert "classification: imagefolder" in error["message"]
+
+
 def test_nothing_is_stored_for_refused_jobs_and_bad_queries(tmp_path, gateway):
     post(gateway, toy_spec(tiny_dataset(tmp_path / "ds"), model="nope", project="refused"))
     listed = httpx.get(f"{gateway.url}/v1/jobs", params={"project": "refused"}).json()

@@ -228,8 +228,12 @@ def test_bad_dataset_layout_is_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_service_health_capabilities_and_validation(start_service, internal_headers) -> None:
+def test_service_health_capabilities_and_validation(
+    start_service, internal_headers, tmp_path: Path
+) -> None:
     _, base = start_service("timm")
+    somewhere = tmp_path / "data"  # the service only checks that a local dataset exists
+    somewhere.mkdir()
     with httpx.Client(base_url=base, headers=internal_headers, timeout=30) as client:
         health = client.get("/health").json()
         assert health["framework"] == "timm"
@@ -248,7 +252,7 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         assert caps["options_schema"]["additionalProperties"] is False
 
         def validate(**overrides: Any) -> httpx.Response:
-            return client.post("/v1/validate", json={"spec": spec(Path("/data/x"), **overrides)})
+            return client.post("/v1/validate", json={"spec": spec(somewhere, **overrides)})
 
         assert validate().status_code == 200, validate().text
         assert validate(model="resnet18.a1_in1k").status_code == 200  # arch + weight tag
@@ -264,7 +268,7 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         assert typo["allowed"][0] == "resnet18"  # the closest names come first
         assert "model" in problems(validate(model="resnet18.no_such_tag"))
         assert "task" in problems(validate(task="detection"))
-        wrong_format = {"uri": "/data/x", "format": "yolo"}
+        wrong_format = {"uri": str(somewhere), "format": "yolo"}
         assert problems(validate(dataset=wrong_format))["dataset.format"]["allowed"] == [
             "imagefolder"
         ]

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.support.train_py import (
     STALLING_EPOCHS,
@@ -253,6 +254,26 @@ def test_early_stopping_ends_the_run_with_the_best_checkpoint_of_its_epochs(
 
 
 @pytest.mark.e2e
+def test_a_dataset_named_by_its_data_yaml(tmp_path: Path) -> None:
+    """As ultralytics users name data sets: the yaml, elsewhere than its images, its `path:`
+    relative to its own folder, its splits relative to that."""
+    data = make_yolo(tmp_path / "shapes", "detection", train_images=4, val_images=2, size=32)
+    names = yaml.safe_load((data / "data.yaml").read_text())["names"]
+    named = tmp_path / "configs" / "shapes.yaml"
+    named.parent.mkdir()
+    named.write_text(
+        yaml.safe_dump(
+            {"path": "../shapes", "train": "images/train", "val": "images/val", "names": names}
+        )
+    )
+    job = spec("detection", data, hyperparams={"epochs": 1, "image_size": 32})
+    job["dataset"]["uri"] = str(named)
+    result = run_train(tmp_path, "job-yaml", job)
+    print(f"detection from a data.yaml path, 1 epoch: {result[3]:.1f}s")
+    assert_trained(tmp_path, "job-yaml", result, 1, DETECTION_METRICS)
+
+
+@pytest.mark.e2e
 def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
     data = make_yolo(tmp_path / "shapes", "detection", train_images=2, val_images=1, size=64)
     job = spec("detection", data, hyperparams={"pretrained": True})
@@ -279,8 +300,12 @@ def test_bad_dataset_layout_is_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_service_health_capabilities_and_validation(start_service, internal_headers) -> None:
+def test_service_health_capabilities_and_validation(
+    start_service, internal_headers, tmp_path: Path
+) -> None:
     _, base = start_service("ultralytics")
+    somewhere = tmp_path / "data"  # the service only checks that a local dataset exists
+    somewhere.mkdir()
     with httpx.Client(base_url=base, headers=internal_headers, timeout=30) as client:
         health = client.get("/health").json()
         assert health["framework"] == "ultralytics"
@@ -305,7 +330,7 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         assert caps["options_schema"]["additionalProperties"] is False
 
         def validate(task: str = "detection", **overrides: Any) -> httpx.Response:
-            return client.post("/v1/validate", json={"spec": spec(task, Path("/x"), **overrides)})
+            return client.post("/v1/validate", json={"spec": spec(task, somewhere, **overrides)})
 
         for task in MODELS:
             assert validate(task).status_code == 200, validate(task).text
@@ -323,10 +348,14 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
         assert "yolo11n-pose.yaml" in pose_allowed and "yolo11n.yaml" not in pose_allowed
         assert "model" in problems(validate(model="yolo11n"))  # configs end in .yaml
         assert "hyperparams.pretrained" in problems(validate(model="yolo11n.pt"))
-        wrong_format = {"uri": "/x", "format": "imagefolder"}
+        wrong_format = {"uri": str(somewhere), "format": "imagefolder"}
         assert problems(validate(dataset=wrong_format))["dataset.format"]["allowed"] == ["yolo"]
-        coco = {"uri": "/x", "format": "coco"}
-        assert "dataset.format" in problems(validate("segmentation", dataset=coco))
+        coco = {"uri": str(somewhere), "format": "coco"}
+        refused = problems(validate("segmentation", dataset=coco))["dataset.format"]
+        assert refused["allowed"] == ["yolo"]
+        assert "classification: imagefolder" in refused["message"]
+        missing = {"uri": str(somewhere / "data.yaml"), "format": "yolo"}
+        assert "does not exist" in problems(validate(dataset=missing))["dataset.uri"]["message"]
         # ultralytics does every Trainyard task; any other task is refused by the spec itself.
         response = validate(task="obb")
         assert response.status_code == 422, response.text

@@ -16,6 +16,7 @@ from typing import Any
 
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training.datasets import yolo_data_file
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_ultralytics.checkpoint import UltralyticsCheckpoint
 from trainyard_ultralytics.data import write_yolo_yaml
@@ -56,7 +57,8 @@ def _dataset_arg(ctx: TrainingContext) -> str:
     if spec.task == "classification":
         imagefolder_classes(ctx.dataset_dir)
         return str(ctx.dataset_dir)
-    return str(write_yolo_yaml(ctx.dataset_dir, spec.task, ctx.work_dir / "data.yaml"))
+    named = yolo_data_file(spec.dataset.uri)  # the job names a data.yaml, not its folder
+    return str(write_yolo_yaml(ctx.dataset_dir, spec.task, ctx.work_dir / "data.yaml", named))
 
 
 def _pretrained_weights(ctx: TrainingContext) -> Path | None:

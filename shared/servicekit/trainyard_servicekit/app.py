@@ -70,8 +70,10 @@ class TrainingService:
         return self.settings.max_concurrent_runs
 
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        executor = self.executors.get(spec.executor or self.default.name)
+        datasets_here = executor is not None and executor.runs_on_this_machine
         with self._check_lock:
-            problems = self.plugin.check(spec, self.capabilities.tasks)
+            problems = self.plugin.check(spec, self.capabilities.tasks, datasets_here)
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {

@@ -10,6 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from trainyard_runtime.training.datasets import (
+    DATA_FILE_SUFFIXES,
+    SUPPORTED_DATASET_URIS,
+    local_dataset_problem,
+)
 from trainyard_runtime.training.torch_env import device_description, package_versions
 from trainyard_wire.errors import describe_errors
 from trainyard_wire.runs import SERVICE_PORTS, Capabilities, TaskSupport
@@ -78,8 +83,14 @@ class FrameworkPlugin:
             device=self.device(),
         )
 
-    def check(self, spec: JobSpec, tasks: dict[str, TaskSupport]) -> list[dict[str, Any]]:
-        """Problems with a spec this framework cannot serve; empty when it can."""
+    def check(
+        self, spec: JobSpec, tasks: dict[str, TaskSupport], datasets_here: bool = False
+    ) -> list[dict[str, Any]]:
+        """Problems with a spec this framework cannot serve; empty when it can.
+
+        `datasets_here`: the run will see this machine's files, so a local dataset path must
+        exist here (the service says so for its subprocess runs; a Kubernetes pod has its own).
+        """
         if spec.framework != self.name:
             return [{"field": "framework", "message": f"this service trains {self.name!r}"}]
         support = tasks.get(spec.task)
@@ -93,13 +104,19 @@ class FrameworkPlugin:
             ]
         problems: list[dict[str, Any]] = []
         if spec.dataset.format not in support.dataset_formats:
-            problems.append(
-                {
-                    "field": "dataset.format",
-                    "message": f"{spec.task} with {self.name} needs another dataset format",
-                    "allowed": support.dataset_formats,
-                }
+            per_task = "; ".join(
+                f"{task}: {', '.join(each.dataset_formats)}" for task, each in sorted(tasks.items())
             )
+            problems.append(
+                problem(
+                    "dataset.format",
+                    f"{self.name} does not train {spec.task} from {spec.dataset.format} data "
+                    f"(its formats per task: {per_task})",
+                    support.dataset_formats,
+                )
+            )
+        elif datasets_here:
+            problems += self._local_dataset_problems(spec)
         known = (
             self.is_known_model(spec.task, spec.model)
             if self.is_known_model
@@ -120,6 +137,24 @@ class FrameworkPlugin:
                 item["field"] = f"options.{item['field']}"
                 problems.append(item)
         return problems + self._early_stopping_problems(spec, support) + self.extra_checks(spec)
+
+    def _local_dataset_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        """A local dataset path must name what exists on the machine the run will see."""
+        found = local_dataset_problem(spec.dataset.uri, spec.dataset.format)
+        if found is None:
+            return []
+        folder = "a folder" + (
+            f" (or its data file, *{' / *'.join(DATA_FILE_SUFFIXES)})"
+            if spec.dataset.format == "yolo"
+            else ""
+        )
+        return [
+            problem(
+                "dataset.uri",
+                f"{found} on the {self.name} service's machine, where the job would train",
+                [f"{folder} that exists there", SUPPORTED_DATASET_URIS],
+            )
+        ]
 
     def _early_stopping_problems(self, spec: JobSpec, support: TaskSupport) -> list[dict[str, Any]]:
         """early_stopping.metric must be one this framework reports per epoch for the task."""

@@ -1,6 +1,8 @@
 """Find the dataset a job names on this machine, fetching it from object storage when needed.
 
-A local path or `file://` URI is used where it is. `s3://bucket/prefix` and a registered
+A local path or `file://` URI is used where it is; one naming a YOLO data file (`*.yaml`, as
+Ultralytics users name data sets) stands for the folder that holds it, and the framework reads
+the file itself (its `path:`, `train:`, `val:`). `s3://bucket/prefix` and a registered
 dataset id (`ds-…`, stored under `datasets/<id>/` in the run's storage) are downloaded once
 into the dataset cache (DATASET_CACHE_DIR, default `~/.cache/trainyard/datasets`) and reused
 by later runs while their content is unchanged.
@@ -28,6 +30,8 @@ SUPPORTED_DATASET_URIS = (
 )
 DATASET_ID = re.compile(r"^ds-[A-Za-z0-9_-]{1,61}$")
 REMOTE_SCHEMES = ("s3",)
+# A local dataset URI ending so names a YOLO data file rather than a folder.
+DATA_FILE_SUFFIXES = (".yaml", ".yml")
 
 Location = Literal["local", "remote", "id"]
 
@@ -40,6 +44,27 @@ def local_dataset_path(uri: str) -> Path | None:
     if parsed.scheme == "" and ("/" in uri or uri.startswith(".")):
         return Path(uri)
     return None
+
+
+def yolo_data_file(uri: str) -> Path | None:
+    """The YOLO data file (`…/data.yaml`) a local dataset URI names, or None for a folder."""
+    path = local_dataset_path(uri)
+    if path is None or path.suffix.lower() not in DATA_FILE_SUFFIXES:
+        return None
+    return path
+
+
+def local_dataset_problem(uri: str, dataset_format: str) -> str | None:
+    """Why a local dataset URI cannot be trained from on this machine; None when it can (or
+    when the URI is not a local one)."""
+    path = local_dataset_path(uri)
+    if path is None:
+        return None
+    if yolo_data_file(uri) is not None:
+        if dataset_format != "yolo":
+            return f"{path} is a YOLO data file; a {dataset_format} dataset is a folder"
+        return None if path.is_file() else f"YOLO data file {path} does not exist"
+    return None if path.is_dir() else f"dataset folder {path} does not exist"
 
 
 def is_dataset_id(uri: str) -> bool:
@@ -109,8 +134,7 @@ def resolve_dataset(
             FailureReason.DATASET_UNSUPPORTED,
             f"dataset uri {ref.uri!r} is not supported here (allowed: {SUPPORTED_DATASET_URIS})",
         )
-    if not path.is_dir():
-        raise TrainingError(
-            FailureReason.DATASET_NOT_FOUND, f"dataset folder {path} does not exist"
-        )
-    return path.resolve()
+    problem = local_dataset_problem(ref.uri, ref.format)
+    if problem is not None:
+        raise TrainingError(FailureReason.DATASET_NOT_FOUND, problem)
+    return (path.parent if yolo_data_file(ref.uri) else path).resolve()

@@ -90,6 +90,8 @@ class RunInfo:
 
 class Executor(ABC):
     name: str
+    # Whether its runs see this machine's files (a local dataset path is checked here then).
+    runs_on_this_machine: bool = False
 
     @abstractmethod
     def start(self, launch: LaunchSpec) -> RunInfo: ...

@@ -68,6 +68,7 @@ class _Run:
 
 class SubprocessExecutor(Executor):
     name = "subprocess"
+    runs_on_this_machine = True
 
     def __init__(
         self,

@@ -1,13 +1,18 @@
 """The Kubernetes tier's tests run against a real control plane (tests/kube/controlplane.py),
-started once per test session (per xdist worker) when a test asks for `cluster`."""
+started once per test session (per xdist worker) when a test asks for `cluster`; the
+executor tests' `admin` client and `executor` are made here too."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from kubernetes.client import ApiClient
+
+from trainyard_servicekit.executors.kubernetes.executor import KubernetesExecutor
 
 from .controlplane import REPO, ControlPlane, binaries_dir, missing_binaries, running_control_plane
+from .executor_support import new_executor
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,18 @@ def cluster(
                     f"{plane.timings['ready']:.1f}s (API server {plane.timings['apiserver']:.1f}s)"
                 )
         yield plane
+
+
+@pytest.fixture(scope="module")
+def admin(cluster: ControlPlane) -> Iterator[ApiClient]:
+    """Cluster admin, for the test's own reads and the odd deliberate interference."""
+    client = cluster.admin_client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def executor(cluster: ControlPlane) -> Iterator[KubernetesExecutor]:
+    ex = new_executor(cluster)
+    yield ex
+    ex.close()

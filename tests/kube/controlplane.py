@@ -2,7 +2,8 @@
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler as `make cluster`
 (k8s/controlplane/build.sh) builds them, and kwok keeping two simulated Nodes alive: a CPU
-node and a GPU node that advertises `nvidia.com/gpu` (tainted, as GPU nodes usually are).
+node and a GPU node that advertises `nvidia.com/gpu` (tainted, as GPU nodes usually are;
+see simulated_nodes.py).
 The repository's manifests (namespace, RBAC, quota) are applied as cluster admin; code under
 test talks to the cluster with a token of the `trainyard-service` ServiceAccount, so it holds
 exactly what the Role in k8s/rbac.yaml grants.
@@ -37,6 +38,7 @@ from trainyard_dev.launcher import ManagedProcess
 
 from .certs import Certs, make_certs
 from .kubelet import SimulatedKubelet
+from .simulated_nodes import KWOK_ANNOTATION, NODES, create_nodes, nodes_ready
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "k8s" / "controlplane"
@@ -44,8 +46,6 @@ MANIFESTS = tuple(REPO / "k8s" / name for name in ("namespace.yaml", "rbac.yaml"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 NAMESPACE = "training"
 SERVICE_ACCOUNT = "trainyard-service"
-KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
-GPU = "nvidia.com/gpu"
 # What the tests rely on, nothing more: fewer controllers start faster.
 CONTROLLERS = (
     "job-controller",
@@ -82,17 +82,6 @@ def binaries_dir() -> Path:
 def missing_binaries() -> list[str]:
     folder = binaries_dir()
     return [name for name in BINARIES if not os.access(folder / name, os.X_OK)]
-
-
-@dataclass(frozen=True)
-class NodeShape:
-    name: str
-    cpu: str
-    memory: str
-    gpus: int = 0
-
-
-NODES = (NodeShape("kwok-cpu", "4", "16Gi"), NodeShape("kwok-gpu", "8", "32Gi", gpus=1))
 
 
 def kubeconfig(server: str, ca: Path, user: dict[str, str], namespace: str = NAMESPACE) -> str:
@@ -265,49 +254,12 @@ def _apply_manifests(plane: ControlPlane) -> None:
 
 def _create_nodes(plane: ControlPlane, kubelet_port: int) -> None:
     with plane.admin_client() as api:
-        core = CoreV1Api(api)
-        for shape in NODES:
-            resources = {"cpu": shape.cpu, "memory": shape.memory, "pods": "110"}
-            labels = {"kubernetes.io/hostname": shape.name, "kubernetes.io/os": "linux"}
-            spec: dict[str, Any] = {}
-            if shape.gpus:
-                resources[GPU] = str(shape.gpus)
-                labels[f"{GPU}.present"] = "true"
-                spec["taints"] = [{"key": GPU, "value": "present", "effect": "NoSchedule"}]
-            core.create_node(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Node",
-                    "metadata": {
-                        "name": shape.name,
-                        "labels": labels,
-                        "annotations": dict([KWOK_ANNOTATION]),
-                    },
-                    "spec": spec,
-                    # What a kubelet registers (kwok fills in the conditions): where its API
-                    # is — the simulated kubelet's port — and what the node offers.
-                    "status": {
-                        "capacity": resources,
-                        "allocatable": resources,
-                        "addresses": [
-                            {"type": "InternalIP", "address": "127.0.0.1"},
-                            {"type": "Hostname", "address": shape.name},
-                        ],
-                        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
-                    },
-                }
-            )
+        create_nodes(api, kubelet_port)
 
 
 def _nodes_ready(plane: ControlPlane) -> bool:
     with plane.admin_client() as api:
-        nodes = CoreV1Api(api).list_node().items
-    ready = [
-        n
-        for n in nodes
-        if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])
-    ]
-    return len(ready) == len(NODES)
+        return nodes_ready(api)
 
 
 def _default_service_account(plane: ControlPlane) -> bool:

@@ -1,7 +1,7 @@
 """Why a run failed, as trainyard_runtime.failure tells it for every executor and for train.py.
 
 The executors' use of it with real processes is in tests/shared/test_subprocess_executor.py
-(OOM killer, CUDA out of memory in the output) and tests/kube/test_executor.py (OOMKilled,
+(OOM killer, CUDA out of memory in the output) and tests/kube/test_executor_failures.py (OOMKilled,
 evicted, deadline).
 """
 

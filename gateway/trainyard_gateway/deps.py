@@ -45,4 +45,6 @@ def get_write_session(
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 ReadSessionDep = Annotated[ReadSession, Depends(get_read_session)]
-WriteSessionDep = Annotated[WriteSession, Depends(get_write_session)]
+# scope="function": the transaction commits when the handler returns, before the answer is
+# sent, so a client that reads right after a 2xx sees what it wrote.
+WriteSessionDep = Annotated[WriteSession, Depends(get_write_session, scope="function")]

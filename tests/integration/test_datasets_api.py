@@ -120,6 +120,30 @@ def test_symlink_entries_are_refused(stack):
     assert response.status_code == 422 and "symbolic link" in response.json()["message"]
 
 
+def test_a_multipart_boundary_is_matched_with_its_case(tmp_path, stack):
+    """Browsers send boundaries like ----WebKitFormBoundaryAbC: the body must be read with it."""
+    gateway, _ = stack
+    boundary = "----WebKitFormBoundaryMixedCASE42"
+    data = zip_of(tiny_dataset(tmp_path / "ds"))
+    body = (
+        (
+            f"--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="shapes.zip"\r\n'
+            "Content-Type: application/zip\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = httpx.post(
+        f"{gateway.url}/v1/datasets",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        timeout=60,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["summary"]["images"] == {"train": 6, "val": 3}
+
+
 def test_oversize_uploads_and_zip_bombs_answer_413(stack):
     gateway, _ = stack
     big = upload(gateway.url, os.urandom(UPLOAD_LIMIT + 70_000))  # refused on Content-Length

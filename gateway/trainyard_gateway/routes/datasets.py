@@ -80,7 +80,7 @@ async def _register(request: Request, gateway: Gateway) -> DatasetView:
 
 async def _upload(request: Request, gateway: Gateway, content_type: str, name: str | None):
     limit = gateway.settings.max_dataset_upload_bytes
-    multipart = content_type.startswith("multipart/form-data")
+    multipart = content_type.lower().startswith("multipart/form-data")
     _check_length(request, limit, MULTIPART_SLACK if multipart else 0)
     scratch = gateway.settings.data_dir / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -107,10 +107,12 @@ async def create_dataset(
     name: Annotated[str | None, Query(max_length=200, description="for a raw zip body")] = None,
 ) -> DatasetView:
     """Upload a zip (multipart field `file`, or an application/zip body), or register a URI."""
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("application/json"):
+    # The media type is case-insensitive, a multipart boundary is not (browsers mix cases).
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.lower()
+    if media_type.startswith("application/json"):
         return await _register(request, gateway)
-    if content_type.startswith(("multipart/form-data", "application/zip")):
+    if media_type.startswith(("multipart/form-data", "application/zip")):
         return await _upload(request, gateway, content_type, name)
     raise UnsupportedMediaType(
         f"Content-Type {content_type or '(none)'!r} is not accepted",

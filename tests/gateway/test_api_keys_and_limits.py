@@ -39,6 +39,7 @@ def auth(key: str) -> dict[str, str]:
         ("POST", "/v1/jobs/job-0000/cancel"),
         ("GET", "/v1/jobs/job-0000/logs"),
         ("GET", "/v1/frameworks"),
+        ("GET", "/v1/schemas/job-spec"),
         ("GET", "/v1/datasets"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Liveness, readiness and the frameworks the gateway routes to."""
+"""Liveness, readiness, and what a job may ask for: the frameworks the gateway routes to and
+the job spec's JSON schema (forms such as the dashboard's New job page are built from both)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from trainyard_gateway.deps import GatewayDep
+from trainyard_wire.spec import JobSpec
 
 router = APIRouter(tags=["system"])  # open: probes must not need a key
 public_router = APIRouter(tags=["system"])  # behind the API key, like every /v1 route
@@ -45,3 +47,9 @@ def frameworks(gateway: GatewayDep) -> list[dict[str, Any]]:
     with ThreadPoolExecutor(max_workers=max(1, len(registry.frameworks))) as pool:
         statuses = list(pool.map(registry.poll, registry.frameworks))
     return [status.view() for status in statuses]
+
+
+@public_router.get("/v1/schemas/job-spec")
+def job_spec_schema() -> dict[str, Any]:
+    """The JSON schema of `POST /v1/jobs`' body: fields, types, bounds, defaults, descriptions."""
+    return JobSpec.model_json_schema()

@@ -1,4 +1,4 @@
-from toy_framework.plugin import PLUGIN
+from toy_framework.plugin import plugin_from_environment
 from trainyard_servicekit.main import serve
 
-serve(PLUGIN)
+serve(plugin_from_environment())

@@ -1,8 +1,22 @@
-"""The toy framework's capabilities and options."""
+"""The toy framework's capabilities and options.
+
+The service can stand in for another framework's options schema, so that tests see the page
+a real schema makes without training that framework: `TOY_FRAMEWORK` names the framework it
+serves (default `toy`), `TOY_OPTIONS_MODEL` (`module:Class`) takes that options model from a
+real plugin module, and `TOY_EXTRA_OPTIONS` adds options to its schema, a JSON object of
+`{name: {type, default, description, minimum, maximum, enum}}`. Options the toy does not act on
+are checked by the service like any other and ignored by its train.py.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import importlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from trainyard_servicekit import FrameworkPlugin, TaskSupport
 
@@ -20,16 +34,53 @@ class ToyOptions(BaseModel):
     ignore_sigterm: bool = Field(False, description="ignore SIGTERM, so only SIGKILL stops it")
 
 
-PLUGIN = FrameworkPlugin(
-    name="toy",
-    train_module="toy_framework.train",
-    default_port=8009,
-    tasks=lambda: {
-        "classification": TaskSupport(
-            dataset_formats=["imagefolder"], models=["counter"], metrics=["loss", "accuracy"]
-        )
-    },
-    versions=lambda: {"toy": "1.0"},
-    device=lambda: "cpu",
-    options_model=ToyOptions,
-)
+_TYPES: dict[str, type] = {"integer": int, "number": float, "string": str, "boolean": bool}
+
+
+def _extra_field(spec: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A pydantic field from a small JSON description of one option."""
+    kind: Any = _TYPES[spec["type"]]
+    if spec.get("enum"):
+        kind = Literal[tuple(spec["enum"])]
+    return kind, Field(
+        spec.get("default"),
+        ge=spec.get("minimum"),
+        le=spec.get("maximum"),
+        description=spec.get("description"),
+    )
+
+
+def options_model(environ: Mapping[str, str]) -> type[BaseModel]:
+    """The options model `environ` asks for: a real plugin's, or the toy's (plus extras)."""
+    if named := environ.get("TOY_OPTIONS_MODEL"):
+        module, _, name = named.partition(":")
+        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        return model
+    extras = json.loads(environ.get("TOY_EXTRA_OPTIONS") or "{}")
+    if not extras:
+        return ToyOptions
+    fields = {name: _extra_field(spec) for name, spec in extras.items()}
+    return create_model("ToyOptions", __base__=ToyOptions, **fields)
+
+
+def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
+    return FrameworkPlugin(
+        name=environ.get("TOY_FRAMEWORK") or "toy",
+        train_module="toy_framework.train",
+        default_port=8009,
+        tasks=lambda: {
+            "classification": TaskSupport(
+                dataset_formats=["imagefolder"], models=["counter"], metrics=["loss", "accuracy"]
+            )
+        },
+        versions=lambda: {"toy": "1.0"},
+        device=lambda: "cpu",
+        options_model=options_model(environ),
+    )
+
+
+PLUGIN = toy_plugin({})
+
+
+def plugin_from_environment() -> FrameworkPlugin:
+    return toy_plugin(os.environ)

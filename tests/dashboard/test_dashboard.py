@@ -8,48 +8,29 @@ dashboard-compare.png), the ones the README shows.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.support.dashboard import (
+    API_KEY,
+    DOCS_IMAGES,
+    get_job,
+    screenshot,
+    submit,
+    update_docs_screenshots,
+    wait_ended,
+)
 from tests.support.datasets import tiny_dataset
 from tests.support.jobs import toy_spec
-from tests.support.processes import REPO
 from trainyard_client import Client
 from trainyard_wire.states import TERMINAL
 
-CHROMIUM = Path(os.environ.get("TRAINYARD_CHROMIUM", "/usr/bin/chromium"))
-# The machine has no network: without these chromium waits on connections it cannot make.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = REPO / "test-artifacts" / "dashboard"
-DOCS_SCREENSHOT = REPO / "docs" / "images" / "dashboard-job.png"
-DOCS_COMPARE_SCREENSHOT = REPO / "docs" / "images" / "dashboard-compare.png"
-API_KEY = "dashboard-test-key"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+DOCS_SCREENSHOT = DOCS_IMAGES / "dashboard-job.png"
+DOCS_COMPARE_SCREENSHOT = DOCS_IMAGES / "dashboard-compare.png"
 
 
 @pytest.fixture(scope="module")
@@ -64,49 +45,6 @@ def stack(module_processes, tmp_path_factory):
     dataset = tiny_dataset(tmp_path_factory.mktemp("dashboard") / "shapes")
     with Client(gateway.url, API_KEY) as api:
         yield SimpleNamespace(url=gateway.url, api=api, dataset=dataset)
-
-
-def submit(stack: SimpleNamespace, spec: dict) -> dict:
-    return stack.api.create_job(spec).model_dump(mode="json")
-
-
-def get_job(stack: SimpleNamespace, job_id: str) -> dict:
-    return stack.api.get_job(job_id).model_dump(mode="json")
-
-
-def wait_ended(stack: SimpleNamespace, job_id: str, timeout: float = 30) -> dict:
-    return stack.api.wait(job_id, timeout, poll_interval=0.1).model_dump(mode="json")
-
-
-def open_page(browser: Browser, api_key: str | None) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    if api_key:  # as if the user had entered it before
-        context.add_init_script(f"localStorage.setItem('trainyard.apiKey', {api_key!r})")
-    opened = context.new_page()
-    script_errors: list[str] = []
-    opened.on("pageerror", lambda error: script_errors.append(str(error)))
-    yield opened
-    context.close()
-    assert not script_errors, f"the page raised: {script_errors}"
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A page whose browser already holds the API key."""
-    yield from open_page(browser, API_KEY)
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Page]:
-    """A page in a browser that has never seen this gateway."""
-    yield from open_page(browser, None)
-
-
-def screenshot(page: Page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def chart_points(page: Page, metric: str) -> int:
@@ -165,7 +103,7 @@ def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page):
     expect(page.locator(".progress-label").first).to_have_text("6/6")
 
     path = screenshot(page, "job-page.png")
-    if os.environ.get("TRAINYARD_UPDATE_SCREENSHOTS") == "1":
+    if update_docs_screenshots():
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.locator(".log.live").evaluate("box => box.scrollTop = 0")
         page.screenshot(path=str(DOCS_SCREENSHOT), full_page=True)
@@ -221,7 +159,7 @@ def test_compare_two_finished_jobs_overlays_their_curves_and_shows_what_differs(
     shows_the_comparison()
     path = screenshot(page, "compare.png")
     assert path.stat().st_size > 10_000
-    if os.environ.get("TRAINYARD_UPDATE_SCREENSHOTS") == "1":
+    if update_docs_screenshots():
         DOCS_COMPARE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS_COMPARE_SCREENSHOT), full_page=True)
 
@@ -232,12 +170,13 @@ def test_compare_two_finished_jobs_overlays_their_curves_and_shows_what_differs(
     expect(page).to_have_url(re.compile(f"#/jobs/{ids[1]}$"))
 
 
-def test_cancel_button_cancels_a_running_job_and_resume_starts_another(stack, page):
+def test_cancel_button_cancels_a_running_job_and_resume_starts_another_from_the_form(stack, page):
     job = submit(
         stack, toy_spec(stack.dataset, hyperparams={"epochs": 60}, options={"epoch_seconds": 0.5})
     )
     page.goto(f"{stack.url}/#/jobs/{job['id']}")
-    expect(page.locator(".job-head .badge")).to_have_attribute("data-state", "running")
+    badge = page.locator(".job-head .badge")
+    expect(badge).to_have_attribute("data-state", "running", timeout=30_000)  # a busy machine
     # A checkpoint to resume from.
     expect(page.locator("a.artifact-link", has_text="last.bin")).to_have_count(1)
     page.once("dialog", lambda dialog: dialog.accept())
@@ -247,10 +186,20 @@ def test_cancel_button_cancels_a_running_job_and_resume_starts_another(stack, pa
     expect(page.locator("#error-details")).to_contain_text("How it ended")
     screenshot(page, "job-cancelled.png")
 
+    # Resume opens the New job page with the job's spec and resume_from set to it.
     page.click("#resume-job")
-    expect(page).not_to_have_url(re.compile(f"#/jobs/{job['id']}$"))
+    expect(page).to_have_url(re.compile(rf"#/new\?resume={job['id']}$"))
+    expect(page.locator("#prefilled-from")).to_contain_text("Resuming")
+    expect(page.locator("input[name='resume_from']")).to_have_value(job["id"])
+    expect(page.locator("input[name='hyperparams.epochs']")).to_have_value("60")
+    page.click("#submit-job")
+    expect(page).to_have_url(re.compile(r"#/jobs/job-[0-9a-f]+$"))
     resumed_id = page.url.rsplit("/", 1)[1]
-    assert get_job(stack, resumed_id)["resumed_from"] == job["id"]
+    assert resumed_id != job["id"]
+    resumed = get_job(stack, resumed_id)
+    assert resumed["resumed_from"] == job["id"]
+    assert resumed["spec"]["hyperparams"]["epochs"] == 60
+    assert resumed["spec"]["options"] == {"epoch_seconds": 0.5}
     stack.api.cancel_job(resumed_id)  # no need to train it
 
 

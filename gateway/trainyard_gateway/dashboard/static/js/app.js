@@ -5,11 +5,12 @@ import * as compareView from "./compare.js";
 import * as frameworksView from "./frameworks.js";
 import * as jobView from "./job.js";
 import * as jobsView from "./jobs.js";
+import * as newJobView from "./newjob.js";
 
 const view = document.getElementById("view");
 let unmount = () => {};
 
-// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/frameworks
+// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/new?from={id}, #/frameworks
 function route() {
   const [path, search = ""] = (location.hash.slice(1) || "/jobs").split("?");
   const parts = path.split("/").filter(Boolean);
@@ -19,6 +20,7 @@ function route() {
     const ids = (query.get("jobs") || "").split(",").map((id) => id.trim()).filter(Boolean);
     return { name: "jobs", view: compareView, params: { ids: [...new Set(ids)] } };
   }
+  if (parts[0] === "new") return { name: "new", view: newJobView, params: { query } };
   if (parts[0] === "frameworks") return { name: "frameworks", view: frameworksView, params: {} };
   return { name: "jobs", view: jobsView, params: { query } };
 }

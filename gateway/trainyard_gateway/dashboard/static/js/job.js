@@ -1,4 +1,5 @@
-// One job: state and progress, live logs, a chart per metric, error details, artifacts, actions.
+// One job: state and progress, live logs, a chart per metric, error details, artifacts, actions
+// (cancel; run again and resume open the New job page with its spec).
 
 import { api, apiKey, authHeaders, errorFrom, jobPath } from "./api.js";
 import { lineChart } from "./chart.js";
@@ -182,14 +183,8 @@ export function mount(root, { id }) {
   async function act(label, path) {
     showProblem(null);
     try {
-      const answer = await api(jobPath(id, path), { method: "POST" });
-      if (answer?.id && answer.id !== id) {
-        location.hash = `#/jobs/${encodeURIComponent(answer.id)}`;
-      } else if (path === "/resume") {
-        window.dispatchEvent(new HashChangeEvent("hashchange")); // follow the run anew
-      } else {
-        await load();
-      }
+      await api(jobPath(id, path), { method: "POST" });
+      await load();
     } catch (problem) {
       showProblem(new Error(`${label} failed: ${problem.message}`));
     }
@@ -205,8 +200,13 @@ export function mount(root, { id }) {
         onclick: () => confirm(`Cancel job ${job.name || job.id}?`) && act("Cancel", "/cancel"),
       }, "Cancel job"));
     }
+    // Both open the New job page with this job's spec, to change before starting.
+    const startFrom = (how) => () => {
+      location.hash = `#/new?${how}=${encodeURIComponent(job.id)}`;
+    };
+    buttons.push(el("button", { class: "ghost", type: "button", id: "run-again", onclick: startFrom("from") }, "Run again"));
     if (RESUMABLE.has(job.state)) {
-      buttons.push(el("button", { class: "primary", type: "button", id: "resume-job", onclick: () => act("Resume", "/resume") }, "Resume"));
+      buttons.push(el("button", { class: "primary", type: "button", id: "resume-job", onclick: startFrom("resume") }, "Resume…"));
     }
     actions.replaceChildren(...buttons);
   }

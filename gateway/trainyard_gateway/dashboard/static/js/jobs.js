@@ -74,7 +74,7 @@ function emptyState(filtered) {
   return el(
     "div",
     { class: "empty" },
-    el("p", {}, "No jobs yet. Submit one to the API:"),
+    el("p", {}, "No jobs yet. Start one with ", el("a", { href: "#/new" }, "New job"), ", or submit one to the API:"),
     el(
       "pre",
       { class: "code" },
@@ -118,7 +118,14 @@ export function mount(root, { query }) {
   };
   renderCompare();
   root.append(
-    el("div", { class: "page-head" }, el("h1", {}, "Jobs"), el("span", { class: "spacer" }), compare),
+    el(
+      "div",
+      { class: "page-head" },
+      el("h1", {}, "Jobs"),
+      el("span", { class: "spacer" }),
+      compare,
+      el("a", { class: "button primary small", href: "#/new", id: "new-job" }, "New job"),
+    ),
     bar,
     el("section", { class: "card flush" }, body, pager),
   );

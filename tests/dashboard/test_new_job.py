@@ -147,6 +147,7 @@ def test_a_job_made_in_the_form_runs_and_options_added_to_the_schema_appear(stac
     expect(page.locator("input[name='resources.memory']")).to_have_value("2Gi")
 
     use_path(page, stack.dataset)
+    expect(page.get_by_label("epochs", exact=True)).to_have_value("10")  # labelled inputs
     page.fill("input[name='hyperparams.epochs']", "2")
     page.fill("input[name='options.lines_per_epoch']", "4")
     page.select_option("select[name='options.curriculum']", label="ramp")

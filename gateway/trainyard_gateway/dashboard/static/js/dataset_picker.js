@@ -67,7 +67,7 @@ export function datasetPicker({ datasets, initial, onFormat }) {
   const initialId = known.find((d) => d.id === initial?.uri)?.id;
   let source = initial?.uri ? (initialId ? "registered" : "uri") : known.length ? "registered" : "upload";
 
-  const format = el("select", { name: "dataset.format" });
+  const format = el("select", { name: "dataset.format", id: "field-dataset.format" });
   const registered = el("select", { name: "dataset.id" });
   const uri = el("input", { type: "text", name: "dataset.uri", spellcheck: "false", placeholder: "/data/shapes, s3://bucket/prefix, file://…", value: initialId ? "" : initial?.uri || "" });
   const file = el("input", { type: "file", name: "dataset.file", accept: ".zip,application/zip" });
@@ -142,7 +142,7 @@ export function datasetPicker({ datasets, initial, onFormat }) {
   const error = el("div", { class: "field-error", role: "alert", hidden: true });
   const sourceField = el("div", { class: "form-field", dataset: { field: "dataset.uri" } }, el("div", { class: "radios" }, radios), Object.values(panes), report, error);
   const formatError = el("div", { class: "field-error", role: "alert", hidden: true });
-  const formatField = el("div", { class: "form-field", dataset: { field: "dataset.format" } }, el("label", { class: "form-label" }, el("span", { class: "mono" }, "format")), format, formatError);
+  const formatField = el("div", { class: "form-field", dataset: { field: "dataset.format" } }, el("label", { class: "form-label", for: format.id }, el("span", { class: "mono" }, "format")), format, formatError);
   const slot = (node, box) => ({
     node,
     setError: (message) => {

@@ -6,7 +6,7 @@
 
 import { api, jobPath } from "./api.js";
 import { datasetPicker } from "./dataset_picker.js";
-import { resolve, schemaForm } from "./schema_form.js";
+import { frame, schemaForm } from "./schema_form.js";
 import { el, errorBox } from "./ui.js";
 
 // Spec fields with a widget of their own on this page; every other one is drawn from the schema.
@@ -16,26 +16,6 @@ const MAX_SUGGESTED_MODELS = 2000;
 
 function card(title, ...children) {
   return el("section", { class: "card form-card" }, el("h2", {}, title), ...children);
-}
-
-function fieldFrame(path, label, input, help) {
-  const error = el("div", { class: "field-error", role: "alert", hidden: true });
-  const node = el(
-    "div",
-    { class: "form-field", dataset: { field: path } },
-    el("label", { class: "form-label" }, el("span", { class: "mono" }, label), el("span", { class: "required", title: "required" }, " *")),
-    input,
-    help ? el("small", { class: "help" }, help) : null,
-    error,
-  );
-  return {
-    node,
-    setError: (message) => {
-      error.textContent = message || "";
-      error.hidden = !message;
-      node.classList.toggle("has-error", Boolean(message));
-    },
-  };
 }
 
 function messageOf(problem) {
@@ -106,10 +86,10 @@ export function mount(root, { query }) {
     const task = el("select", { name: "task" });
     const modelSlot = el("div", { class: "model-slot" });
     const taskHelp = el("small", { class: "help" });
-    const frameworkField = fieldFrame("framework", "framework", framework);
-    const taskField = fieldFrame("task", "task", task, null);
+    const frameworkField = frame("framework", "framework", framework, null, { required: true });
+    const taskField = frame("task", "task", task, null, { required: true });
     taskField.node.insertBefore(taskHelp, taskField.node.lastElementChild);
-    const modelField = fieldFrame("model", "model", modelSlot);
+    const modelField = frame("model", "model", modelSlot, null, { required: true });
     [["framework", frameworkField], ["task", taskField], ["model", modelField]].forEach(([p, h]) => fields.set(p, h));
     let model = { read: () => "" };
 
@@ -143,13 +123,13 @@ export function mount(root, { query }) {
       const { models, models_exhaustive: exhaustive } = support();
       const wanted = spec.framework === framework.value && spec.task === task.value ? spec.model : null;
       if (exhaustive !== false && models.length <= MAX_SELECT_MODELS) {
-        const select = el("select", { name: "model" }, models.map((m) => el("option", { value: m, selected: m === wanted }, m)));
+        const select = el("select", { name: "model", id: "field-model" }, models.map((m) => el("option", { value: m, selected: m === wanted }, m)));
         if (wanted && !models.includes(wanted)) select.append(el("option", { value: wanted, selected: true }, wanted));
         modelSlot.replaceChildren(select);
         model = { read: () => select.value };
       } else {
         const list = el("datalist", { id: "model-names" }, models.slice(0, MAX_SUGGESTED_MODELS).map((m) => el("option", { value: m })));
-        const input = el("input", { type: "text", name: "model", list: "model-names", spellcheck: "false", value: wanted || models[0] || "", placeholder: models.slice(0, 3).join(", ") });
+        const input = el("input", { type: "text", name: "model", id: "field-model", list: "model-names", spellcheck: "false", value: wanted || models[0] || "", placeholder: models.slice(0, 3).join(", ") });
         const note = exhaustive === false ? "Examples; the framework accepts more." : `${models.length} models: type to search.`;
         modelSlot.replaceChildren(input, list, el("small", { class: "help" }, note));
         model = { read: () => input.value.trim() };

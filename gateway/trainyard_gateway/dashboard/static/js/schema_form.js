@@ -67,13 +67,18 @@ function helpText(inner, hasDefault) {
   return bits.join(" · ");
 }
 
-// One field's frame: label, input, help, and the slot the server's message for it goes into.
-function frame(path, label, input, help, { inline = false, required = false } = {}) {
-  const error = el("div", { class: "field-error", role: "alert", hidden: true });
+// One field's frame: label, input, help, and the slot the server's message for it goes into
+// (the input is labelled and described by them).
+export function frame(path, label, input, help, { inline = false, required = false } = {}) {
+  const error = el("div", { class: "field-error", role: "alert", hidden: true, id: `error-${path}` });
+  if (["INPUT", "SELECT", "TEXTAREA"].includes(input.tagName)) {
+    input.id = `field-${path}`;
+    input.setAttribute("aria-describedby", error.id);
+  }
   const node = el(
     "div",
     { class: `form-field${inline ? " inline" : ""}`, dataset: { field: path } },
-    el("label", { class: "form-label" }, inline ? input : null, el("span", { class: "mono" }, label), required ? el("span", { class: "required", title: "required" }, " *") : null),
+    el("label", { class: "form-label", for: `field-${path}` }, inline ? input : null, el("span", { class: "mono" }, label), required ? el("span", { class: "required", title: "required" }, " *") : null),
     inline ? null : input,
     help ? el("small", { class: "help" }, help) : null,
     error,

@@ -91,12 +91,14 @@ export function frame(path, label, input, help, { inline = false, required = fal
   return { node, setError };
 }
 
-function enumInput(inner, nullable, initial, name) {
+// `empty`: the label of a first, empty choice (a nullable or required enum), or none.
+function enumInput(inner, empty, initial, name) {
   const values = Array.isArray(inner.enum) ? inner.enum : [inner.const];
+  const nullable = Boolean(empty);
   const select = el(
     "select",
     { name },
-    nullable ? el("option", { value: "" }, inner.default === null || inner.default === undefined ? "(default)" : "(none)") : null,
+    nullable ? el("option", { value: "" }, empty) : null,
     values.map((value, i) => el("option", { value: String(i), selected: same(value, initial) }, String(value))),
   );
   if (nullable && (initial === null || initial === undefined)) select.value = "";
@@ -214,7 +216,7 @@ export function schemaForm(schema, { root = schema, prefix = "", values = {}, on
     }
 
     let control;
-    if (kind === "enum") control = enumInput(inner, nullable || !hasDefault, initial, path);
+    if (kind === "enum") control = enumInput(inner, hasDefault ? nullable && "(default)" : "(choose)", initial, path);
     else if (kind === "number") control = numberInput(inner, initial, path);
     else if (kind === "string") control = stringInput(inner, initial, path);
     else if (kind === "json") control = jsonInput(initial, path);

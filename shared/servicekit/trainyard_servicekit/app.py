@@ -115,6 +115,10 @@ class TrainingService:
             storage_uri=self.settings.resolved_storage_uri(),
             heartbeat_interval=self.settings.heartbeat_interval,
             mlflow_run_id=request.mlflow_run_id,
+            weights_cache_dir=self.settings.weights_cache_dir,
+            hf_endpoint=self.settings.hf_endpoint,
+            hf_token=self.settings.hf_token,
+            ultralytics_assets_url=self.settings.ultralytics_assets_url,
         )
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:

@@ -186,6 +186,15 @@ def test_the_hub_source_downloads_files_and_snapshots(tmp_path, weights_dir):
         )
         assert sorted(p.name for p in snap.iterdir()) == ["config.json", "model.safetensors"]
         assert (snap / "config.json").read_text() == '{"a": 1}'
+        first = tmp_path / "first"
+        first.mkdir()
+        HubSource(
+            "org/tiny", one_of=("pytorch_model.bin", "model.safetensors"), endpoint=hub.url
+        ).fetch(first)
+        assert sorted(p.name for p in first.iterdir()) == ["model.safetensors"]
+        with pytest.raises(SourceUnavailable) as none_of:
+            HubSource("org/tiny", one_of=("a.bin", "b.bin"), endpoint=hub.url).fetch(first)
+        assert "none of these files" in str(none_of.value)
         with pytest.raises(SourceUnavailable) as missing:
             HubSource("org/absent", ("model.safetensors",), endpoint=hub.url).fetch(tmp_path)
         assert f"{hub.url}/org/absent" in str(missing.value)

@@ -25,6 +25,7 @@ from trainyard_servicekit.http_api import ApiError, install_error_handlers, requ
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
+from trainyard_servicekit.weights_support import pretrained_problems
 from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
@@ -74,6 +75,10 @@ class TrainingService:
         datasets_here = executor is not None and executor.runs_on_this_machine
         with self._check_lock:
             problems = self.plugin.check(spec, self.capabilities.tasks, datasets_here)
+        if not problems:  # a known model: can a tier serve its weights?
+            problems = pretrained_problems(
+                self.plugin.name, self.plugin.weights, spec, self.settings.resolved_storage_uri()
+            )
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {

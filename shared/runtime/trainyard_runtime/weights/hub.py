@@ -39,6 +39,8 @@ class HubSource:
     repo_id: str
     # The files to take; None: the whole repository (as snapshot_download does), filtered.
     filenames: tuple[str, ...] | None = None
+    # Or the first of these the repository has (model.safetensors, else pytorch_model.bin).
+    one_of: tuple[str, ...] | None = None
     allow_patterns: tuple[str, ...] | None = None
     endpoint: str | None = None
     token: str | None = None
@@ -49,7 +51,8 @@ class HubSource:
         return (self.endpoint or DEFAULT_HF_ENDPOINT).rstrip("/")
 
     def describe(self) -> str:
-        files = f" ({', '.join(self.filenames)})" if self.filenames else ""
+        names = self.filenames or self.one_of
+        files = f" ({' or '.join(names) if self.one_of else ', '.join(names)})" if names else ""
         return f"{self.base_url}/{self.repo_id}{files}"
 
     def fetch(self, dest: Path) -> None:
@@ -67,7 +70,9 @@ class HubSource:
         # huggingface_hub's own bookkeeping files among the weights.
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".hub-") as cache, _hub_online():
             try:
-                if self.filenames is not None:
+                if self.one_of is not None:
+                    self._first_of(huggingface_hub, cache, dest, common)
+                elif self.filenames is not None:
                     for name in self.filenames:
                         got = huggingface_hub.hf_hub_download(
                             filename=name, cache_dir=cache, **common
@@ -82,7 +87,22 @@ class HubSource:
                         **common,
                     )
                     shutil.copytree(str(folder), dest, dirs_exist_ok=True)
+            except SourceUnavailable:
+                raise
             except Exception as exc:  # any hub, HTTP or file error: this tier cannot serve
                 raise SourceUnavailable(
                     f"{self.describe()}: {type(exc).__name__}: {str(exc)[:300]}"
                 ) from exc
+
+    def _first_of(self, hub: Any, cache: str, dest: Path, common: dict[str, Any]) -> None:
+        from huggingface_hub.errors import EntryNotFoundError
+
+        assert self.one_of is not None
+        for name in self.one_of:
+            try:
+                got = hub.hf_hub_download(filename=name, cache_dir=cache, **common)
+            except EntryNotFoundError:
+                continue
+            shutil.copyfile(got, dest / name)
+            return
+        raise SourceUnavailable(f"{self.describe()}: the repository has none of these files")

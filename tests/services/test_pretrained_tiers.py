@@ -17,7 +17,7 @@ import pytest
 from tests.support.hub_server import HubServer
 from tests.support.pretrained_runs import assert_tiers, in_env, three_runs, weights_event
 from tests.support.train_py import run_train_py
-from trainyard_dev.synthetic import make_classification
+from trainyard_dev.synthetic import make_classification, make_yolo
 
 TIMM_MODEL = "test_resnet"  # timm's own tiny ResNet; timm names its hub repository
 TIMM_REPO = "timm/test_resnet.r160_in1k"
@@ -82,3 +82,40 @@ def test_timm_corrupt_weights_in_storage_are_fetched_again(tmp_path, timm_hub):
     assert again["tier"] == "source" and again["sha256"] == good["sha256"]
     assert any("discarded the copy" in note and "sha256" in note for note in again["tried"])
     assert stored.read_bytes() != b"\0" * stored.stat().st_size  # storage holds good weights again
+
+
+YOLO_MODEL = "yolo11n.yaml"  # its weights are the release asset yolo11n.pt
+
+
+@pytest.mark.e2e
+def test_ultralytics_weights_come_from_the_assets_then_storage_then_the_cache(tmp_path):
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    in_env(
+        "ultralytics",
+        "import os, sys; os.environ['YOLO_OFFLINE'] = '1';"
+        "os.environ['YOLO_CONFIG_DIR'] = sys.argv[2];"
+        "from ultralytics import YOLO; YOLO('yolo11n.yaml').save(sys.argv[1])",
+        str(assets / "yolo11n.pt"),
+        str(tmp_path / "yolo-config"),
+    )
+    hub = HubServer().start()
+    hub.add_asset(assets / "yolo11n.pt")
+    data = make_yolo(tmp_path / "shapes", "detection", train_images=2, val_images=1, size=64)
+    job = {
+        "framework": "ultralytics",
+        "task": "detection",
+        "model": YOLO_MODEL,
+        "dataset": {"uri": data.as_uri(), "format": "yolo"},
+        "hyperparams": {"epochs": 1, "batch_size": 2, "image_size": 64, "pretrained": True},
+        "resources": {"gpu": 0},
+        "project": "tests",
+    }
+    env = {"ULTRALYTICS_ASSETS_URL": f"{hub.url}/", "TRAINYARD_WEIGHTS_DIR": str(tmp_path / "none")}
+    try:
+        events = three_runs(tmp_path, "ultralytics", job, hub, env)
+    finally:
+        hub.stop()
+    assert_tiers(tmp_path, "ultralytics", "yolo11n", events)
+    assert events[0]["source"] == f"{hub.url}/yolo11n.pt"
+    assert hub.files_fetched() == ["/yolo11n.pt"]

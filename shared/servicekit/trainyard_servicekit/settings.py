@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
         None, validation_alias=str(RunVariable.ULTRALYTICS_ASSETS_URL)
     )
 
+    # The largest weights upload (a file, or a zip of a model folder) a service takes to seed.
+    max_weights_upload_bytes: int = Field(
+        8 * 1024**3, ge=1, validation_alias="MAX_WEIGHTS_UPLOAD_BYTES"
+    )
+
     # Where runs go: this machine (subprocess) or Kubernetes Jobs. See docs/kubernetes.md.
     training_executor: Literal["subprocess", "kubernetes"] = Field(
         "subprocess", validation_alias="TRAINING_EXECUTOR"

@@ -5,11 +5,12 @@ import * as compareView from "./compare.js";
 import * as frameworksView from "./frameworks.js";
 import * as jobView from "./job.js";
 import * as jobsView from "./jobs.js";
+import * as weightsView from "./weights.js";
 
 const view = document.getElementById("view");
 let unmount = () => {};
 
-// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/frameworks
+// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/frameworks, #/weights
 function route() {
   const [path, search = ""] = (location.hash.slice(1) || "/jobs").split("?");
   const parts = path.split("/").filter(Boolean);
@@ -20,6 +21,7 @@ function route() {
     return { name: "jobs", view: compareView, params: { ids: [...new Set(ids)] } };
   }
   if (parts[0] === "frameworks") return { name: "frameworks", view: frameworksView, params: {} };
+  if (parts[0] === "weights") return { name: "weights", view: weightsView, params: {} };
   return { name: "jobs", view: jobsView, params: { query } };
 }
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
 from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
@@ -18,9 +18,11 @@ from trainyard_runtime.training.errors import TrainingError
 from trainyard_runtime.training.resume_point import ResumePoint, fetch_resume_point
 from trainyard_runtime.weights.access import WeightsAccess
 from trainyard_runtime.weights.local_cache import WeightsCache
-from trainyard_runtime.weights.resolver import Resolved, resolve_weights
 from trainyard_runtime.weights.shared_store import SharedWeights
 from trainyard_runtime.weights.source import WeightsSource
+
+if TYPE_CHECKING:  # the resolver imports training.errors, and so this package
+    from trainyard_runtime.weights.resolver import Resolved
 from trainyard_wire.events import StoppedEarly
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
@@ -108,6 +110,8 @@ class TrainingContext:
     def pretrained_weights(self, model: str, source: WeightsSource | None) -> Resolved:
         """The model's pretrained weights through the tiers (weights/resolver.py), reported:
         a log line, and a `weights` event the job view shows (tier, sha256, size)."""
+        from trainyard_runtime.weights.resolver import resolve_weights
+
         framework = self.spec.framework
         resolved = resolve_weights(
             framework,

@@ -287,3 +287,8 @@ def test_service_health_capabilities_and_validation(
         assert "options.pretrained_file" in problems(
             validate(options={"pretrained_file": "/w.pth"})  # without pretrained=true
         )
+        # pretrained=true: a hub repository timm names, or seeded weights; cspresnet50d has
+        # neither, so no tier could ever serve it.
+        assert validate(model="resnet18", hyperparams={"pretrained": True}).status_code == 200
+        no_weights = problems(validate(model="cspresnet50d", hyperparams={"pretrained": True}))
+        assert "POST /v1/weights" in no_weights["hyperparams.pretrained"]["allowed"][1]

@@ -25,7 +25,7 @@ from trainyard_runtime.reporter import (
 )
 from trainyard_runtime.tracking import DEFAULT_EXPERIMENT_PREFIX
 from trainyard_runtime.weights.access import WeightsAccess
-from trainyard_runtime.weights.local_cache import DEFAULT_WEIGHTS_CACHE
+from trainyard_runtime.weights.local_cache import default_weights_cache
 from trainyard_wire.spec import JobSpec
 
 DEFAULT_CHECKPOINT_INTERVAL = 300.0  # seconds: upload `last` during training at most this often
@@ -98,7 +98,7 @@ class RunEnvironment:
 
     def weights_access(self) -> WeightsAccess:
         return WeightsAccess(
-            cache_dir=self.weights_cache_dir or DEFAULT_WEIGHTS_CACHE,
+            cache_dir=self.weights_cache_dir or default_weights_cache(),
             hf_endpoint=self.hf_endpoint,
             hf_token=self.hf_token,
             ultralytics_assets_url=self.ultralytics_assets_url,

@@ -6,15 +6,15 @@ ULTRALYTICS_ASSETS_URL; see run_environment.py) and handed to the framework's tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from trainyard_runtime.weights.local_cache import DEFAULT_WEIGHTS_CACHE
+from trainyard_runtime.weights.local_cache import default_weights_cache
 
 
 @dataclass(frozen=True)
 class WeightsAccess:
-    cache_dir: Path = DEFAULT_WEIGHTS_CACHE
+    cache_dir: Path = field(default_factory=default_weights_cache)
     hf_endpoint: str | None = None  # None: huggingface.co
     hf_token: str | None = None
     ultralytics_assets_url: str | None = None  # None: Ultralytics' GitHub release

@@ -21,7 +21,12 @@ from pathlib import Path
 from trainyard_runtime.storage.layout import storage_model_name
 from trainyard_runtime.weights.manifest import Manifest, ManifestError
 
-DEFAULT_WEIGHTS_CACHE = Path.home() / ".cache" / "trainyard" / "weights"
+
+def default_weights_cache() -> Path:
+    """Where tier 1 lives without WEIGHTS_CACHE_DIR (read when called, not imported)."""
+    return Path.home() / ".cache" / "trainyard" / "weights"
+
+
 TEMP_PREFIX = ".fetch-"
 STALE_TEMP_SECONDS = 24 * 3600  # leftovers of killed runs; no live copy is this old
 

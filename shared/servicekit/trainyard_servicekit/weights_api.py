@@ -32,7 +32,7 @@ from trainyard_wire.weights import (
 MAX_FILES = 1000  # a model folder holds a few files; more is no model
 
 
-def _unzip(archive: Path, folder: Path, max_bytes: int) -> None:
+def unzip_folder(archive: Path, folder: Path, max_bytes: int) -> None:
     """Unpack a zip of a weights folder: relative paths only, no links, bounded size."""
     try:
         with zipfile.ZipFile(archive) as zipped:
@@ -70,7 +70,7 @@ def install_weights_routes(app: FastAPI, service: Any, internal: Any) -> None:
         folder = scratch / "weights"
         folder.mkdir()
         if filename.lower().endswith(".zip"):
-            _unzip(upload, folder, settings.max_weights_upload_bytes)
+            unzip_folder(upload, folder, settings.max_weights_upload_bytes)
         else:
             shutil.move(upload, folder / filename)
         if (folder / MANIFEST_FILE).exists():

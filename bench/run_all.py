@@ -26,6 +26,7 @@ from bench import (
     start_latency,
     storage,
     training_overhead,
+    weights_tiers,
 )
 from bench.report import REPO, Table, machine_header
 from bench.stack import without_proxies
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         api_load,
         dispatch_throughput,
         storage,
+        weights_tiers,
         training_overhead,
     )
 }

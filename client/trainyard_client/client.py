@@ -33,6 +33,7 @@ from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
 from trainyard_wire.states import TERMINAL
 from trainyard_wire.webhooks import DeliveryList, Webhook, WebhookCreated, WebhookList
+from trainyard_wire.weights import WEIGHTS_PATH, WeightsView
 
 # Longer than the gateway's 15 s keep-alive: a silent stream this long is a dead connection.
 STREAM_READ_TIMEOUT = 45.0
@@ -286,6 +287,40 @@ class Client:
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._transport.request("DELETE", f"/v1/datasets/{_segment(dataset_id)}", safe=True)
+
+    # Seeded pretrained weights
+
+    def upload_weights(
+        self,
+        path: str | Path,
+        framework: str,
+        model: str,
+        progress: Progress | None = None,
+    ) -> WeightsView:
+        """Seed pretrained weights for a framework's model: a weights file, or a folder (zipped
+        first). The framework's service loads them before they are stored; runs with
+        `pretrained: true` then take them from object storage."""
+        source = Path(path)
+        fields = {"framework": framework, "model": model}
+        with tempfile.TemporaryDirectory(prefix="trainyard-weights-") as scratch:
+            if source.is_dir():
+                source = zip_folder(source, Path(scratch) / f"{source.resolve().name}.zip")
+            body = MultipartUpload(source, source.name, None, progress, fields)
+            headers = {
+                "Content-Type": body.content_type,
+                "Content-Length": str(body.content_length),
+            }
+            response = self._transport.request(
+                "POST", WEIGHTS_PATH, safe=False, content=body, headers=headers
+            )
+        return WeightsView.model_validate(response.json())
+
+    def list_weights(self) -> list[WeightsView]:
+        return [WeightsView.model_validate(each) for each in self._get(WEIGHTS_PATH)]
+
+    def delete_weights(self, weights_id: str) -> None:
+        """Refused (409) while a queued or running job needs them."""
+        self._transport.request("DELETE", f"{WEIGHTS_PATH}/{_segment(weights_id)}", safe=True)
 
     # Webhooks
 

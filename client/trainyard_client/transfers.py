@@ -36,14 +36,19 @@ class MultipartUpload(Iterable[bytes]):
     request sends the whole body again."""
 
     def __init__(
-        self, zip_path: Path, filename: str, name: str | None, progress: Progress | None
+        self,
+        zip_path: Path,
+        filename: str,
+        name: str | None,
+        progress: Progress | None,
+        fields: dict[str, str] | None = None,
     ) -> None:
         self.zip_path = zip_path
         self.progress = progress
         self.boundary = f"trainyard-{uuid.uuid4().hex}"
         head = b""
-        if name:
-            head += self._part_header('name="name"') + name.encode() + b"\r\n"
+        for key, value in {**({"name": name} if name else {}), **(fields or {})}.items():
+            head += self._part_header(f'name="{key}"') + value.encode() + b"\r\n"
         head += self._part_header(
             f'name="file"; filename="{_quoted(filename)}"', "Content-Type: application/zip\r\n"
         )

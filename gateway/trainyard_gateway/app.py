@@ -18,13 +18,14 @@ from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
 from trainyard_gateway.production import check_production_settings
-from trainyard_gateway.routes import callbacks, datasets, jobs, system, webhooks
+from trainyard_gateway.routes import callbacks, datasets, jobs, system, webhooks, weights
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.webhook_delivery import DeliveryWorker
 from trainyard_runtime.logs import setup_logging
 from trainyard_runtime.storage import open_storage
 from trainyard_wire.spec import JobSpec
+from trainyard_wire.weights import WEIGHTS_PATH
 
 log = logging.getLogger("trainyard.gateway")
 
@@ -67,13 +68,16 @@ def create_app(
     app.state.api_keys = ApiKeys(settings.api_key_list(), settings.allow_anonymous)
     install_error_handlers(app, JobSpec)
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=("/v1/datasets",)
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        exempt_prefixes=("/v1/datasets", WEIGHTS_PATH),
     )
     app.include_router(system.router)
     app.include_router(system.public_router, dependencies=[ApiKeyRequired])
     app.include_router(jobs.router, dependencies=[ApiKeyRequired])
     app.include_router(datasets.router, dependencies=[ApiKeyRequired])
     app.include_router(webhooks.router, dependencies=[ApiKeyRequired])
+    app.include_router(weights.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     app.include_router(dashboard_router)
     install_metrics(app, db, lambda: registry.frameworks)

@@ -21,6 +21,7 @@ from trainyard_wire.jobs import (
     Metrics,
     Progress,
     QueueInfo,
+    WeightsUsed,
 )
 from trainyard_wire.states import JobState
 
@@ -75,6 +76,22 @@ def artifacts_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[Art
     return {job_id: list(named.values()) for job_id, named in latest.items()}
 
 
+def weights_of(session: ReadSession, jobs: list[Job]) -> dict[str, WeightsUsed]:
+    """The pretrained weights each job's latest run loaded, from its last `weights` event.
+
+    Only jobs whose spec asks for pretrained weights are looked up, all in one query.
+    """
+    ids = [job.id for job in jobs if job.spec.get("hyperparams", {}).get("pretrained")]
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id.in_(ids), JobEvent.type == "weights")
+        .order_by(JobEvent.job_id, JobEvent.seq)
+    )
+    return {row.job_id: WeightsUsed.model_validate(row.data) for row in rows}  # the last wins
+
+
 def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, StoppedEarly]:
     """Why each job that early stopping ended stopped, from its `succeeded` status event.
 
@@ -104,7 +121,8 @@ def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, Stopped
 def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
     by_job = artifacts_of(session, [job.id for job in jobs])
     stopped = stopped_early_of(session, jobs)
-    return [job_view(session, job, by_job.get(job.id, []), stopped) for job in jobs]
+    weights = weights_of(session, jobs)
+    return [job_view(session, job, by_job.get(job.id, []), stopped, weights) for job in jobs]
 
 
 def job_view(
@@ -112,6 +130,7 @@ def job_view(
     job: Job,
     known_artifacts: list[Artifact] | None = None,
     known_stopped_early: dict[str, StoppedEarly] | None = None,
+    known_weights: dict[str, WeightsUsed] | None = None,
 ) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
@@ -148,6 +167,9 @@ def job_view(
         stopped_early=(
             stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
         ).get(job.id),
+        weights=(weights_of(session, [job]) if known_weights is None else known_weights).get(
+            job.id
+        ),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,

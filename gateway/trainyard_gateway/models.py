@@ -131,6 +131,23 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class SeededWeights(Base):
+    """Pretrained weights seeded into object storage (POST /v1/weights); one row per model."""
+
+    __tablename__ = "seeded_weights"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    framework: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(500))  # the name in the tiers
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    uri: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("framework", "model", name="uq_seeded_weights_model"),)
+
+
 class Webhook(Base):
     """A URL told about job events: one project's jobs, or every project's (`project` None)."""
 

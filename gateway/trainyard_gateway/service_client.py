@@ -9,6 +9,7 @@ repeat is harmless whatever happened to the first try.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -16,11 +17,14 @@ from pydantic import BaseModel, ValidationError
 
 from trainyard_wire.runs import Capabilities, Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
+from trainyard_wire.weights import WEIGHTS_PATH, StoredWeights, WeightsNames, WeightsNamesAnswer
 
 # Generous: a busy service may take a while to start a run; a retried start is idempotent.
 START_TIMEOUT = 60.0
 VALIDATE_TIMEOUT = 15.0
 HEALTH_TIMEOUT = 3.0
+# Seeding loads the weights in the framework and uploads them to storage: minutes for big ones.
+SEED_TIMEOUT = 600.0
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -158,6 +162,28 @@ class ServiceClient:
         body = self._json("GET", f"/v1/runs/{run_id}/logs", params=params)
         lines = body.get("lines") if isinstance(body, dict) else None
         return [str(line) for line in lines] if isinstance(lines, list) else []
+
+    def seed_weights(self, model: str, filename: str, upload: Path) -> StoredWeights:
+        """Have the service load the weights (a file or a zip of a folder) and store them."""
+        with upload.open("rb") as body:
+            return self._model(
+                StoredWeights,
+                "POST",
+                WEIGHTS_PATH,
+                params={"model": model, "filename": filename},
+                content=body,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=SEED_TIMEOUT,
+            )
+
+    def weights_names(self, models: list[str]) -> dict[str, str]:
+        """The tiers' name of each model's weights."""
+        body = WeightsNames(models=models).model_dump(mode="json")
+        answer = self._model(WeightsNamesAnswer, "POST", f"{WEIGHTS_PATH}/names", json=body)
+        return answer.names
+
+    def delete_weights(self, model: str) -> None:
+        self._call("DELETE", WEIGHTS_PATH, params={"model": model})
 
     # -- plumbing ----------------------------------------------------------------------------
     def _run(self, method: str, path: str, **kwargs: Any) -> RunView:

@@ -82,6 +82,11 @@ class GatewaySettings(BaseSettings):
     # Where registered remote datasets are fetched to be checked; default under the data dir.
     dataset_cache_dir: Path | None = Field(None, validation_alias="DATASET_CACHE_DIR")
 
+    # Seeded pretrained weights (POST /v1/weights): the largest file or zip accepted.
+    max_weights_upload_bytes: int = Field(
+        8 * 1024**3, ge=1, validation_alias="MAX_WEIGHTS_UPLOAD_BYTES"
+    )
+
     # Webhooks: how long one delivery may take, how often it is tried before it is marked
     # failed, and the backoff between tries (doubling from the first, up to the cap).
     webhook_timeout: float = Field(5.0, gt=0, le=60, validation_alias="WEBHOOK_TIMEOUT")

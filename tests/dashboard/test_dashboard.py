@@ -228,6 +228,16 @@ def test_frameworks_page_shows_each_service(stack, page):
     screenshot(page, "frameworks.png")
 
 
+def test_weights_page_lists_seeded_weights(stack, page):
+    """Reached from the navigation; with nothing seeded it says so (seeding itself needs a
+    framework that loads weights: tests/integration/test_weights_api.py)."""
+    page.goto(f"{stack.url}/#/jobs")
+    page.locator("nav a[data-nav='weights']").click()
+    expect(page.locator("nav a[data-nav='weights']")).to_have_class("active")
+    expect(page.locator("h1")).to_have_text("Weights")
+    expect(page.locator(".card .empty")).to_have_text("No weights are seeded.")
+
+
 def test_api_key_is_asked_for_kept_and_sent_with_every_call(stack, new_page):
     page = new_page
     page.goto(f"{stack.url}/")

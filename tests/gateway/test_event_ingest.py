@@ -8,6 +8,7 @@ from sqlalchemy import select
 from tests.support.job_rows import job_row
 from trainyard_gateway.db import Database
 from trainyard_gateway.event_ingest import ingest
+from trainyard_gateway.job_queries import job_view, job_views
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_wire.events import EventBatch
 
@@ -77,3 +78,36 @@ def test_only_new_events_change_the_job(db):
         assert job is not None
         assert job.epoch == 2
         assert job.metrics == {"loss": 0.5}
+
+
+def _weights(seq: int, tier: str, sha: str) -> dict:
+    return {
+        "seq": seq,
+        "type": "weights",
+        "framework": "toy",
+        "model": "counter",
+        "tier": tier,
+        "sha256": sha * 64,
+        "size": 1234,
+        "source": "http://hub.local/org/counter",
+        "tried": ["cache: no entry"],
+    }
+
+
+def test_the_job_view_shows_the_last_weights_event_of_a_pretrained_job(db):
+    _post(db, [_weights(1, "storage", "a"), _weights(2, "cache", "b")])
+    with db.read() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        assert job_view(session, job).weights is None  # the spec does not ask for weights
+    with db.write() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        job.spec = {"hyperparams": {"pretrained": True}}
+    with db.read() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        (listed,) = job_views(session, [job])
+        view = job_view(session, job)
+    assert view.weights is not None and listed.weights == view.weights
+    assert (view.weights.tier, view.weights.sha256, view.weights.size) == ("cache", "b" * 64, 1234)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import kubernetes_validate
@@ -124,6 +125,31 @@ def test_development_mode_mounts_the_package_from_a_configmap() -> None:
     mount = next(m for m in container["volumeMounts"] if m["name"] == "dev-code")
     assert mount["mountPath"] == "/opt/trainyard/dev/toy_framework"
     assert {"name": "PYTHONPATH", "value": "/opt/trainyard/dev"} in container["env"]
+
+
+def test_the_hub_token_reaches_a_pod_only_by_secret_reference() -> None:
+    run = launch("job-hub")
+    run = replace(
+        run,
+        environment=replace(
+            run.environment, hf_token="hf_secret-value", hf_endpoint="http://hub.internal"
+        ),
+    )
+    job = build_job(run, KubernetesSettings(hf_token_secret="trainyard-hf"))
+    kubernetes_validate.validate(job, VERSION, strict=True)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["HF_ENDPOINT"]["value"] == "http://hub.internal"
+    assert env["HF_TOKEN"] == {
+        "name": "HF_TOKEN",
+        "valueFrom": {
+            "secretKeyRef": {"name": "trainyard-hf", "key": "HF_TOKEN", "optional": True}
+        },
+    }
+    assert "hf_secret-value" not in json.dumps(job)
+    # Without a Secret to name, a pod gets no token at all.
+    plain = build_job(run, KubernetesSettings())
+    assert "HF_TOKEN" not in json.dumps(plain) and "hf_secret-value" not in json.dumps(plain)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.hub_server import HubServer
+from tests.support.pretrained_runs import assert_tiers, three_runs
 from tests.support.train_py import (
     STALLING_EPOCHS,
     assert_stopped_after_epoch_3,
@@ -289,36 +291,48 @@ def test_every_listed_family_and_preset_builds(probe):
 
 
 @pytest.mark.e2e
-def test_pretrained_from_local_hub_cache_trains(tmp_path: Path, data: Path, probe):
-    """pretrained=true loads a hub id from the local cache (offline), with a new head, at another
-    image size (48 px: the 32 px position embeddings must be interpolated) and sgd."""
+def test_pretrained_weights_come_from_the_hub_then_storage_then_the_cache(
+    tmp_path: Path, data: Path, probe
+):
+    """pretrained=true takes a hub id through the tiers (a local hub server serves it), loads it
+    with a new head at another image size (48 px: the 32 px position embeddings must be
+    interpolated) and sgd; then from storage with the hub stopped, then from the local cache."""
+    (snapshot,) = (probe["hf_home"] / "hub" / "models--trainyard--tiny-vit" / "snapshots").iterdir()
+    hub = HubServer().start()
+    hub.add_repo("trainyard/tiny-vit", snapshot)
     job = spec(
         data,
         model="trainyard/tiny-vit",
         options={},
         hyperparams={"epochs": 1, "pretrained": True, "image_size": 48, "optimizer": "sgd"},
     )
-    code, events, output, seconds = run_train(
-        tmp_path, "hf-pre", job, HF_HOME=str(probe["hf_home"])
-    )
-    print(f"\npretrained training (1 epoch) took {seconds:.1f}s")
-    assert code == 0, output
-    assert [m["epoch"] for m in of_type(events, "metric")] == [1]
-    assert checkpoint(tmp_path, "hf-pre", "best.pt").is_file()
+    try:
+        events = three_runs(tmp_path, "huggingface", job, hub, {"HF_ENDPOINT": hub.url})
+    finally:
+        hub.stop()
+    assert_tiers(tmp_path, "huggingface", "trainyard--tiny-vit", events)
+    assert f"{hub.url}/trainyard/tiny-vit" in events[0]["source"]
+    assert any(path.endswith("/model.safetensors") for path in hub.files_fetched())
 
 
 @pytest.mark.e2e
-def test_pretrained_without_local_weights_fails_fast(tmp_path: Path, data: Path):
+def test_pretrained_with_no_tier_able_to_serve_fails_fast(tmp_path: Path, data: Path):
     job = spec(data, model="vit-base", options={}, hyperparams={"pretrained": True})
-    code, events, output, _ = run_train(tmp_path, "hf-nopre", job, timeout=60)
+    code, events, output, _ = run_train(
+        tmp_path,
+        "hf-nopre",
+        job,
+        timeout=120,
+        WEIGHTS_CACHE_DIR=str(tmp_path / "weights-cache"),
+        HF_ENDPOINT="http://127.0.0.1:9",  # nothing listens on the discard port
+    )
     assert code == 1, output
     final = of_type(events, "status")[-1]
     assert final["state"] == "failed"
     assert final["reason"] == "pretrained_unavailable"
-    assert "google/vit-base-patch16-224" in final["message"]
-    assert str(tmp_path / "hf-home") in final["message"]  # says where it looked
-    # Fast: before any training, and without waiting on a download (no network here).
-    assert of_type(events, "metric") == []
+    assert "http://127.0.0.1:9/google/vit-base-patch16-224" in final["message"]
+    assert "1) cache: no entry" in final["message"] and "2) storage: no copy" in final["message"]
+    assert of_type(events, "metric") == []  # before any training
 
 
 @pytest.mark.e2e
@@ -390,7 +404,8 @@ def test_service_health_capabilities_and_validation(start_service, internal_head
     assert "options.config_overrides.num_hidden_layers" in fields(validate(bad_type))
     reserved = spec(data, options={"config_overrides": {"image_size": 64}})
     assert "options.config_overrides.image_size" in fields(validate(reserved))
-    # A hub id only makes sense with pretrained weights; presets without known weights neither.
+    # A hub id only makes sense with pretrained weights; presets without published weights
+    # need seeded ones.
     assert "model" in fields(validate(spec(data, model="google/vit-base-patch16-224")))
     no_weights = spec(data, model="vit-tiny", options={})
     no_weights["hyperparams"]["pretrained"] = True

@@ -203,16 +203,25 @@ def test_training_resumes_from_a_last_checkpoint(trained, tmp_path: Path) -> Non
 
 
 @pytest.mark.e2e
-def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
+def test_pretrained_with_no_tier_able_to_serve_fails_fast(tmp_path: Path) -> None:
+    """An empty cache, empty storage and a hub that does not answer: no epoch is trained."""
     data = make_classification(tmp_path / "shapes", train_per_class=2, val_per_class=1, size=32)
-    job = spec(data, model="resnet18", hyperparams={"pretrained": True})
-    code, events, output, seconds = run_train(tmp_path, "job-pretrained", job, timeout=120)
+    job = spec(data, hyperparams={"pretrained": True})
+    code, events, output, seconds = run_train(
+        tmp_path,
+        "job-pretrained",
+        job,
+        timeout=120,
+        WEIGHTS_CACHE_DIR=str(tmp_path / "weights-cache"),
+        HF_ENDPOINT="http://127.0.0.1:9",  # nothing listens on the discard port
+    )
     print(f"pretrained unavailable: {seconds:.1f}s")
     assert code == 1, output
     final = of_type(events, "status")[-1]
     assert final["state"] == "failed"
     assert final["reason"] == "pretrained_unavailable"
-    assert "hf-home" in final["message"]  # says where it looked
+    for tier in ("1) cache: no entry", "2) storage: no copy", "3) source: http://127.0.0.1:9/"):
+        assert tier in final["message"], final["message"]
     assert not of_type(events, "metric")
 
 
@@ -278,3 +287,8 @@ def test_service_health_capabilities_and_validation(
         assert "options.pretrained_file" in problems(
             validate(options={"pretrained_file": "/w.pth"})  # without pretrained=true
         )
+        # pretrained=true: a hub repository timm names, or seeded weights; cspresnet50d has
+        # neither, so no tier could ever serve it.
+        assert validate(model="resnet18", hyperparams={"pretrained": True}).status_code == 200
+        no_weights = problems(validate(model="cspresnet50d", hyperparams={"pretrained": True}))
+        assert "POST /v1/weights" in no_weights["hyperparams.pretrained"]["allowed"][1]

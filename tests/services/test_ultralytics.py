@@ -274,17 +274,24 @@ def test_a_dataset_named_by_its_data_yaml(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_pretrained_without_local_weights_fails_fast(tmp_path: Path) -> None:
+def test_pretrained_with_no_tier_able_to_serve_fails_fast(tmp_path: Path) -> None:
     data = make_yolo(tmp_path / "shapes", "detection", train_images=2, val_images=1, size=64)
     job = spec("detection", data, hyperparams={"pretrained": True})
-    code, events, output, seconds = run_train(tmp_path, "job-pre", job, timeout=60)
+    code, events, output, seconds = run_train(
+        tmp_path,
+        "job-pre",
+        job,
+        timeout=120,
+        WEIGHTS_CACHE_DIR=str(tmp_path / "weights-cache"),
+        ULTRALYTICS_ASSETS_URL="http://127.0.0.1:9/assets",  # nothing listens on this port
+    )
     print(f"pretrained unavailable: {seconds:.1f}s")
     assert code == 1, output
-    assert seconds < 30
     final = of_type(events, "status")[-1]
     assert (final["state"], final["reason"]) == ("failed", "pretrained_unavailable")
-    assert "yolo11n.pt" in final["message"] and "TRAINYARD_WEIGHTS_DIR" in final["message"]
-    assert str(tmp_path / "no-weights") in final["message"]  # says where it looked
+    message = final["message"]
+    assert "1) cache: no entry" in message and "2) storage: no copy" in message
+    assert "3) source: http://127.0.0.1:9/assets/yolo11n.pt" in message
     assert not of_type(events, "metric")
 
 

@@ -32,6 +32,10 @@ def test_to_env_and_from_env_round_trip(tmp_path: Path) -> None:
         exit_code_file=tmp_path / "exit_code",
         mlflow_tracking_uri="http://mlflow:5000",
         mlflow_run_id="run-7",
+        weights_cache_dir=tmp_path / "weights",
+        hf_endpoint="http://127.0.0.1:9/hub",
+        hf_token="hf_secret",
+        ultralytics_assets_url="http://127.0.0.1:9/assets",
     )
     written = env.to_env()
     assert set(written) == {str(name) for name in RunVariable} - {"JOB_SPEC_PATH"} | {
@@ -47,6 +51,14 @@ def test_unset_values_are_written_empty_and_read_as_unset() -> None:
     read = RunEnvironment.from_env(written)
     assert read.mlflow_run_id is None and read.callback_url is None and read.work_dir is None
     assert read.heartbeat_interval == 5.0 and read.mlflow_experiment_prefix == "trainyard/"
+    # huggingface_hub would read an empty HF_ENDPOINT as the endpoint "": left out instead.
+    assert "HF_ENDPOINT" not in written and "HF_TOKEN" not in written
+    assert read.hf_endpoint is None and read.weights_access().cache_dir.name == "weights"
+
+
+def test_the_hub_token_never_shows_in_a_printed_environment() -> None:
+    env = RunEnvironment("job-2", SPEC, None, None, "file:///s", hf_token="hf_secret")
+    assert "hf_secret" not in repr(env) and "hf_secret" not in repr(env.weights_access())
 
 
 def test_a_service_passes_its_tuning_on() -> None:

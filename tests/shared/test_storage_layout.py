@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from trainyard_runtime.storage.layout import CheckpointPlace, checkpoint_key, parse_checkpoint_key
+from trainyard_runtime.storage.layout import (
+    CheckpointPlace,
+    PretrainedPlace,
+    checkpoint_key,
+    parse_checkpoint_key,
+    parse_pretrained_key,
+    pretrained_key,
+    pretrained_prefix,
+)
 
 
 def test_a_checkpoint_key_reads_back_as_what_built_it() -> None:
@@ -25,3 +33,14 @@ def test_a_checkpoint_key_reads_back_as_what_built_it() -> None:
 )
 def test_other_keys_are_no_checkpoint_place(key: str) -> None:
     assert parse_checkpoint_key(key) is None
+
+
+def test_a_pretrained_key_reads_back_with_a_hub_id_as_one_part() -> None:
+    key = pretrained_key("huggingface", "google/vit-base", "config.json")
+    assert key == "models/pretrained/huggingface/google--vit-base/config.json"
+    assert parse_pretrained_key(key) == PretrainedPlace(
+        "huggingface", "google/vit-base", "config.json"
+    )
+    assert pretrained_prefix("timm", "resnet18") == "models/pretrained/timm/resnet18/"
+    assert parse_pretrained_key("models/pretrained/timm/resnet18") is None
+    assert parse_pretrained_key("checkpoints/projects/p/jobs/j/last.pt") is None

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from trainyard_client.cli import artifacts, compare, datasets, jobs, system, webhooks
+from trainyard_client.cli import artifacts, compare, datasets, jobs, system, webhooks, weights
 from trainyard_client.cli.common import (
     LOCAL_ERROR,
     ApiKeyOption,
@@ -38,6 +38,7 @@ app.registered_commands += (
 )
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(weights.app, name="weights")
 app.add_typer(webhooks.app, name="webhooks")
 
 

@@ -80,6 +80,13 @@ def job_detail(job: JobView) -> RenderableType:
         grid.add_row("metrics", format_metrics(job.metrics))
     if job.mlflow:
         grid.add_row("mlflow", format_metrics(job.mlflow))
+    if job.weights:
+        used = job.weights
+        grid.add_row(
+            "weights",
+            f"{used.model} from the {used.tier} tier, {format_bytes(used.size)}, "
+            f"sha256 {used.sha256[:12]}",
+        )
     grid.add_row("created", format_time(job.created_at))
     grid.add_row("started", format_time(job.started_at))
     grid.add_row("finished", format_time(job.finished_at))

@@ -1,5 +1,9 @@
-"""Build a transformers image classifier from a job (config or local pretrained weights), and
-save/rebuild the single-file checkpoints this service writes."""
+"""Build a transformers image classifier from a job (config or pretrained weights), and
+save/rebuild the single-file checkpoints this service writes.
+
+Pretrained weights of a hub id come through the weights tiers (local cache, object storage,
+the Hugging Face hub at HF_ENDPOINT); transformers then loads the tiers' local folder.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface import models
-from trainyard_runtime.training import TrainingError
+from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.weights.access import WeightsAccess
+from trainyard_runtime.weights.hub import HubSource
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
@@ -22,6 +28,8 @@ WEIGHT_FILES = (
     "pytorch_model.bin.index.json",
 )
 CHECKPOINT_FORMAT = "trainyard-huggingface/1"
+# What the tiers take from a hub repository: the configs and the safetensors weights.
+HUB_PATTERNS = ("*.json", "*.safetensors")
 
 
 @dataclass
@@ -34,15 +42,14 @@ class Built:
     interpolate_pos_encoding: bool
 
 
-def _hub_cache() -> str:
-    from huggingface_hub import constants
-
-    return constants.HF_HUB_CACHE
+def is_local_directory(source: str) -> bool:
+    """A model named by a path on this machine rather than a hub id."""
+    return source.startswith(("/", ".", "~")) or Path(source).expanduser().is_dir()
 
 
 def locate_pretrained(source: str) -> str:
-    """Check the weights are on this machine (cheap, before importing transformers)."""
-    local = Path(source)
+    """A local model directory, checked (cheap, before importing transformers)."""
+    local = Path(source).expanduser()
     if local.is_dir():
         if (local / "config.json").is_file() and any((local / f).is_file() for f in WEIGHT_FILES):
             return str(local.resolve())
@@ -51,21 +58,32 @@ def locate_pretrained(source: str) -> str:
             f"local model directory {local.resolve()} needs config.json and one of "
             f"{', '.join(WEIGHT_FILES)} (as written by save_pretrained)",
         )
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(source, "config.json")
-    if isinstance(found, str) and any(
-        isinstance(try_to_load_from_cache(source, f), str) for f in WEIGHT_FILES
-    ):
-        return source
     raise TrainingError(
         FailureReason.PRETRAINED_UNAVAILABLE,
-        f"pretrained weights for {source!r} are not on this machine: looked for a local "
-        f"directory {local} and for the hub model in the cache {_hub_cache()} (HF_HOME), and "
-        "downloads are off. Provide them by running `hf download "
-        f"{source}` where there is network with the same HF_HOME, or save_pretrained() the "
-        "model into a directory and name that directory as the model.",
+        f"the local model directory {local} does not exist; name a hub id (org/name) to take "
+        "the weights through the weights tiers",
     )
+
+
+def hub_source(repo_id: str, access: WeightsAccess) -> HubSource:
+    return HubSource(
+        repo_id,
+        allow_patterns=HUB_PATTERNS,
+        endpoint=access.hf_endpoint,
+        token=access.hf_token,
+    )
+
+
+def resolve_pretrained(ctx: TrainingContext) -> str:
+    """The folder from_pretrained loads: a local directory as given, else the tiers' copy."""
+    source = models.weights_name(ctx.spec.model)
+    if is_local_directory(source):
+        return locate_pretrained(source)
+    has_hub = models.pretrained_source(ctx.spec.model) is not None
+    resolved = ctx.pretrained_weights(
+        source, hub_source(source, ctx.weights_access) if has_hub else None
+    )
+    return str(resolved.path)
 
 
 def _with_architecture(config: Any) -> Any:
@@ -87,17 +105,13 @@ def _labels(classes: list[str]) -> dict[str, Any]:
     }
 
 
-def build_model(spec: JobSpec, classes: list[str], overrides: dict[str, Any]) -> Built:
+def build_model(
+    spec: JobSpec, classes: list[str], overrides: dict[str, Any], pretrained: str | None = None
+) -> Built:
+    """The job's model: from the `pretrained` folder when given, else from its config."""
     hp = spec.hyperparams
-    if hp.pretrained:
-        source = models.pretrained_source(spec.model)
-        if source is None:
-            raise TrainingError(
-                FailureReason.PRETRAINED_UNAVAILABLE,
-                f"no pretrained weights are known for {spec.model!r}; name a hub id or a local "
-                f"directory, or one of {sorted(models.HUB_WEIGHTS)}",
-            )
-        return _from_pretrained(locate_pretrained(source), classes, overrides)
+    if pretrained is not None:
+        return _from_pretrained(pretrained, classes, overrides)
     found = models.family_of(spec.model)
     if found is None:
         raise TrainingError(
@@ -199,3 +213,9 @@ def load_checkpoint(path: Path) -> tuple[Any, dict[str, Any]]:
     model = AutoModelForImageClassification.from_config(_with_architecture(config))
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload
+
+
+def load_weights(folder: Path, model: str) -> None:
+    """Load a folder of seeded weights as a run would (config.json and the weights)."""
+    local = locate_pretrained(str(folder))
+    _from_pretrained(local, ["a", "b"], {})  # two classes: a new head, the body must fit

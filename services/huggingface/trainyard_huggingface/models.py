@@ -145,6 +145,12 @@ def pretrained_source(model: str) -> str | None:
     return HUB_WEIGHTS.get(model)
 
 
+def weights_name(model: str) -> str:
+    """The name a model's pretrained weights go by in the weights tiers: the hub id a family
+    or preset stands for, else the model as given."""
+    return pretrained_source(model) or model
+
+
 def _type_ok(default: Any, value: Any) -> bool:
     def scalar(v: Any) -> bool:
         return isinstance(v, int | float | str | bool)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_huggingface import models
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
+from trainyard_servicekit.weights_support import WeightsSupport
 from trainyard_wire.spec import JobSpec
 
 OverrideValue = int | float | bool | str | list[int | float | str] | None
@@ -66,15 +68,25 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
         message = "a hub id or local directory needs hyperparams.pretrained=true; "
         message += "to train from scratch use a family or preset name"
         return [problem("model", message, models.accepted_names())]
-    if pretrained and models.pretrained_source(spec.model) is None:
-        message = f"no pretrained weights are known for {spec.model!r}"
-        return [problem("hyperparams.pretrained", message, sorted(models.HUB_WEIGHTS))]
     overrides = spec.options.get("config_overrides")
     found = models.family_of(spec.model)
     if found and not pretrained and isinstance(overrides, dict) and overrides:
         return models.check_overrides(found[0], overrides)
     return []
 
+
+def _publishes(spec: JobSpec) -> bool:
+    """A hub id or local directory, or a name the hub has weights for (models.HUB_WEIGHTS)."""
+    return models.pretrained_source(spec.model) is not None
+
+
+def _load_weights(folder: Path, model: str) -> None:
+    from trainyard_huggingface.build import load_weights
+
+    load_weights(folder, model)
+
+
+WEIGHTS = WeightsSupport(name_for=models.weights_name, published=_publishes, load=_load_weights)
 
 PLUGIN = FrameworkPlugin(
     name="huggingface",
@@ -84,4 +96,5 @@ PLUGIN = FrameworkPlugin(
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
+    weights=WEIGHTS,
 )

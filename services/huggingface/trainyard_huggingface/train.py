@@ -13,8 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from trainyard_huggingface import models
-from trainyard_huggingface.build import Built, build_model, locate_pretrained, save_checkpoint
+from trainyard_huggingface.build import Built, build_model, resolve_pretrained, save_checkpoint
 from trainyard_huggingface.checkpoint import HuggingfaceCheckpoint, Resumed
 from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
@@ -123,17 +122,16 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         )
     options = HuggingfaceOptions.model_validate(spec.options)
     classes = imagefolder_classes(ctx.dataset_dir)
-    if hp.pretrained:  # fail fast, before the slow imports, when the weights are not here
-        source = models.pretrained_source(spec.model)
-        if source is not None:
-            locate_pretrained(source)
+    # Fail fast, before the slow imports, when no tier has the weights (a resumed run too: a
+    # hub model's architecture is only known from them).
+    pretrained = resolve_pretrained(ctx) if hp.pretrained else None
 
     import transformers
     from transformers import Trainer, TrainingArguments
 
     transformers.logging.set_verbosity_warning()
     seed_everything(hp.seed)  # before building: the random init follows the seed
-    built = build_model(spec, classes, options.config_overrides)
+    built = build_model(spec, classes, options.config_overrides, pretrained)
     train_set, val_set = make_datasets(
         ctx.dataset_dir, hp.image_size, built.image_mean, built.image_std
     )

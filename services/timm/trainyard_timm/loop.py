@@ -119,9 +119,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     seed_everything(hp.seed)
     device = choose_device(spec.resources.gpu)
 
-    model = models.create(
-        spec.model, len(classes), hp.pretrained, opts.drop_rate, opts.pretrained_file
-    )
+    # A resumed run starts from its checkpoint's weights, not pretrained ones.
+    weights = None if spec.resume_from else models.pretrained_file(ctx, opts.pretrained_file)
+    model = models.create(spec.model, len(classes), opts.drop_rate, weights)
     mean, std = models.normalization(model)
     data = build_loaders(ctx.dataset_dir, spec, mean, std, opts.augment, device)
     model.to(device)

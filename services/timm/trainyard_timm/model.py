@@ -1,4 +1,10 @@
-"""Build a timm model, loading pretrained weights only from what is already on this machine."""
+"""Build a timm model; pretrained weights come through the platform's weights tiers.
+
+The tiers (trainyard_runtime.weights) serve a timm model's weights file from the local cache,
+object storage or the Hugging Face hub repository timm names for the model; timm then loads
+that file (`pretrained_cfg_overlay={"file": …}`), never the hub itself. A job's
+options.pretrained_file (a local file) bypasses the tiers.
+"""
 
 from __future__ import annotations
 
@@ -9,77 +15,76 @@ import timm
 import torch
 from timm.models import get_pretrained_cfg
 
-from trainyard_runtime.training import TrainingError
+from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.weights.access import WeightsAccess
+from trainyard_runtime.weights.hub import HubSource
 from trainyard_wire.failures import FailureReason
 
-HOW_TO_PROVIDE = (
-    "Provide weights by setting options.pretrained_file to a local .pth/.safetensors file, "
-    "or fill the Hugging Face cache (HF_HOME) beforehand where there is network, e.g. "
-    "`HF_HUB_OFFLINE=0 python -c \"import timm; timm.create_model('<model>', pretrained=True)\"`, "
-    "or train with hyperparams.pretrained=false."
-)
+# What timm loads from a hub repository, in its order of preference.
+HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def _where_looked(name: str, cfg: Any) -> str:
-    from huggingface_hub import constants
-
-    places = []
-    if cfg is not None and cfg.hf_hub_id:
-        places.append(f"Hugging Face cache {constants.HF_HUB_CACHE} (repo {cfg.hf_hub_id})")
-    elif cfg is not None and cfg.url:  # timm prefers the hub; the URL only without a hub id
-        places.append(f"torch hub cache {Path(torch.hub.get_dir()) / 'checkpoints'}")
-    return "; ".join(places) or f"nowhere: timm knows no pretrained weights for {name!r}"
-
-
-def _unavailable(name: str, cfg: Any, detail: str = "") -> TrainingError:
-    msg = f"pretrained weights for {name!r} are not available offline (looked in: "
-    msg += f"{_where_looked(name, cfg)}). {HOW_TO_PROVIDE.replace('<model>', name)}"
-    return TrainingError(
-        FailureReason.PRETRAINED_UNAVAILABLE, msg + (f" [{detail}]" if detail else "")
-    )
-
-
-def create(
-    name: str, num_classes: int, pretrained: bool, drop_rate: float, pretrained_file: str | None
-) -> torch.nn.Module:
-    kwargs: dict[str, Any] = {"num_classes": num_classes}
-    if drop_rate:  # only when asked: not every architecture takes the argument
-        kwargs["drop_rate"] = drop_rate
-    if not pretrained:
-        return timm.create_model(name, pretrained=False, **kwargs)
+def hub_repo(name: str) -> str | None:
+    """The hub repository timm takes the model's weights from; None when it names none."""
     try:
         cfg = get_pretrained_cfg(name)
     except RuntimeError:
-        cfg = None
-    if pretrained_file:
-        path = Path(pretrained_file).expanduser()
+        return None
+    return cfg.hf_hub_id if cfg is not None and cfg.hf_hub_id else None
+
+
+def hub_source(name: str, access: WeightsAccess) -> HubSource | None:
+    repo = hub_repo(name)
+    if repo is None:
+        return None
+    return HubSource(
+        repo, one_of=HUB_WEIGHT_FILES, endpoint=access.hf_endpoint, token=access.hf_token
+    )
+
+
+def pretrained_file(ctx: TrainingContext, pretrained_file_option: str | None) -> Path | None:
+    """The weights file a job starts from: options.pretrained_file, else the tiers' copy."""
+    if not ctx.spec.hyperparams.pretrained:
+        return None
+    if pretrained_file_option:
+        path = Path(pretrained_file_option).expanduser()
         if not path.is_file():
             raise TrainingError(
                 FailureReason.PRETRAINED_UNAVAILABLE,
                 f"options.pretrained_file {path} does not exist",
             )
-        # timm loads a `file` source before any hub or URL, and drops a mismatched classifier.
-        kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
-    elif cfg is None:
-        raise _unavailable(name, cfg)
-    elif not cfg.hf_hub_id and cfg.url:
-        # URL-only weights would be downloaded by torch.hub: only use an existing cached copy.
-        from timm.models._hub import check_cached_file
+        return path
+    model = ctx.spec.model
+    resolved = ctx.pretrained_weights(model, hub_source(model, ctx.weights_access))
+    return resolved.file()
 
-        if not check_cached_file(cfg.url):
-            raise _unavailable(name, cfg)
+
+def create(name: str, num_classes: int, drop_rate: float, weights: Path | None) -> torch.nn.Module:
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if drop_rate:  # only when asked: not every architecture takes the argument
+        kwargs["drop_rate"] = drop_rate
+    if weights is None:
+        return timm.create_model(name, pretrained=False, **kwargs)
     try:
-        return timm.create_model(name, pretrained=True, **kwargs)
-    except TrainingError:
-        raise
-    except Exception as exc:  # hub offline errors, missing cache entries, bad files
-        if pretrained_file:
-            raise TrainingError(
-                FailureReason.PRETRAINED_UNAVAILABLE,
-                f"could not load options.pretrained_file {pretrained_file}: "
-                f"{type(exc).__name__}: {exc}",
-            ) from exc
-        raise _unavailable(name, cfg, f"{type(exc).__name__}: {str(exc)[:300]}") from exc
+        # timm loads a `file` source before any hub or URL, and drops a mismatched classifier.
+        return timm.create_model(
+            name, pretrained=True, pretrained_cfg_overlay={"file": str(weights)}, **kwargs
+        )
+    except Exception as exc:  # a file of another architecture, an unreadable file
+        raise TrainingError(
+            FailureReason.PRETRAINED_MISMATCH,
+            f"could not load the pretrained weights {weights} into {name}: "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+        ) from exc
+
+
+def load_weights(folder: Path, name: str) -> None:
+    """Load a folder of seeded weights into the model as a run would (one weights file)."""
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    if len(files) != 1:
+        raise ValueError(f"timm weights are one file (.safetensors/.pth/.bin), got {len(files)}")
+    # Two classes: timm then drops the file's classifier and checks the backbone alone.
+    create(name, 2, 0.0, files[0])
 
 
 def normalization(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
+from trainyard_servicekit.weights_support import WeightsSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -38,7 +40,8 @@ class TimmOptions(BaseModel):
         min_length=1,
         max_length=2048,
         description="Local weights file (.pth/.bin/.safetensors) for hyperparams.pretrained=true; "
-        "without it weights come from the local Hugging Face / torch hub cache only.",
+        "without it weights come through the weights tiers (local cache, object storage, the "
+        "Hugging Face hub).",
     )
 
 
@@ -86,6 +89,21 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
 
+def _publishes(spec: JobSpec) -> bool:
+    """A local pretrained_file, or a hub repository timm names for the model."""
+    from trainyard_timm.model import hub_repo
+
+    return bool(spec.options.get("pretrained_file")) or hub_repo(spec.model) is not None
+
+
+def _load_weights(folder: Path, model: str) -> None:
+    from trainyard_timm.model import load_weights
+
+    load_weights(folder, model)
+
+
+WEIGHTS = WeightsSupport(name_for=str, published=_publishes, load=_load_weights)
+
 PLUGIN = FrameworkPlugin(
     name="timm",
     tasks=_tasks,
@@ -93,4 +111,5 @@ PLUGIN = FrameworkPlugin(
     options_model=TimmOptions,
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
+    weights=WEIGHTS,
 )

@@ -85,3 +85,9 @@ def is_known(task: str, model: str) -> bool:
     if not model.endswith((".yaml", ".pt")):
         return False
     return config_name(model) in catalog().get(task, [])
+
+
+def weights_name(model: str) -> str:
+    """The name of a model's pretrained weights in the weights tiers: `yolo11n` for
+    `yolo11n.yaml` and `yolo11n.pt` (its weights file is `yolo11n.pt`)."""
+    return Path(config_name(model)).stem

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
-from trainyard_ultralytics.models import catalog, is_known
+from trainyard_servicekit.weights_support import WeightsSupport
+from trainyard_ultralytics.models import catalog, is_known, weights_name
 from trainyard_wire.spec import JobSpec
 
 DATASET_FORMATS = {
@@ -124,6 +126,20 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
 
+def _publishes(spec: JobSpec) -> bool:
+    from trainyard_ultralytics.weights import publishes
+
+    return publishes(spec)
+
+
+def _load_weights(folder: Path, model: str) -> None:
+    from trainyard_ultralytics.weights import load_weights
+
+    load_weights(folder, model)
+
+
+WEIGHTS = WeightsSupport(name_for=weights_name, published=_publishes, load=_load_weights)
+
 PLUGIN = FrameworkPlugin(
     name="ultralytics",
     tasks=_tasks,
@@ -131,4 +147,5 @@ PLUGIN = FrameworkPlugin(
     options_model=UltralyticsOptions,
     is_known_model=is_known,
     extra_checks=_extra_checks,
+    weights=WEIGHTS,
 )

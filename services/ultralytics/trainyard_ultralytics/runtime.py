@@ -1,4 +1,4 @@
-"""Keep ultralytics offline and self-contained, and find pretrained weights on this machine."""
+"""Keep ultralytics offline and self-contained, and find weights files already on this machine."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import importlib.util
 import os
 import shutil
 from pathlib import Path
-
-from trainyard_runtime.training import TrainingError
-from trainyard_wire.failures import FailureReason
 
 WEIGHTS_DIR_ENV = "TRAINYARD_WEIGHTS_DIR"
 # Fonts ultralytics fetches from its asset server when they are not in its config dir.
@@ -63,20 +60,13 @@ def weights_candidates(model: str) -> list[Path]:
     return list(dict.fromkeys(places))
 
 
-def find_weights(model: str) -> Path:
-    places = weights_candidates(model)
-    for place in places:
+def local_weights(model: str) -> Path | None:
+    """A `.pt` file for the model already on this machine (the job's path, or one in
+    $TRAINYARD_WEIGHTS_DIR or ./weights); None: take the weights through the tiers."""
+    for place in weights_candidates(model):
         if place.is_file():
             return place.resolve()
-    name = places[0].name
-    raise TrainingError(
-        FailureReason.PRETRAINED_UNAVAILABLE,
-        f"pretrained weights {name} were not found on this machine (looked at: "
-        + ", ".join(str(p) for p in places)
-        + f"). Nothing is downloaded here: put {name} in a folder named by ${WEIGHTS_DIR_ENV} "
-        f"(or give the model as a path to the .pt file), or train from scratch with "
-        f"pretrained=false and model {Path(name).stem}.yaml.",
-    )
+    return None
 
 
 def amp_setting(choice: str, device: str | int) -> bool | str:

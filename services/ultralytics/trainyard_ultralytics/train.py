@@ -25,9 +25,10 @@ from trainyard_ultralytics.plugin import UltralyticsOptions
 from trainyard_ultralytics.runtime import (
     amp_setting,
     apply_offline_settings,
-    find_weights,
+    local_weights,
     prepare_offline,
 )
+from trainyard_ultralytics.weights import pretrained_file
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
 
@@ -70,7 +71,12 @@ def _pretrained_weights(ctx: TrainingContext) -> Path | None:
             f"{spec.model} is a weights file but pretrained=false: set pretrained=true, "
             f"or use {config_name(spec.model)} to train from scratch",
         )
-    return find_weights(spec.model) if spec.hyperparams.pretrained else None
+    if not spec.hyperparams.pretrained:
+        return None
+    # A .pt file on this machine named by the job (or in $TRAINYARD_WEIGHTS_DIR) is used as it
+    # is; otherwise the weights come through the tiers (cache, storage, the asset release).
+    local = local_weights(spec.model)
+    return local if local is not None else pretrained_file(ctx)
 
 
 def _resumable_model(checkpoint: Path):
@@ -98,11 +104,11 @@ def _load_model(ctx: TrainingContext, weights: Path | None):
 def train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     options = UltralyticsOptions.model_validate(spec.options)
-    # Fail on a bad dataset or missing weights before the slow imports.
+    # Fail on a bad dataset or missing weights before the training imports.
     data = _dataset_arg(ctx)
+    prepare_offline(ctx.work_dir / "ultralytics-config")
     # A resumed run starts from its checkpoint's weights, not pretrained ones.
     weights = None if spec.resume_from else _pretrained_weights(ctx)
-    prepare_offline(ctx.work_dir / "ultralytics-config")
     apply_offline_settings()
     seed_everything(hp.seed)
     device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0

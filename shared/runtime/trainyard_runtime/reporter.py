@@ -36,6 +36,7 @@ from trainyard_wire.events import (
     MetricEvent,
     StatusEvent,
     TrackingEvent,
+    WeightsEvent,
     _Event,
 )
 
@@ -139,6 +140,9 @@ class Reporter:
 
     def tracking(self, **fields: Any) -> None:
         self._put(TrackingEvent, **fields)
+
+    def weights(self, **fields: Any) -> None:
+        self._put(WeightsEvent, **fields)
 
     @property
     def pending(self) -> int:

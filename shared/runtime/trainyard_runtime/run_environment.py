@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from trainyard_runtime.reporter import (
     DEFAULT_MAX_BUFFERED,
 )
 from trainyard_runtime.tracking import DEFAULT_EXPERIMENT_PREFIX
+from trainyard_runtime.weights.access import WeightsAccess
+from trainyard_runtime.weights.local_cache import default_weights_cache
 from trainyard_wire.spec import JobSpec
 
 DEFAULT_CHECKPOINT_INTERVAL = 300.0  # seconds: upload `last` during training at most this often
@@ -48,6 +50,15 @@ class RunVariable(StrEnum):
     MLFLOW_UI_URL = "MLFLOW_UI_URL"
     MLFLOW_EXPERIMENT_PREFIX = "MLFLOW_EXPERIMENT_PREFIX"
     MLFLOW_RUN_ID = "MLFLOW_RUN_ID"
+    # Pretrained weights (weights/): the local cache and the frameworks' sources.
+    WEIGHTS_CACHE_DIR = "WEIGHTS_CACHE_DIR"
+    HF_ENDPOINT = "HF_ENDPOINT"
+    HF_TOKEN = "HF_TOKEN"  # noqa: S105 - a variable name, not a secret
+    ULTRALYTICS_ASSETS_URL = "ULTRALYTICS_ASSETS_URL"
+
+
+# Written only when set: huggingface_hub reads an empty HF_ENDPOINT as an endpoint "".
+OMITTED_WHEN_UNSET = frozenset({RunVariable.HF_ENDPOINT, RunVariable.HF_TOKEN})
 
 
 V = RunVariable
@@ -75,10 +86,23 @@ class RunEnvironment:
     mlflow_experiment_prefix: str = DEFAULT_EXPERIMENT_PREFIX
     # A retried attempt goes on in its job's MLflow run.
     mlflow_run_id: str | None = None
+    # Pretrained weights: where the run's cache is and where its sources are (weights/).
+    weights_cache_dir: Path | None = None  # None: ~/.cache/trainyard/weights
+    hf_endpoint: str | None = None
+    hf_token: str | None = field(default=None, repr=False)
+    ultralytics_assets_url: str | None = None
 
     @property
     def workspace(self) -> Path:
         return self.work_dir or Path.cwd() / "work"
+
+    def weights_access(self) -> WeightsAccess:
+        return WeightsAccess(
+            cache_dir=self.weights_cache_dir or default_weights_cache(),
+            hf_endpoint=self.hf_endpoint,
+            hf_token=self.hf_token,
+            ultralytics_assets_url=self.ultralytics_assets_url,
+        )
 
     def placed(self, work_dir: Path, exit_code_file: Path | None = None) -> RunEnvironment:
         """The same run with its scratch folder (and exit-code file) where an executor puts it."""
@@ -142,10 +166,18 @@ class RunEnvironment:
             V.MLFLOW_UI_URL: text(self.mlflow_ui_url),
             V.MLFLOW_EXPERIMENT_PREFIX: self.mlflow_experiment_prefix,
             V.MLFLOW_RUN_ID: text(self.mlflow_run_id),
+            V.WEIGHTS_CACHE_DIR: text(self.weights_cache_dir),
+            V.HF_ENDPOINT: text(self.hf_endpoint),
+            V.HF_TOKEN: text(self.hf_token),
+            V.ULTRALYTICS_ASSETS_URL: text(self.ultralytics_assets_url),
             # Not the run's own, but every run wants it: output reaches the log line by line.
             "PYTHONUNBUFFERED": "1",
         }
-        return {str(name): value for name, value in env.items()}
+        return {
+            str(name): value
+            for name, value in env.items()
+            if value or name not in OMITTED_WHEN_UNSET
+        }
 
 
 def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
@@ -154,6 +186,7 @@ def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
     def number(name: RunVariable, default: float) -> float:
         return float(env.get(name) or default)
 
+    cache = env.get(V.WEIGHTS_CACHE_DIR)
     return {
         "heartbeat_interval": number(V.HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL),
         "final_delivery_timeout": number(V.FINAL_DELIVERY_TIMEOUT, DEFAULT_FINAL_DELIVERY_TIMEOUT),
@@ -163,4 +196,8 @@ def _tuning(env: Mapping[str, str]) -> dict[str, Any]:
         "mlflow_ui_url": env.get(V.MLFLOW_UI_URL) or None,
         "mlflow_experiment_prefix": env.get(V.MLFLOW_EXPERIMENT_PREFIX)
         or DEFAULT_EXPERIMENT_PREFIX,
+        "weights_cache_dir": Path(cache).expanduser() if cache else None,
+        "hf_endpoint": env.get(V.HF_ENDPOINT) or None,
+        "hf_token": env.get(V.HF_TOKEN) or None,
+        "ultralytics_assets_url": env.get(V.ULTRALYTICS_ASSETS_URL) or None,
     }

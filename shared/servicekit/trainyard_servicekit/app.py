@@ -25,6 +25,8 @@ from trainyard_servicekit.http_api import ApiError, install_error_handlers, requ
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
+from trainyard_servicekit.weights_api import install_weights_routes
+from trainyard_servicekit.weights_support import pretrained_problems
 from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
@@ -51,11 +53,11 @@ class TrainingService:
         self._start_lock = asyncio.Lock()
         # Checks may import a framework lazily; two threads importing one module at the same
         # time can see it half-initialised, so checks run one at a time.
-        self._check_lock = threading.Lock()
+        self.check_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Compute the capabilities and load what checks need before the first request."""
-        with self._check_lock:
+        with self.check_lock:
             if self.plugin.warm_up:
                 self.plugin.warm_up()
             _ = self.capabilities
@@ -72,8 +74,12 @@ class TrainingService:
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         executor = self.executors.get(spec.executor or self.default.name)
         datasets_here = executor is not None and executor.runs_on_this_machine
-        with self._check_lock:
+        with self.check_lock:
             problems = self.plugin.check(spec, self.capabilities.tasks, datasets_here)
+        if not problems:  # a known model: can a tier serve its weights?
+            problems = pretrained_problems(
+                self.plugin.name, self.plugin.weights, spec, self.settings.resolved_storage_uri()
+            )
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {
@@ -115,6 +121,10 @@ class TrainingService:
             storage_uri=self.settings.resolved_storage_uri(),
             heartbeat_interval=self.settings.heartbeat_interval,
             mlflow_run_id=request.mlflow_run_id,
+            weights_cache_dir=self.settings.weights_cache_dir,
+            hf_endpoint=self.settings.hf_endpoint,
+            hf_token=self.settings.hf_token,
+            ultralytics_assets_url=self.settings.ultralytics_assets_url,
         )
 
     async def start(self, request: StartRun) -> tuple[RunView, bool]:
@@ -231,6 +241,8 @@ def create_service_app(
     def validate(body: ValidateRun) -> dict[str, Any]:
         service.reject_if_unfit(body.spec)
         return {"ok": True}
+
+    install_weights_routes(app, service, internal)
 
     @app.post("/v1/runs", status_code=201, response_model=RunView, dependencies=[Internal])
     async def start_run(body: StartRun, request: Request) -> Any:

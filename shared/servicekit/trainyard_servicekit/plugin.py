@@ -16,6 +16,7 @@ from trainyard_runtime.training.datasets import (
     local_dataset_problem,
 )
 from trainyard_runtime.training.torch_env import device_description, package_versions
+from trainyard_servicekit.weights_support import WeightsSupport
 from trainyard_wire.errors import describe_errors
 from trainyard_wire.runs import SERVICE_PORTS, Capabilities, TaskSupport
 from trainyard_wire.spec import JobSpec
@@ -59,6 +60,9 @@ class FrameworkPlugin:
     train_module: str = ""
     versions: Callable[[], dict[str, str]] = dict  # more versions than `packages` give
     device: Callable[[], str] = device_description
+    # Pretrained weights: their name in the tiers, whether the framework publishes them, how
+    # to load them (None: the framework has none, so pretrained=true needs seeded weights).
+    weights: WeightsSupport | None = None
     # Where the service listens without PORT; the platform's frameworks have theirs in the wire.
     default_port: int = 0
 

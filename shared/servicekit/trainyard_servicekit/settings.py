@@ -28,6 +28,23 @@ class ServiceSettings(BaseSettings):
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )
 
+    # Pretrained weights (see the README): the runs' local cache, the Hugging Face hub's
+    # endpoint and token, and the base URL of Ultralytics' asset release. Passed to every run;
+    # a Kubernetes pod gets the token from the Secret KUBERNETES_HF_TOKEN_SECRET names.
+    weights_cache_dir: Path | None = Field(
+        None, validation_alias=str(RunVariable.WEIGHTS_CACHE_DIR)
+    )
+    hf_endpoint: str | None = Field(None, validation_alias=str(RunVariable.HF_ENDPOINT))
+    hf_token: str | None = Field(None, validation_alias=str(RunVariable.HF_TOKEN), repr=False)
+    ultralytics_assets_url: str | None = Field(
+        None, validation_alias=str(RunVariable.ULTRALYTICS_ASSETS_URL)
+    )
+
+    # The largest weights upload (a file, or a zip of a model folder) a service takes to seed.
+    max_weights_upload_bytes: int = Field(
+        8 * 1024**3, ge=1, validation_alias="MAX_WEIGHTS_UPLOAD_BYTES"
+    )
+
     # Where runs go: this machine (subprocess) or Kubernetes Jobs. See docs/kubernetes.md.
     training_executor: Literal["subprocess", "kubernetes"] = Field(
         "subprocess", validation_alias="TRAINING_EXECUTOR"

@@ -87,8 +87,33 @@ class TrackingEvent(_Event):
     error: str | None = Field(None, max_length=2000)
 
 
+WeightsTier = Literal["cache", "storage", "source"]
+
+
+class WeightsEvent(_Event):
+    """Which tier served the run's pretrained weights (the job view shows the last one)."""
+
+    type: Literal["weights"] = "weights"
+    framework: str = Field(max_length=32)
+    model: str = Field(max_length=500)
+    tier: WeightsTier
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    source: str = Field(max_length=2048, description="Where the weights were first taken from.")
+    # What each tier before the one that served said (a miss, a discarded corrupt copy).
+    tried: list[str] = Field(default_factory=list, max_length=10)
+    # Weights from the source, put in object storage for the next runs: where.
+    published: str | None = Field(None, max_length=2048)
+
+
 Event = Annotated[
-    StatusEvent | HeartbeatEvent | MetricEvent | LogEvent | ArtifactEvent | TrackingEvent,
+    StatusEvent
+    | HeartbeatEvent
+    | MetricEvent
+    | LogEvent
+    | ArtifactEvent
+    | TrackingEvent
+    | WeightsEvent,
     Field(discriminator="type"),
 ]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from trainyard_wire.events import StoppedEarly
+from trainyard_wire.events import StoppedEarly, WeightsTier
 
 
 class Progress(BaseModel):
@@ -30,6 +30,16 @@ class Artifact(BaseModel):
     sha256: str
     created_at: datetime
     download_url: str
+
+
+class WeightsUsed(BaseModel):
+    """The pretrained weights a run started from, and which tier served them."""
+
+    model: str
+    tier: WeightsTier
+    sha256: str
+    size: int
+    source: str
 
 
 class JobView(BaseModel):
@@ -59,6 +69,8 @@ class JobView(BaseModel):
     resumed_from: str | None = None
     # A succeeded job that early stopping ended before its last epoch: when and why.
     stopped_early: StoppedEarly | None = None
+    # With hyperparams.pretrained: the weights the latest attempt loaded (from its event).
+    weights: WeightsUsed | None = None
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -2,6 +2,7 @@
 
 datasets/{dataset_id}/…
 checkpoints/projects/{project}/jobs/{job_id}/{best,last}.<ext>
+models/pretrained/{framework}/{model}/…   (the shared weights cache, with its manifest.json)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from trainyard_runtime.storage.base import check_key
 
 CHECKPOINTS = "checkpoints/"
+PRETRAINED = "models/pretrained/"
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,38 @@ def parse_checkpoint_key(key: str) -> CheckpointPlace | None:
 
 def dataset_key(dataset_id: str, relative: str) -> str:
     return check_key(f"datasets/{dataset_id}/{relative}")
+
+
+@dataclass(frozen=True)
+class PretrainedPlace:
+    """What a pretrained weights key says: the framework, the model and the file."""
+
+    framework: str
+    model: str
+    filename: str
+
+
+def storage_model_name(model: str) -> str:
+    """A model name as one key part: a hub id's `/` becomes `--` (as the Hugging Face cache
+    names its folders), so `google/vit-base` and a flat name never share a folder."""
+    return model.replace("/", "--")
+
+
+def pretrained_prefix(framework: str, model: str) -> str:
+    """The folder (ending in `/`) holding one model's pretrained weights and manifest."""
+    return check_key(f"{PRETRAINED}{framework}/{storage_model_name(model)}") + "/"
+
+
+def pretrained_key(framework: str, model: str, relative: str) -> str:
+    return check_key(pretrained_prefix(framework, model) + relative)
+
+
+def parse_pretrained_key(key: str) -> PretrainedPlace | None:
+    """The framework, model and file of a key `pretrained_key` builds; None for any other."""
+    if not key.startswith(PRETRAINED):
+        return None
+    parts = key[len(PRETRAINED) :].split("/", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    framework, model, filename = parts
+    return PretrainedPlace(framework, model.replace("--", "/"), filename)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
 from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
@@ -16,6 +16,13 @@ from trainyard_runtime.tracking import NullTracker, Tracker
 from trainyard_runtime.training.early_stopping import EarlyStopper
 from trainyard_runtime.training.errors import TrainingError
 from trainyard_runtime.training.resume_point import ResumePoint, fetch_resume_point
+from trainyard_runtime.weights.access import WeightsAccess
+from trainyard_runtime.weights.local_cache import WeightsCache
+from trainyard_runtime.weights.shared_store import SharedWeights
+from trainyard_runtime.weights.source import WeightsSource
+
+if TYPE_CHECKING:  # the resolver imports training.errors, and so this package
+    from trainyard_runtime.weights.resolver import Resolved
 from trainyard_wire.events import StoppedEarly
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import JobSpec
@@ -37,6 +44,7 @@ class EventSink(Protocol):
         self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"
     ) -> None: ...
     def tracking(self, **fields: Any) -> None: ...
+    def weights(self, **fields: Any) -> None: ...
     def close(self, timeout: float = DEFAULT_FINAL_DELIVERY_TIMEOUT) -> bool: ...
 
 
@@ -62,6 +70,8 @@ class TrainingContext:
     # spec.early_stopping at work; set when it ended training before the last epoch.
     early_stopper: EarlyStopper | None = None
     stopped_early: StoppedEarly | None = None
+    # Where pretrained weights may come from (the run environment's cache dir, hub, assets).
+    weights_access: WeightsAccess = field(default_factory=WeightsAccess)
 
     def __post_init__(self) -> None:
         if self.early_stopper is None and self.spec.early_stopping is not None:
@@ -96,6 +106,41 @@ class TrainingContext:
                 flush=True,
             )
         return self.stopped_early is not None
+
+    def pretrained_weights(self, model: str, source: WeightsSource | None) -> Resolved:
+        """The model's pretrained weights through the tiers (weights/resolver.py), reported:
+        a log line, and a `weights` event the job view shows (tier, sha256, size)."""
+        from trainyard_runtime.weights.resolver import resolve_weights
+
+        framework = self.spec.framework
+        resolved = resolve_weights(
+            framework,
+            model,
+            cache=WeightsCache(self.weights_access.cache_dir),
+            shared=SharedWeights(self.storage),
+            source=source,
+            scratch=self.work_dir / "weights-fetch",
+        )
+        manifest = resolved.manifest
+        for note in resolved.tried:
+            print(f"[trainyard] pretrained weights: {note}", flush=True)
+        print(
+            f"[trainyard] pretrained weights for {model} from tier {resolved.tier} "
+            f"(sha256 {manifest.sha256}, {manifest.size} bytes, first from {manifest.source})"
+            + (f"; put in storage at {resolved.published}" if resolved.published else ""),
+            flush=True,
+        )
+        self.reporter.weights(
+            framework=framework,
+            model=model,
+            tier=str(resolved.tier),
+            sha256=manifest.sha256,
+            size=manifest.size,
+            source=manifest.source[:2048],
+            tried=[note[:1000] for note in resolved.tried][:10],
+            published=resolved.published,
+        )
+        return resolved
 
     def resume_point(self) -> ResumePoint | None:
         """The checkpoint `spec.resume_from` names, fetched once; None for a fresh start."""

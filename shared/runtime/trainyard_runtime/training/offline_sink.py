@@ -35,6 +35,9 @@ class OfflineSink:
     def tracking(self, **fields: Any) -> None:
         self._print({"type": "tracking", **fields})
 
+    def weights(self, **fields: Any) -> None:
+        self._print({"type": "weights", **fields})
+
     def close(self, timeout: float = 0.0) -> bool:
         return True
 

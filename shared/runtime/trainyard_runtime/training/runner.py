@@ -92,6 +92,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             reporter=sink,
             tracker=tracker,
             checkpoint_interval=env.checkpoint_interval,
+            weights_access=env.weights_access(),
         )
         final = train(ctx) or {}
         tracker.finish("FINISHED")

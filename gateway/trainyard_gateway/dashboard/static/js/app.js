@@ -6,11 +6,13 @@ import * as frameworksView from "./frameworks.js";
 import * as jobView from "./job.js";
 import * as jobsView from "./jobs.js";
 import * as newJobView from "./newjob.js";
+import * as weightsView from "./weights.js";
 
 const view = document.getElementById("view");
 let unmount = () => {};
 
-// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/new?from={id}, #/frameworks
+// #/jobs?state=running, #/jobs/{id}, #/compare?jobs={id},{id}, #/new?from={id}, #/frameworks,
+// #/weights
 function route() {
   const [path, search = ""] = (location.hash.slice(1) || "/jobs").split("?");
   const parts = path.split("/").filter(Boolean);
@@ -22,6 +24,7 @@ function route() {
   }
   if (parts[0] === "new") return { name: "new", view: newJobView, params: { query } };
   if (parts[0] === "frameworks") return { name: "frameworks", view: frameworksView, params: {} };
+  if (parts[0] === "weights") return { name: "weights", view: weightsView, params: {} };
   return { name: "jobs", view: jobsView, params: { query } };
 }
 

@@ -60,6 +60,9 @@ function header(job, actions) {
       fact("Started", formatTime(job.started_at)),
       fact("Finished", formatTime(job.finished_at)),
       fact("Duration", jobDuration(job)),
+      job.weights
+        ? fact("Weights", el("span", { title: job.weights.sha256 }, `${job.weights.tier} tier · ${formatBytes(job.weights.size)} · ${job.weights.sha256.slice(0, 12)}`))
+        : null,
       job.mlflow?.url ? fact("MLflow", el("a", { href: job.mlflow.url, target: "_blank", rel: "noopener" }, job.mlflow.run_id || "run")) : null,
     ),
     el("div", { class: "job-progress" }, progressBar(job), eta ? el("span", { class: "muted small" }, eta) : null),

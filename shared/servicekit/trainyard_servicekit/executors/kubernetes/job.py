@@ -24,6 +24,9 @@ CONTAINER = "train"
 WORK_DIR = "/workspace"
 DEV_CODE_DIR = "/opt/trainyard/dev"
 TOKEN_KEY = "callback-token"  # noqa: S105 - a key name, not a secret
+HF_TOKEN_KEY = str(RunVariable.HF_TOKEN)  # the key in the Secret KUBERNETES_HF_TOKEN_SECRET names
+# Run variables a Job never holds as plain text: they come from Secrets by reference.
+SECRET_VARIABLES = frozenset({str(RunVariable.CALLBACK_TOKEN), str(RunVariable.HF_TOKEN)})
 
 
 def job_name(run_id: str) -> str:
@@ -69,7 +72,7 @@ def _env(launch: LaunchSpec, settings: KubernetesSettings) -> list[dict[str, Any
     env: list[dict[str, Any]] = [
         {"name": key, "value": value}
         for key, value in sorted(run_env.items())
-        if key != RunVariable.CALLBACK_TOKEN and value != ""
+        if key not in SECRET_VARIABLES and value != ""
     ]
     # Never copied into the Job as plain text: the token lives in the per-run Secret.
     env.append(
@@ -78,6 +81,9 @@ def _env(launch: LaunchSpec, settings: KubernetesSettings) -> list[dict[str, Any
             "valueFrom": {"secretKeyRef": {"name": secret_name(launch.run_id), "key": TOKEN_KEY}},
         }
     )
+    if settings.hf_token_secret:
+        secret = {"name": settings.hf_token_secret, "key": HF_TOKEN_KEY, "optional": True}
+        env.append({"name": str(RunVariable.HF_TOKEN), "valueFrom": {"secretKeyRef": secret}})
     if settings.dev_code_configmap:
         env.append({"name": "PYTHONPATH", "value": DEV_CODE_DIR})
     return env

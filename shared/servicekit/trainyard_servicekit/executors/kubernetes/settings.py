@@ -58,6 +58,9 @@ class KubernetesSettings(BaseSettings):
     storage_configmap: str | None = Field(
         "trainyard-storage", validation_alias="KUBERNETES_STORAGE_CONFIGMAP"
     )
+    # The Secret (key HF_TOKEN) a pod takes its Hugging Face token from; the token itself is
+    # never written into a Job. Empty: pods get none.
+    hf_token_secret: str | None = Field(None, validation_alias="KUBERNETES_HF_TOKEN_SECRET")
     # Development mode: a train package from a ConfigMap.
     dev_code_configmap: str | None = Field(None, validation_alias="KUBERNETES_DEV_CODE_CONFIGMAP")
     max_concurrent_jobs: int = Field(16, ge=1, validation_alias="KUBERNETES_MAX_CONCURRENT_JOBS")
@@ -65,7 +68,7 @@ class KubernetesSettings(BaseSettings):
     # Set from the service's STOP_GRACE_SECONDS (see ServiceSettings).
     termination_grace_seconds: int = 30
 
-    @field_validator("storage_secret", "storage_configmap", "dev_code_configmap")
+    @field_validator("storage_secret", "storage_configmap", "dev_code_configmap", "hf_token_secret")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None

@@ -52,13 +52,14 @@ def chart_points(page: Page, metric: str) -> int:
     return int(chart.get_attribute("data-points") or 0) if chart.count() else 0
 
 
-def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page):
+def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page, tmp_path):
+    hold = tmp_path / "let-go"
     spec = toy_spec(
         stack.dataset,
         name="counter-shapes",
         project="shapes",
         hyperparams={"epochs": 6},
-        options={"epoch_seconds": 0.6, "lines_per_epoch": 3},
+        options={"epoch_seconds": 0.3, "lines_per_epoch": 3, "hold_file": str(hold)},
     )
     job = submit(stack, spec)
     page.goto(f"{stack.url}/")
@@ -83,8 +84,10 @@ def test_jobs_table_and_job_page_follow_a_training_job_live(stack, page):
     expect(page).to_have_url(re.compile(f"#/jobs/{job['id']}$"))
     logs = page.locator(".log.live .line")
     expect(logs.filter(has_text="epoch 1 step 0")).to_have_count(1)
-    # Lines keep arriving on the open page: the last epoch had not run when the first showed.
+    # Lines keep arriving on the open page: the run waits after its first epoch until let go.
     assert get_job(stack, job["id"])["state"] not in TERMINAL
+    expect(logs.filter(has_text="epoch 3 step 0")).to_have_count(0)
+    hold.write_text("go")
     expect(logs.filter(has_text="epoch 6 step 2")).to_have_count(1, timeout=30_000)
 
     page.wait_for_function(

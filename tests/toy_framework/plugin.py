@@ -32,6 +32,9 @@ class ToyOptions(BaseModel):
     spawn_child: bool = Field(False, description="start a child process that sleeps")
     write_token: bool = Field(False, description="write the callback token to the work dir")
     ignore_sigterm: bool = Field(False, description="ignore SIGTERM, so only SIGKILL stops it")
+    hold_file: str | None = Field(
+        None, description="after epoch 1, wait (at most 120 s) until this file exists"
+    )
 
 
 _TYPES: dict[str, type] = {"integer": int, "number": float, "string": str, "boolean": bool}

@@ -30,6 +30,13 @@ def _first_epoch(ctx: TrainingContext) -> int:
     return ctx.resuming_after(int(match[1]))
 
 
+def _wait_for(path: str, timeout: float = 120.0) -> None:
+    """Hold the run until a test lets it go on, so what it checks cannot race the run."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def train(ctx: TrainingContext) -> dict[str, float]:
     # The service checked every option against its schema; the toy acts on its own alone.
     own = {k: v for k, v in ctx.spec.options.items() if k in ToyOptions.model_fields}
@@ -53,6 +60,8 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         if options.hard_exit_at_epoch == epoch:
             print("toy hard exit", flush=True)
             os._exit(options.exit_code)
+        if options.hold_file and epoch == 2:
+            _wait_for(options.hold_file)
         loss /= 2
         last = epoch
         if ctx.epoch_end(epoch, {"loss": loss, "accuracy": 1 - loss}):

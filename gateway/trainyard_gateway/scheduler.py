@@ -163,7 +163,10 @@ class Scheduler:
             return
         self._busy_pause.pop(framework, None)
         reason: str | None = None
+        # No more than the service has room for by its own count either.
         budget = MAX_STARTS_PER_ROUND
+        if capacity is not None:
+            budget = min(budget, capacity - running)
         room = True
         while room and reason is None and budget > 0:
             with self.db.write() as session:

@@ -1,9 +1,10 @@
 """API under load: GET /v1/jobs/{id} and GET /v1/jobs?limit=50 with 100,000 jobs stored.
 
 The jobs are bulk-inserted with SQLAlchemy core into a migrated job store (finished jobs of
-three frameworks, two checkpoint events per succeeded job, as the API shows them). The gateway
-runs with its production server (`python -m trainyard_gateway.serve`, 2 workers); a load
-generator in its own process keeps N connections busy for a fixed time. Ceiling: a bare FastAPI
+three frameworks, two checkpoint events per succeeded job, also kept on the job's row as their
+ingest keeps them; as the API shows them). The gateway runs with its production server
+(`python -m trainyard_gateway.serve`, 2 workers); a load generator in its own process keeps N
+connections busy for a fixed time. Ceiling: a bare FastAPI
 endpoint answering a constant under the same server.
 """
 
@@ -22,6 +23,7 @@ from bench.measure import ms
 from bench.report import Table, progress
 from bench.stack import Stack
 from trainyard_gateway.db import make_engine, migrate
+from trainyard_gateway.job_queries import artifacts_from_events
 from trainyard_gateway.models import Job, JobEvent, utcnow
 
 NAME = "api"
@@ -84,7 +86,7 @@ def job_rows(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "service_url": "http://127.0.0.1:8001",
                 "run_id": job_id,
                 "cancel_requested": state == "cancelled",
-                "dispatch_attempts": 1,
+                "artifacts": None,
             }
         )
         if state == "succeeded":
@@ -105,6 +107,10 @@ def job_rows(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                         },
                     }
                 )
+            # As the ingest of those events keeps them on the job's row.
+            jobs[-1]["artifacts"] = artifacts_from_events(
+                job_id, [(e["time"], e["data"]) for e in events[-2:]]
+            )
     return jobs, events
 
 

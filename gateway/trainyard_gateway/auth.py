@@ -37,7 +37,7 @@ class ApiKeys:
         return matched and bool(key)
 
 
-def require_api_key(
+async def require_api_key(  # async: hashing a key needs no worker thread
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

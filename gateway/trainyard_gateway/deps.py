@@ -26,7 +26,8 @@ class Gateway:
     deliveries: DeliveryWorker
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    # async: FastAPI runs a plain function dependency in a worker thread, a hop per request.
     return request.app.state.gateway
 
 

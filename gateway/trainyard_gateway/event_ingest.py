@@ -8,6 +8,7 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from trainyard_gateway.db import WriteSession
+from trainyard_gateway.job_queries import logged_artifacts, logged_weights
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import attempt_seq_offset
@@ -60,6 +61,8 @@ def _insert_new(session: WriteSession, job_id: str, events: list[_Event]) -> set
 
 def _apply_status(job: Job, event: StatusEvent) -> None:
     target = JobState(event.state)
+    if target == JobState.SUCCEEDED and event.stopped_early:  # the view shows the latest one
+        job.stopped_early = event.stopped_early.model_dump(mode="json")
     if is_terminal(job.state) or not can_transition(job.state, target):
         return  # a late or repeated report never rewrites history
     error = None
@@ -91,6 +94,10 @@ def ingest(session: WriteSession, job: Job, events: list[Any]) -> BatchAck:
         events = [e.model_copy(update={"seq": e.seq + offset}) for e in events]
     unique = {e.seq: e for e in events}  # a batch repeating a seq counts it once
     new = _insert_new(session, job.id, list(unique.values()))
+    if any(unique[seq].type == "artifact" for seq in new):
+        job.artifacts = logged_artifacts(session, job.id)  # read with the job, not per request
+    if any(unique[seq].type == "weights" for seq in new):
+        job.weights = logged_weights(session, job.id)
     for seq in sorted(new):
         event = unique[seq]
         if isinstance(event, StatusEvent):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
@@ -25,6 +26,13 @@ from trainyard_wire.jobs import (
 )
 from trainyard_wire.states import JobState
 
+# A job as the ORM loads it, or a plain row of its table: the read path builds views from rows,
+# without the ORM's per-object bookkeeping (most of the time a one-job answer took).
+JobRecord = Job | Row[Any]
+JOBS = Job.__table__
+# Built once: a statement made per request costs more to build than to run on SQLite.
+_ONE_JOB = select(JOBS).where(JOBS.c.id == bindparam("job_id"))
+
 
 def get_job(session: ReadSession, job_id: str, *, for_update: bool = False) -> Job:
     job = session.get(Job, job_id, with_for_update=for_update)
@@ -33,7 +41,15 @@ def get_job(session: ReadSession, job_id: str, *, for_update: bool = False) -> J
     return job
 
 
-def queue_position(session: ReadSession, job: Job) -> int:
+def read_job(session: ReadSession, job_id: str) -> Row[Any]:
+    """The job's row, to read only (no ORM object: nothing to change or flush)."""
+    row = session.connection().execute(_ONE_JOB, {"job_id": job_id}).one_or_none()
+    if row is None:
+        raise JobNotFound(job_id)
+    return row
+
+
+def queue_position(session: ReadSession, job: JobRecord) -> int:
     """1-based place among queued jobs of its framework: higher priority first, then oldest."""
     ahead = session.scalar(
         select(func.count())
@@ -50,88 +66,73 @@ def queue_position(session: ReadSession, job: Job) -> int:
     return int(ahead or 0) + 1
 
 
-def artifacts(session: ReadSession, job_id: str) -> list[Artifact]:
-    return artifacts_of(session, [job_id]).get(job_id, [])
-
-
-def artifacts_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[Artifact]]:
-    """Each job's artifacts, in one query for all of them (a listing page is one round trip)."""
-    rows = session.scalars(
-        select(JobEvent)
-        .where(JobEvent.job_id.in_(job_ids), JobEvent.type == "artifact")
-        .order_by(JobEvent.job_id, JobEvent.seq)
-    )
-    latest: dict[str, dict[str, Artifact]] = {}
-    for row in rows:  # a later upload of the same name replaces the earlier one
-        data = row.data
-        latest.setdefault(row.job_id, {})[data["name"]] = Artifact(
+def artifacts_from_events(
+    job_id: str, events: Iterable[tuple[datetime, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """A job's artifacts from its `artifact` events (time and data, in seq order), as the job
+    row keeps them: a later upload of a name replaces the earlier one in its place."""
+    named: dict[str, dict[str, Any]] = {}
+    for time, data in events:
+        named[data["name"]] = Artifact(
             name=data["name"],
             kind=data.get("kind", "checkpoint"),
             uri=data["uri"],
             size=data["size"],
             sha256=data["sha256"],
-            created_at=row.time,
-            download_url=f"/v1/jobs/{row.job_id}/artifacts/{data['name']}",
-        )
-    return {job_id: list(named.values()) for job_id, named in latest.items()}
+            created_at=time,
+            download_url=f"/v1/jobs/{job_id}/artifacts/{data['name']}",
+        ).model_dump(mode="json")
+    return list(named.values())
 
 
-def weights_of(session: ReadSession, jobs: list[Job]) -> dict[str, WeightsUsed]:
-    """The pretrained weights each job's latest run loaded, from its last `weights` event.
-
-    Only jobs whose spec asks for pretrained weights are looked up, all in one query.
-    """
-    ids = [job.id for job in jobs if job.spec.get("hyperparams", {}).get("pretrained")]
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(JobEvent)
-        .where(JobEvent.job_id.in_(ids), JobEvent.type == "weights")
-        .order_by(JobEvent.job_id, JobEvent.seq)
+def logged_artifacts(session: ReadSession, job_id: str) -> list[dict[str, Any]]:
+    """The job's artifacts as its event log says, for the row to keep."""
+    rows = session.execute(
+        select(JobEvent.time, JobEvent.data)
+        .where(JobEvent.job_id == job_id, JobEvent.type == "artifact")
+        .order_by(JobEvent.seq)
     )
-    return {row.job_id: WeightsUsed.model_validate(row.data) for row in rows}  # the last wins
+    return artifacts_from_events(job_id, ((time, data) for time, data in rows))
 
 
-def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, StoppedEarly]:
-    """Why each job that early stopping ended stopped, from its `succeeded` status event.
+def artifacts(job: JobRecord) -> list[Artifact]:
+    """The job's artifacts, kept on its row by the ingest of its events."""
+    return [Artifact.model_validate(each) for each in job.artifacts or []]
 
-    The event store holds it (no column of its own); only succeeded jobs whose spec asks for
-    early stopping are looked up, all in one query.
-    """
-    ids = [
-        job.id
-        for job in jobs
-        if job.state == JobState.SUCCEEDED and job.spec.get("early_stopping") is not None
-    ]
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(JobEvent)
-        .where(JobEvent.job_id.in_(ids), JobEvent.type == "status")
-        .order_by(JobEvent.job_id, JobEvent.seq)
+
+def stopped_early(job: JobRecord) -> StoppedEarly | None:
+    """Why early stopping ended this succeeded job, if it did (kept on the row at ingest)."""
+    if job.stopped_early is None or job.state != JobState.SUCCEEDED:
+        return None
+    if job.spec.get("early_stopping") is None:
+        return None
+    return StoppedEarly.model_validate(job.stopped_early)
+
+
+def logged_weights(session: ReadSession, job_id: str) -> dict[str, Any] | None:
+    """The job's last `weights` event (which tier served its latest run), for the row to keep."""
+    data = session.scalar(
+        select(JobEvent.data)
+        .where(JobEvent.job_id == job_id, JobEvent.type == "weights")
+        .order_by(JobEvent.seq.desc())
+        .limit(1)
     )
-    found: dict[str, StoppedEarly] = {}
-    for row in rows:
-        data = row.data
-        if data.get("state") == JobState.SUCCEEDED and data.get("stopped_early"):
-            found[row.job_id] = StoppedEarly.model_validate(data["stopped_early"])
-    return found
+    return None if data is None else WeightsUsed.model_validate(data).model_dump(mode="json")
 
 
-def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
-    by_job = artifacts_of(session, [job.id for job in jobs])
-    stopped = stopped_early_of(session, jobs)
-    weights = weights_of(session, jobs)
-    return [job_view(session, job, by_job.get(job.id, []), stopped, weights) for job in jobs]
+def weights(job: JobRecord) -> WeightsUsed | None:
+    """The pretrained weights the job's latest run loaded (kept on its row at ingest)."""
+    if job.weights is None or not job.spec.get("hyperparams", {}).get("pretrained"):
+        return None
+    return WeightsUsed.model_validate(job.weights)
 
 
-def job_view(
-    session: ReadSession,
-    job: Job,
-    known_artifacts: list[Artifact] | None = None,
-    known_stopped_early: dict[str, StoppedEarly] | None = None,
-    known_weights: dict[str, WeightsUsed] | None = None,
-) -> JobView:
+def job_views(session: ReadSession, jobs: Sequence[JobRecord]) -> list[JobView]:
+    return [job_view(session, job) for job in jobs]
+
+
+def job_view(session: ReadSession, job: JobRecord) -> JobView:
+    """What the API answers for a job: its row, plus its place in the queue while queued."""
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
         percent = 100.0
@@ -158,18 +159,14 @@ def job_view(
         error=job.error,
         queue=queue,
         service_unreachable_since=job.service_unreachable_since,
-        artifacts=artifacts(session, job.id) if known_artifacts is None else known_artifacts,
+        artifacts=artifacts(job),
         mlflow=job.mlflow,
         run_id=job.run_id,
         attempt=job.attempt,
         retries=job.retries or [],
         resumed_from=job.resumed_from,
-        stopped_early=(
-            stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
-        ).get(job.id),
-        weights=(weights_of(session, [job]) if known_weights is None else known_weights).get(
-            job.id
-        ),
+        stopped_early=stopped_early(job),
+        weights=weights(job),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,
@@ -179,7 +176,7 @@ def job_view(
     )
 
 
-def encode_cursor(job: Job) -> str:
+def encode_cursor(job: JobRecord) -> str:
     raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -203,8 +200,9 @@ def list_jobs(
     project: str | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[Job], str | None]:
-    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+) -> tuple[list[Row[Any]], str | None]:
+    """A page of jobs, newest first, as rows to read."""
+    query = select(JOBS).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     if state:
         query = query.where(Job.state == state)
     if framework:
@@ -216,7 +214,7 @@ def list_jobs(
         query = query.where(
             or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
         )
-    jobs = list(session.scalars(query))
+    jobs = list(session.connection().execute(query).all())
     next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     return jobs[:limit], next_cursor
 

@@ -1,7 +1,7 @@
 """Changing a job's state: the one place that checks transitions and stamps times.
 
 `transition` changes a loaded row, and queues the change for the webhooks subscribed to it (in
-the same transaction). `claim` and `requeue` change a row in one conditional UPDATE
+the same transaction). `claim_queued` and `requeue` change each row in one conditional UPDATE
 (`… WHERE state = current`, then a rowcount check), so two gateway workers racing for the same
 job never both win; they check the edge and stamp times the same way (neither edge is a webhook
 event).
@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, select, update
 
 from trainyard_gateway.db import WriteSession
 from trainyard_gateway.models import Job, utcnow
+from trainyard_gateway.tokens import new_token, token_hash
 from trainyard_gateway.webhook_outbox import job_changed
 from trainyard_wire.states import InvalidTransition, JobState, can_transition, is_terminal
 
@@ -45,9 +46,11 @@ def transition(job: Job, target: JobState, error: dict[str, Any] | None = None) 
 class Claimed:
     """A job this worker now starts: what the start request needs."""
 
+    job_id: str
     spec: dict[str, Any]
     attempt: int
     mlflow: dict[str, Any] | None
+    callback_token: str
 
 
 def _edge(current: JobState, target: JobState) -> dict[str, Any]:
@@ -57,28 +60,38 @@ def _edge(current: JobState, target: JobState) -> dict[str, Any]:
     return {"state": target.value, "updated_at": utcnow()}
 
 
-def claim(session: WriteSession, job_id: str, **values: Any) -> Claimed | None:
-    """Take a queued job for this worker (`queued -> starting`); None when it is not ours.
+def claim_queued(
+    session: WriteSession, framework: str, limit: int, service_url: str
+) -> list[Claimed]:
+    """Take up to `limit` of the framework's queued jobs, best first (`queued -> starting`).
 
-    On PostgreSQL the row is locked first and skipped when another worker holds it; the UPDATE
-    itself only changes a row that is still `queued`, which keeps every database (SQLite: one
-    writer at a time) safe. `values` are set with the state (the callback token, the service).
+    One transaction for the whole batch. On PostgreSQL the rows are locked as they are read and
+    rows another worker holds are skipped; each UPDATE only changes a row that is still
+    `queued`, which keeps every database (SQLite: one writer at a time) safe. Each claimed job
+    gets a new callback token (its hash is stored) and the service it starts on.
     """
-    row = session.execute(
-        select(Job.spec, Job.attempt, Job.mlflow)
-        .where(Job.id == job_id, Job.state == JobState.QUEUED)
+    rows = session.execute(
+        select(Job.id, Job.spec, Job.attempt, Job.mlflow)
+        .where(Job.state == JobState.QUEUED, Job.framework == framework)
+        .order_by(Job.priority.desc(), Job.created_at, Job.id)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-    ).one_or_none()
-    if row is None:
-        return None
-    changes = {**_edge(JobState.QUEUED, JobState.STARTING), "queue_reason": None, **values}
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(**changes)
-    )
-    if cast(CursorResult[Any], result).rowcount != 1:
-        return None
-    spec, attempt, mlflow = row
-    return Claimed(dict(spec), attempt, mlflow)
+    ).all()
+    claimed: list[Claimed] = []
+    for job_id, spec, attempt, mlflow in rows:
+        token = new_token()
+        changes = {
+            **_edge(JobState.QUEUED, JobState.STARTING),
+            "queue_reason": None,
+            "callback_token_hash": token_hash(token),
+            "service_url": service_url,
+        }
+        result = session.execute(
+            update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(**changes)
+        )
+        if cast(CursorResult[Any], result).rowcount == 1:
+            claimed.append(Claimed(job_id, dict(spec), attempt, mlflow, token))
+    return claimed
 
 
 def requeue(session: WriteSession, job_id: str, reason: str) -> bool:

@@ -87,11 +87,20 @@ class Job(Base):
     resumed_from: Mapped[str | None] = mapped_column(String(64))
     # Set by the watchdog while the service of a running job does not answer; cleared when it does.
     service_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Derived from the event log when events are stored, so reading a job reads one row: its
+    # artifacts (each name's latest upload, in order of first upload) and, for a job early
+    # stopping ended, why (from its `succeeded` status event).
+    artifacts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    stopped_early: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The pretrained weights the latest run loaded (its last `weights` event).
+    weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),
         Index("ix_jobs_listing", "created_at", "id"),
-        Index("ix_jobs_project", "project"),
+        # The listing filtered by state or project, newest first (the cursor's order).
+        Index("ix_jobs_state_listing", "state", "created_at", "id"),
+        Index("ix_jobs_project_listing", "project", "created_at", "id"),
         Index("ix_jobs_dataset_id", "dataset_id"),
     )
 

@@ -3,13 +3,15 @@
 train.py reports its own progress and end. The monitor catches what it cannot report: a run
 that exited without a final report (exit attribution), a run its service no longer knows
 (`lost`), a service that stopped answering (`service_unreachable`), and cancels whose stop
-has not reached the service yet. Each check asks the service first, then records what it
-learnt in a short write transaction of its own.
+has not reached the service yet. Each round asks each service once about all of its runs
+(`POST /v1/run-lookup`), then records what it learnt in short write transactions of their own,
+only for the jobs where there is something to record.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -32,6 +34,15 @@ log = logging.getLogger("trainyard.run_monitor")
 ENDED_RUN_STATUSES = frozenset({"succeeded", "failed", "stopped"})
 
 
+@dataclass(frozen=True)
+class ActiveRun:
+    """A run to check, and whether its job is marked as having an unreachable service."""
+
+    job_id: str
+    run_id: str
+    marked_unreachable: bool
+
+
 class RunMonitor:
     def __init__(self, db: Database, registry: ServiceRegistry, settings: GatewaySettings):
         self.db = db
@@ -39,23 +50,50 @@ class RunMonitor:
         self.settings = settings
 
     def follow_active(self) -> None:
+        """Check every active run: one call per service for all of its runs."""
         with self.db.read() as session:
             active = session.execute(
-                select(Job.id, Job.service_url, Job.run_id, Job.cancel_requested).where(
-                    Job.state.in_([s.value for s in ACTIVE])
-                )
+                select(
+                    Job.id,
+                    Job.service_url,
+                    Job.run_id,
+                    Job.cancel_requested,
+                    Job.service_unreachable_since,
+                ).where(Job.state.in_([s.value for s in ACTIVE]))
             ).all()
-        for job_id, url, run_id, cancel_requested in active:
+        by_service: dict[str, list[ActiveRun]] = {}
+        for job_id, url, run_id, cancel_requested, unreachable_since in active:
             if not url or not run_id:
                 continue
             if cancel_requested and stop_run(
                 self.db, self.registry, RunToStop(job_id, url, run_id)
             ):
                 continue
-            self.check_run(job_id, url, run_id)
+            by_service.setdefault(url, []).append(
+                ActiveRun(job_id, run_id, unreachable_since is not None)
+            )
+        for url, runs in by_service.items():
+            self.check_service(url, runs)
+
+    def check_service(self, url: str, runs: list[ActiveRun]) -> None:
+        """Ask the service about all `runs` at once; one that cannot list them is asked run by
+        run (a listing fails whole when one of its executors is away)."""
+        try:
+            known = self.registry.client_at(url).runs([run.run_id for run in runs])
+        except ServiceUnreachable as exc:
+            for run in runs:
+                self._service_unreachable(run.job_id, exc.message)
+            return
+        except ServiceError:
+            for run in runs:
+                self.check_run(run.job_id, url, run.run_id)
+            return
+        for run in runs:
+            self.follow(run.job_id, url, run, known.get(run.run_id))
 
     @job_scoped
     def check_run(self, job_id: str, url: str, run_id: str) -> None:
+        """Ask the service about one run."""
         client = self.registry.client_at(url)
         try:
             run = client.get(run_id)
@@ -65,7 +103,13 @@ class RunMonitor:
         except ServiceError:
             self._service_answered(job_id)
             return
-        self._service_answered(job_id)
+        self.follow(job_id, url, ActiveRun(job_id, run_id, True), run)
+
+    @job_scoped
+    def follow(self, job_id: str, url: str, active: ActiveRun, run: RunView | None) -> None:
+        """Act on what the service said of the job's run (None: it does not know it)."""
+        if active.marked_unreachable:
+            self._service_answered(job_id)
         if run is None:
             self._maybe_lost(job_id)
             return

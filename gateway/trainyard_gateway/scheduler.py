@@ -1,15 +1,17 @@
 """The scheduler: starts queued jobs on their services, best first, within each service's room.
 
-A job is claimed (`queued -> starting`) in a short write transaction that also counts the
-framework's busy jobs, so no gateway worker starts more than the service's capacity; the
-service is called after that commit, and what it answered is recorded in another short one.
-The service's start is idempotent on the job id, so a retried start never trains twice.
+Jobs are claimed (`queued -> starting`), as many as there are free slots, in one short write
+transaction that also counts the framework's busy jobs, so no gateway worker starts more than
+the service's capacity; the service is called after that commit, and what it answered is
+recorded in another short one. The service's start is idempotent on the job id, so a retried
+start never trains twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,7 +19,7 @@ from sqlalchemy import func, or_, select, update
 
 from trainyard_gateway.cancellation import RunToStop, stop_run
 from trainyard_gateway.db import Database, ReadSession, WriteSession
-from trainyard_gateway.job_state import claim, requeue, transition
+from trainyard_gateway.job_state import Claimed, claim_queued, requeue, transition
 from trainyard_gateway.metrics import record_dispatch
 from trainyard_gateway.models import Job
 from trainyard_gateway.retries import continued_mlflow_run
@@ -29,7 +31,6 @@ from trainyard_gateway.service_client import (
 )
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
-from trainyard_gateway.tokens import new_token, token_hash
 from trainyard_runtime.logs import job_scoped
 from trainyard_wire.errors import describe_errors, summarize
 from trainyard_wire.failures import FailureReason
@@ -41,6 +42,12 @@ log = logging.getLogger("trainyard.scheduler")
 
 # Starts per framework per round: bounds one round's work when a service reports no capacity.
 MAX_STARTS_PER_ROUND = 50
+# Jobs claimed in one transaction; a service that turns out full sends back at most these.
+CLAIMS_PER_TRANSACTION = 8
+# The first pause before asking a service that is still full again (its slot held by a run that
+# reported its end and is exiting); it doubles while the service stays full, up to the dispatch
+# interval.
+BUSY_RETRY_FIRST = 0.05
 
 
 def no_slot(framework: str, capacity: int | None) -> str:
@@ -48,15 +55,28 @@ def no_slot(framework: str, capacity: int | None) -> str:
     return f"waiting for a free slot: the {framework} service runs {most} jobs at once"
 
 
-def queued_ids(session: ReadSession, framework: str, limit: int) -> list[str]:
-    """The framework's queued jobs in the order they start: higher priority first, then FIFO."""
-    return list(
+def still_full(framework: str, running: int, capacity: int) -> str:
+    return (
+        f"waiting for a free slot: the {framework} service still runs {running} of {capacity} "
+        "jobs (a run that reported its end is exiting)"
+    )
+
+
+def queue_reasons(session: ReadSession, framework: str) -> set[str | None]:
+    """The reasons the framework's queued jobs show now, each once."""
+    return set(
         session.scalars(
-            select(Job.id)
+            select(Job.queue_reason)
             .where(Job.state == JobState.QUEUED, Job.framework == framework)
-            .order_by(Job.priority.desc(), Job.created_at, Job.id)
-            .limit(limit)
+            .distinct()
         )
+    )
+
+
+def frameworks_waiting(session: ReadSession) -> set[str]:
+    """The frameworks with queued jobs, in one query for the round."""
+    return set(
+        session.scalars(select(Job.framework).where(Job.state == JobState.QUEUED).distinct())
     )
 
 
@@ -106,54 +126,81 @@ class Scheduler:
         self.db = db
         self.registry = registry
         self.settings = settings
+        # When the job store shows a free slot that the service does not (a run that reported
+        # its end is still exiting), the service is asked again after a short, growing pause
+        # (`retry_at` tells the dispatcher when), and jobs are claimed once it has room.
+        self.retry_at: float | None = None
+        self._busy_pause: dict[str, float] = {}
 
     def start_queued(self) -> None:
+        self.retry_at = None
+        with self.db.read() as session:
+            waiting = frameworks_waiting(session)
         for framework in self.registry.frameworks:
-            self.start_framework(framework)
+            if framework in waiting:
+                self.start_framework(framework)
 
     def start_framework(self, framework: str) -> None:
         """Start as many of the framework's queued jobs, best first, as its service has room for."""
-        with self.db.read() as session:
-            if not queued_ids(session, framework, 1):
-                return
         status = self.registry.status(framework)
-        if not status.healthy:
-            status = self.registry.poll(framework)
+        if status.healthy and status.capacity is not None:
+            with self.db.read() as session:
+                full = free_slots(session, framework, status.capacity) <= 0
+            if full:  # a final report wakes the next round
+                self._mark_waiting(framework, no_slot(framework, status.capacity))
+                return
+        # A slot is free in the job store (or the service is away): ask the service, since a
+        # run that reported its end may still be exiting and hold its slot there.
+        status = self.registry.poll(framework)
         if not status.healthy:
             self._mark_waiting(framework, f"waiting for the {framework} service: {status.error}")
             return
         capacity = status.capacity
-        with self.db.read() as session:
-            free = free_slots(session, framework, capacity)
-            job_ids = queued_ids(session, framework, free) if free > 0 else []
+        running = status.health.running if status.health else 0
+        if capacity is not None and running >= capacity:
+            self._try_again_soon(framework)
+            self._mark_waiting(framework, still_full(framework, running, capacity))
+            return
+        self._busy_pause.pop(framework, None)
         reason: str | None = None
-        for job_id in job_ids:
-            reason = self._start(job_id, framework, status.url, capacity)
-            if reason:
-                break
+        # No more than the service has room for by its own count either.
+        budget = MAX_STARTS_PER_ROUND
+        if capacity is not None:
+            budget = min(budget, capacity - running)
+        room = True
+        while room and reason is None and budget > 0:
+            with self.db.write() as session:
+                hold_framework(session, framework)  # the count and the claims stay true
+                free = min(free_slots(session, framework, capacity), CLAIMS_PER_TRANSACTION, budget)
+                claimed = claim_queued(session, framework, free, status.url) if free > 0 else []
+            budget -= len(claimed)
+            room = len(claimed) == CLAIMS_PER_TRANSACTION  # more may fit: claim again
+            for index, job in enumerate(claimed):
+                reason = self._start(job.job_id, job, framework)
+                if reason:  # the service takes no more now: the rest go back to the queue
+                    self._requeue([each.job_id for each in claimed[index:]], reason)
+                    room = False
+                    break
         self._mark_waiting(framework, reason or no_slot(framework, capacity))
 
     def _mark_waiting(self, framework: str, reason: str) -> None:
+        """Say why the framework's queued jobs wait; a write only when one says otherwise."""
+        with self.db.read() as session:
+            if not queue_reasons(session, framework) - {reason}:
+                return
         with self.db.write() as session:
             mark_waiting(session, framework, reason)
 
     @job_scoped
-    def _start(self, job_id: str, framework: str, url: str, capacity: int | None) -> str | None:
-        """Try to start one job. Returns why its framework can take no more now, if so."""
-        token = new_token()
-        with self.db.write() as session:
-            hold_framework(session, framework)
-            if capacity is not None and busy_count(session, framework) >= capacity:
-                return no_slot(framework, capacity)  # another worker took the slot
-            claimed = claim(session, job_id, callback_token_hash=token_hash(token), service_url=url)
-        if claimed is None:
-            return None  # another worker took it, or it was cancelled meanwhile
+    def _start(self, job_id: str, claimed: Claimed, framework: str) -> str | None:
+        """Start one claimed job. Returns why its framework can take no more now, if so; the
+        job itself is then still `starting`, for the caller to put back in the queue."""
         try:
             request = StartRun(
                 job_id=job_id,
                 spec=JobSpec.model_validate(claimed.spec),
                 callback_url=f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
-                callback_token=token,
+                callback_token=claimed.callback_token,
                 mlflow_run_id=continued_mlflow_run(claimed.attempt, claimed.mlflow),
             )
         except ValidationError as exc:  # stored by an older gateway whose schema differed
@@ -166,23 +213,30 @@ class Scheduler:
             run = client.start(request)
         except ServiceUnreachable as exc:
             self.registry.mark_down(framework, exc.message)
-            return self._requeue(job_id, f"waiting for the {framework} service: {exc.message}")
+            return f"waiting for the {framework} service: {exc.message}"
         except ServiceRejected as exc:
             self._fail(job_id, FailureReason.REJECTED_BY_SERVICE, exc.message, exc.errors)
             return None
         except ServiceBusy as exc:
-            return self._requeue(job_id, f"waiting for a free slot: {exc.message}")
+            self._try_again_soon(framework)
+            return f"waiting for a free slot: {exc.message}"
         except ServiceStatusError as exc:
-            return self._requeue(
-                job_id, f"the {framework} service answered {exc.status_code}: {exc.message}"
-            )
+            return f"the {framework} service answered {exc.status_code}: {exc.message}"
+        self._busy_pause.pop(framework, None)
         self._started(job_id, run.run_id)
         return None
 
-    def _requeue(self, job_id: str, reason: str) -> str:
+    def _try_again_soon(self, framework: str) -> None:
+        pause = self._busy_pause.get(framework, BUSY_RETRY_FIRST / 2) * 2
+        pause = min(pause, self.settings.dispatch_interval)
+        self._busy_pause[framework] = pause
+        at = time.monotonic() + pause
+        self.retry_at = at if self.retry_at is None else min(self.retry_at, at)
+
+    def _requeue(self, job_ids: list[str], reason: str) -> None:
         with self.db.write() as session:
-            requeue(session, job_id, reason)
-        return reason
+            for job_id in job_ids:
+                requeue(session, job_id, reason)
 
     def _started(self, job_id: str, run_id: str) -> None:
         with self.db.write() as session:

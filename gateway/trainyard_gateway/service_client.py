@@ -3,8 +3,8 @@
 Every call the gateway makes to a service goes through here, so the internal API's paths, its
 error body and what counts as "unreachable" live in one place. A call is tried again once when
 the connection failed before the request was sent, and reads also when the answer was cut off:
-a service's start and stop are idempotent on the job id, but a read is the only call whose
-repeat is harmless whatever happened to the first try.
+a service's start and stop are idempotent on the job id, but a read (a GET, or the runs'
+lookup) is the only call whose repeat is harmless whatever happened to the first try.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from trainyard_wire.runs import Capabilities, Health, RunView, StartRun, ValidateRun
+from trainyard_wire.runs import Capabilities, Health, RunLookup, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.weights import WEIGHTS_PATH, StoredWeights, WeightsNames, WeightsNamesAnswer
 
@@ -25,8 +25,11 @@ VALIDATE_TIMEOUT = 15.0
 HEALTH_TIMEOUT = 3.0
 # Seeding loads the weights in the framework and uploads them to storage: minutes for big ones.
 SEED_TIMEOUT = 600.0
+# Run ids asked about in one POST /v1/run-lookup.
+RUNS_PER_CALL = 500
 
 Answer = TypeVar("Answer", bound=BaseModel)
+_RUN_LIST = TypeAdapter(list[RunView])
 
 
 class ServiceError(Exception):
@@ -149,6 +152,23 @@ class ServiceClient:
                 return None
             raise
 
+    def runs(self, run_ids: list[str]) -> dict[str, RunView]:
+        """The runs among `run_ids` that the service knows, by id: one call per
+        `RUNS_PER_CALL` ids, however many runs it follows."""
+        found: dict[str, RunView] = {}
+        for start in range(0, len(run_ids), RUNS_PER_CALL):
+            body = RunLookup(run_ids=run_ids[start : start + RUNS_PER_CALL])
+            answer = self._json("POST", "/v1/run-lookup", json=body.model_dump(), read=True)
+            try:
+                listed = _RUN_LIST.validate_python(answer)
+            except ValidationError as exc:
+                raise ServiceUnreachable(
+                    f"unreachable at {self.url}: not a list of RunView ({exc})"
+                ) from exc
+            wanted = set(body.run_ids)
+            found.update({run.run_id: run for run in listed if run.run_id in wanted})
+        return found
+
     def stop(self, run_id: str) -> None:
         """Stop the run; a run the service no longer knows counts as stopped."""
         try:
@@ -204,9 +224,11 @@ class ServiceClient:
         except ValueError as exc:
             raise ServiceUnreachable(f"unreachable at {self.url}: answer is not JSON") from exc
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _call(self, method: str, path: str, read: bool = False, **kwargs: Any) -> httpx.Response:
+        """`read`: a call that changes nothing (as every GET), so safe to repeat whatever
+        happened to the first try."""
         retry_on: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout)
-        if method == "GET":
+        if method == "GET" or read:
             retry_on = (httpx.TransportError,)
         for tries_left in (1, 0):
             try:

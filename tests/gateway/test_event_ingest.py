@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.support.job_rows import job_row
 from trainyard_gateway.db import Database
 from trainyard_gateway.event_ingest import ingest
-from trainyard_gateway.job_queries import job_view, job_views
+from trainyard_gateway.job_queries import job_view, job_views, logged_artifacts
 from trainyard_gateway.models import Job, JobEvent
 from trainyard_wire.events import EventBatch
 
@@ -111,3 +111,47 @@ def test_the_job_view_shows_the_last_weights_event_of_a_pretrained_job(db):
         view = job_view(session, job)
     assert view.weights is not None and listed.weights == view.weights
     assert (view.weights.tier, view.weights.sha256, view.weights.size) == ("cache", "b" * 64, 1234)
+
+
+def _artifact(seq: int, name: str, size: int, minute: int) -> dict:
+    return {
+        "seq": seq,
+        "type": "artifact",
+        "time": f"2026-11-22T10:{minute:02d}:00Z",
+        "name": name,
+        "kind": "checkpoint",
+        "uri": f"file:///storage/{name}.{seq}",
+        "size": size,
+        "sha256": f"{seq:064d}",
+    }
+
+
+def test_the_row_keeps_the_artifacts_and_early_stop_the_event_log_says(db):
+    """Reading a job reads its row alone: what it keeps equals what its events say, whatever
+    order the batches came in, repeats and re-uploads of a name included."""
+    _post(db, [_artifact(5, "last.bin", 50, 5), _artifact(2, "best.bin", 20, 2), _log(6)])
+    _post(db, [_artifact(1, "last.bin", 10, 1), _artifact(5, "last.bin", 50, 5)])
+    _post(db, [_artifact(8, "best.bin", 80, 8), _log(9)])
+    stopped = {"epoch": 3, "best_epoch": 1, "reason": "loss did not improve for 2 epochs"}
+    _post(
+        db,
+        [
+            {"seq": 10, "type": "status", "state": "running"},
+            {"seq": 11, "type": "status", "state": "succeeded", "stopped_early": stopped},
+        ],
+    )
+    with db.write() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        job.spec = {"early_stopping": {"metric": "loss", "patience": 2}}
+    with db.read() as session:
+        job = session.get(Job, "job-1")
+        assert job is not None
+        assert job.artifacts == logged_artifacts(session, "job-1")
+        view = job_view(session, job)
+    # Each name once, in order of its first upload (seq 1 then 2), with its latest upload.
+    assert [(a.name, a.size) for a in view.artifacts] == [("last.bin", 50), ("best.bin", 80)]
+    assert view.artifacts[0].download_url == "/v1/jobs/job-1/artifacts/last.bin"
+    assert view.artifacts[1].created_at.isoformat() == "2026-11-22T10:08:00+00:00"
+    assert view.stopped_early is not None
+    assert view.stopped_early.model_dump() == stopped

@@ -148,3 +148,31 @@ def test_every_cancel_path_records_the_same_reason(db) -> None:
         ended = job(db, job_id)
         assert (ended.state, ended.error) == ("cancelled", CANCELLED_BY_USER), job_id
     assert CANCELLED_BY_USER == {"reason": "cancelled", "message": "cancelled by user"}
+
+
+def test_one_call_per_service_follows_all_its_runs(db) -> None:
+    """The runs' check asks each service once per round, however many runs it has; a round
+    that a wake started (a job queued or ended) asks nothing about runs."""
+    service = FakeService(capacity=3)
+    gateway = running(db, service, "job-1")
+    with db.write() as session:
+        session.add_all([queued_job("job-2"), queued_job("job-3")])
+    before = service.listings
+    gateway.tick(follow=False)
+    assert service.starts == ["job-1", "job-2", "job-3"] and service.listings == before
+    gateway.tick()
+    assert service.listings == before + 1
+    service.end("job-2", status="failed", exit_code=3)
+    gateway.tick()
+    assert service.listings == before + 2
+    assert job(db, "job-2").state == "failed" and job(db, "job-2").error["exit_code"] == 3
+    assert {job(db, each).state for each in ("job-1", "job-3")} == {"running", "starting"}
+
+
+def test_a_service_that_cannot_list_its_runs_is_asked_run_by_run(db) -> None:
+    service = FakeService()
+    gateway = running(db, service)
+    service.refuse_listing = True
+    service.end("job-1", status="failed", exit_code=2)
+    gateway.tick()
+    assert job(db).state == "failed" and job(db).error["exit_code"] == 2

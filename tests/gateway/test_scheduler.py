@@ -188,3 +188,61 @@ def test_a_stored_spec_that_no_longer_validates_fails_the_job(job_store: Databas
     assert failed.error["reason"] == FailureReason.SPEC_UNSUPPORTED
     assert failed.error["errors"][0]["field"] == "hyperparams.warmup"
     assert service.starts == []
+
+
+def test_a_service_still_full_after_a_final_report_is_asked_again_soon(
+    gateway_app: tuple[FastAPI, FakeService],
+) -> None:
+    """A run that reported its end may still be exiting and hold its slot on the service. The
+    next job starts once the service has room, without waiting for the next timed round (an
+    hour), and is never refused meanwhile."""
+    app, service = gateway_app
+    asyncio.run(_report_the_end_before_the_exit(app, service))
+
+
+async def _report_the_end_before_the_exit(app: FastAPI, service: FakeService) -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+
+        async def started(*job_ids: str) -> bool:
+            return service.starts == list(job_ids)
+
+        async def reason(job_id: str) -> str:
+            queue = (await client.get(f"/v1/jobs/{job_id}")).json()["queue"] or {}
+            return queue.get("reason") or ""
+
+        first = (await client.post("/v1/jobs", json=toy_spec())).json()
+        assert await _wait(lambda: started(first["id"]))
+        second = (await client.post("/v1/jobs", json=toy_spec())).json()
+        events = [
+            {"seq": 1, "type": "status", "state": "running"},
+            {"seq": 2, "type": "status", "state": "succeeded"},
+        ]
+        answer = await client.post(
+            f"/internal/v1/jobs/{first['id']}/events",
+            json={"events": events},
+            headers={"Authorization": f"Bearer {service.tokens[first['id']]}"},
+        )
+        assert answer.status_code == 200, answer.text
+
+        async def exiting() -> bool:  # the service's count, not the job store's
+            return "still runs 1 of 1 jobs (a run that reported its end is exiting)" in (
+                await reason(second["id"])
+            )
+
+        assert await _wait(exiting)
+        assert (await client.get(f"/v1/jobs/{second['id']}")).json()["state"] == "queued"
+        service.end(first["id"])  # the process exits; nothing wakes the dispatcher
+        assert await _wait(lambda: started(first["id"], second["id"]))
+        assert service.refusals == 0
+
+
+def test_one_round_claims_as_many_jobs_as_there_are_free_slots(job_store: Database) -> None:
+    service = FakeService(capacity=3)
+    add(job_store, *(queued_job(f"job-{i}", created_at=utcnow()) for i in range(5)))
+    dispatcher(job_store, service).tick()
+    assert service.starts == ["job-0", "job-1", "job-2"]
+    with job_store.read() as session:
+        states = dict(session.execute(select(Job.id, Job.state)).all())
+        assert busy_count(session, "toy") == 3
+    assert [states[f"job-{i}"] for i in range(5)] == ["starting"] * 3 + ["queued"] * 2

@@ -29,3 +29,8 @@ def test_two_gateways_never_start_a_job_twice(tmp_path, processes):
     headers = {"Authorization": f"Bearer {INTERNAL_TOKEN}"}
     runs = httpx.get(f"{service_url}/v1/runs", headers=headers).json()
     assert sorted(run["run_id"] for run in runs) == sorted(job["id"] for job in jobs)
+    # The gateways follow their runs with one call per service: a lookup by run id.
+    some = sorted(job["id"] for job in jobs[:3])
+    lookup = {"run_ids": [*some, "job-unknown"]}
+    named = httpx.post(f"{service_url}/v1/run-lookup", json=lookup, headers=headers).json()
+    assert sorted(run["run_id"] for run in named) == some

@@ -1,7 +1,8 @@
 """A training service in process, behind `httpx.MockTransport`, and dispatchers wired to it.
 
 It answers the internal service API the way the service kit does (health with capacity, start
-idempotent on the job id, 429 when full, 404 for an unknown run), and can be switched down
+idempotent on the job id, 429 when full, 404 for an unknown run, runs looked up by id), and
+can be switched down
 (connection refused) or made to reject starts (422 with field errors).
 """
 
@@ -71,6 +72,9 @@ class FakeService:
         self.starts: list[str] = []  # job ids, in the order their first start arrived
         self.tokens: dict[str, str] = {}  # job id -> the callback token its start carried
         self.on_start: list[Any] = []  # called as each start arrives, before it is answered
+        self.listings = 0  # POST /v1/run-lookup calls: the monitor's one call per round
+        self.refuse_listing = False
+        self.refusals = 0  # starts answered 429
         self._lock = threading.Lock()
 
     def transport(self) -> httpx.MockTransport:
@@ -97,6 +101,12 @@ class FakeService:
             return httpx.Response(200, json={"ok": True})
         if (method, parts) == ("POST", ["v1", "runs"]):
             return self._start(request)
+        if (method, parts) == ("POST", ["v1", "run-lookup"]):
+            self.listings += 1
+            if self.refuse_listing:  # as when one of the service's executors is away
+                return httpx.Response(503, json={"error": "unavailable", "message": "away"})
+            wanted = httpx.Response(200, content=request.content).json()["run_ids"]
+            return httpx.Response(200, json=[self.runs[i] for i in wanted if i in self.runs])
         run = self.runs.get(parts[2]) if len(parts) >= 3 and parts[1] == "runs" else None
         if run is None:
             return httpx.Response(404, json={"error": "not found", "message": "no such run"})
@@ -136,6 +146,7 @@ class FakeService:
             if job_id in self.runs:
                 return httpx.Response(200, json=self.runs[job_id])
             if self.running() >= self.capacity:
+                self.refusals += 1
                 return httpx.Response(
                     429, json={"error": "too many requests", "message": "no free slot"}
                 )

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
@@ -20,6 +21,7 @@ from trainyard_gateway.job_queries import (
     list_jobs,
     log_lines,
     metrics,
+    read_job,
 )
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
@@ -51,29 +53,43 @@ def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
         return job_view(session, job)
 
 
+def json_answer(model: BaseModel) -> Response:
+    """The answer serialised once, by the model itself: a route that returns a model has it
+    checked against its response model again and then encoded, both in Python."""
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 @router.get("", response_model=JobList)
-def list_all(
-    session: ReadSessionDep,
+async def list_all(
+    gateway: GatewayDep,
     state: StateFilter = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
     project: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> JobList:
-    jobs, next_cursor = list_jobs(
-        session,
-        state=state.value if state else None,
-        framework=framework,
-        project=project,
-        limit=limit,
-        cursor=cursor,
-    )
-    return JobList(items=job_views(session, jobs), next_cursor=next_cursor)
+) -> Response:
+    def page() -> Response:  # the whole read in one worker thread
+        with gateway.db.read() as session:
+            jobs, next_cursor = list_jobs(
+                session,
+                state=state.value if state else None,
+                framework=framework,
+                project=project,
+                limit=limit,
+                cursor=cursor,
+            )
+            return json_answer(JobList(items=job_views(session, jobs), next_cursor=next_cursor))
+
+    return await run_in_threadpool(page)
 
 
 @router.get("/{job_id}", response_model=JobView)
-def get_one(job_id: str, session: ReadSessionDep) -> JobView:
-    return job_view(session, get_job(session, job_id))
+async def get_one(job_id: str, gateway: GatewayDep) -> Response:
+    def one() -> Response:  # the whole read in one worker thread
+        with gateway.db.read() as session:
+            return json_answer(job_view(session, read_job(session, job_id)))
+
+    return await run_in_threadpool(one)
 
 
 @router.post("/{job_id}/cancel", response_model=JobView)
@@ -141,7 +157,7 @@ def job_metrics(job_id: str, session: ReadSessionDep) -> Metrics:
 @router.get("/{job_id}/artifacts", response_model=list[Artifact])
 def job_artifacts(job_id: str, session: ReadSessionDep, gateway: GatewayDep) -> list[Artifact]:
     """Checkpoints with size and checksum; `download_url` is presigned where storage can sign."""
-    listed = artifacts(session, get_job(session, job_id).id)
+    listed = artifacts(get_job(session, job_id))
     for artifact in listed:
         signed = _presigned(gateway, artifact.uri)
         if signed:
@@ -158,7 +174,7 @@ def _presigned(gateway: Gateway, uri: str) -> str | None:
 
 @router.get("/{job_id}/artifacts/{name}")
 def download_artifact(job_id: str, name: str, session: ReadSessionDep, gateway: GatewayDep):
-    found = {a.name: a for a in artifacts(session, get_job(session, job_id).id)}
+    found = {a.name: a for a in artifacts(get_job(session, job_id))}
     if name not in found:
         raise NotFound(f"job {job_id} has no artifact {name!r} (has: {sorted(found)})")
     artifact = found[name]

@@ -27,7 +27,7 @@ from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
 from trainyard_servicekit.weights_api import install_weights_routes
 from trainyard_servicekit.weights_support import pretrained_problems
-from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
+from trainyard_wire.runs import Health, RunLookup, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -255,10 +255,21 @@ def create_service_app(
 
     @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])
     def list_runs() -> list[RunView]:
+        return listed_runs(None)
+
+    @app.post("/v1/run-lookup", response_model=list[RunView], dependencies=[Internal])
+    def look_up_runs(body: RunLookup) -> list[RunView]:
+        """The runs named in the body that this service knows: the gateway follows all of its
+        runs here with one call (the ids in the body: an access line names at most one job)."""
+        return listed_runs(set(body.run_ids))
+
+    def listed_runs(wanted: set[str] | None) -> list[RunView]:
         views: list[RunView] = []
         for each in executors:
             try:
-                views += [info.view() for info in each.list()]
+                views += [
+                    info.view() for info in each.list() if wanted is None or info.run_id in wanted
+                ]
             except ExecutorUnavailable as exc:
                 raise unavailable_503(each, exc) from None
         return views

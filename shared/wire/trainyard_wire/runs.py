@@ -32,6 +32,12 @@ class ValidateRun(StrictModel):
     spec: JobSpec
 
 
+class RunLookup(StrictModel):
+    """The runs to report on, by id: the gateway follows all its runs on a service at once."""
+
+    run_ids: list[str] = Field(max_length=1000)
+
+
 class RunView(BaseModel):
     run_id: str
     status: str

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_huggingface import models
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 OverrideValue = int | float | bool | str | list[int | float | str] | None
@@ -84,4 +85,6 @@ PLUGIN = FrameworkPlugin(
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
+    # Trainer under torchrun runs DistributedDataParallel itself: gloo on the CPU, NCCL on GPUs.
+    distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
 )

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -93,4 +94,6 @@ PLUGIN = FrameworkPlugin(
     options_model=TimmOptions,
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
+    # DistributedDataParallel in its own loop: gloo on the CPU, NCCL on GPUs, over nodes.
+    distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
 )

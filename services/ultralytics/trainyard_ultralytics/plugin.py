@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_ultralytics.models import catalog, is_known
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 DATASET_FORMATS = {
@@ -131,4 +132,7 @@ PLUGIN = FrameworkPlugin(
     options_model=UltralyticsOptions,
     is_known_model=is_known,
     extra_checks=_extra_checks,
+    # Its own DDP launch spreads a job over the CUDA devices of one machine (device="0,1"):
+    # no CPU processes (it refuses them), no nodes beyond one.
+    distributed=DistributedSupport(gpu_processes=True),
 )

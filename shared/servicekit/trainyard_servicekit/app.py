@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from trainyard_runtime.logs import bind_job_id, setup_logging
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_runtime.training.torch_env import stay_offline
+from trainyard_servicekit.distributed_checks import executor_problems
 from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
@@ -74,6 +75,8 @@ class TrainingService:
         datasets_here = executor is not None and executor.runs_on_this_machine
         with self._check_lock:
             problems = self.plugin.check(spec, self.capabilities.tasks, datasets_here)
+        if executor is not None:
+            problems += executor_problems(executor.name, executor.max_nodes, spec)
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {

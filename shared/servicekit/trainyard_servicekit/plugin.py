@@ -16,8 +16,9 @@ from trainyard_runtime.training.datasets import (
     local_dataset_problem,
 )
 from trainyard_runtime.training.torch_env import device_description, package_versions
+from trainyard_servicekit.distributed_checks import distributed_problems
 from trainyard_wire.errors import describe_errors
-from trainyard_wire.runs import SERVICE_PORTS, Capabilities, TaskSupport
+from trainyard_wire.runs import SERVICE_PORTS, Capabilities, DistributedSupport, TaskSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -61,6 +62,8 @@ class FrameworkPlugin:
     device: Callable[[], str] = device_description
     # Where the service listens without PORT; the platform's frameworks have theirs in the wire.
     default_port: int = 0
+    # How it spreads one job over processes and nodes; by default it does not.
+    distributed: DistributedSupport = field(default_factory=DistributedSupport)
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -81,6 +84,7 @@ class FrameworkPlugin:
                 **self.versions(),
             },
             device=self.device(),
+            distributed=self.distributed,
         )
 
     def check(
@@ -136,7 +140,12 @@ class FrameworkPlugin:
             for item in describe_errors(exc.errors(), self.options_model):
                 item["field"] = f"options.{item['field']}"
                 problems.append(item)
-        return problems + self._early_stopping_problems(spec, support) + self.extra_checks(spec)
+        return (
+            problems
+            + self._early_stopping_problems(spec, support)
+            + distributed_problems(self.name, self.distributed, spec)
+            + self.extra_checks(spec)
+        )
 
     def _local_dataset_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         """A local dataset path must name what exists on the machine the run will see."""

@@ -67,6 +67,17 @@ class TaskSupport(BaseModel):
     metrics: list[str] = []
 
 
+class DistributedSupport(BaseModel):
+    """How a framework spreads one job over processes and nodes (`spec.distributed`)."""
+
+    # Several processes per node without GPUs (gloo on the CPU).
+    cpu_processes: bool = False
+    # Several processes per node, one per GPU (NCCL).
+    gpu_processes: bool = False
+    # More than one node (machine or pod) for one job.
+    multi_node: bool = False
+
+
 class Capabilities(BaseModel):
     """What a service can train: tasks with their models and dataset formats, the options
     schema, library versions and device (`GET /v1/capabilities`)."""
@@ -76,3 +87,4 @@ class Capabilities(BaseModel):
     options_schema: dict[str, Any]
     versions: dict[str, str]
     device: str
+    distributed: DistributedSupport = DistributedSupport()

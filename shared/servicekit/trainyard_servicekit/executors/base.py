@@ -92,6 +92,8 @@ class Executor(ABC):
     name: str
     # Whether its runs see this machine's files (a local dataset path is checked here then).
     runs_on_this_machine: bool = False
+    # The most nodes one run may span (spec.distributed.nodes).
+    max_nodes: int = 1
 
     @abstractmethod
     def start(self, launch: LaunchSpec) -> RunInfo: ...

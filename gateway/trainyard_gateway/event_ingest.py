@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from trainyard_gateway.db import WriteSession
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
-from trainyard_gateway.retries import attempt_seq_offset
+from trainyard_gateway.retries import attempt_seq_offset, end_or_retry
 from trainyard_gateway.webhook_outbox import job_changed
 from trainyard_wire.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
 from trainyard_wire.failures import is_oom
@@ -58,7 +58,7 @@ def _insert_new(session: WriteSession, job_id: str, events: list[_Event]) -> set
     return set(session.connection().execute(stmt, rows).scalars())
 
 
-def _apply_status(job: Job, event: StatusEvent) -> None:
+def _apply_status(session: WriteSession, job: Job, event: StatusEvent) -> None:
     target = JobState(event.state)
     if is_terminal(job.state) or not can_transition(job.state, target):
         return  # a late or repeated report never rewrites history
@@ -74,6 +74,10 @@ def _apply_status(job: Job, event: StatusEvent) -> None:
         }
     if event.metrics:
         job.metrics = {**(job.metrics or {}), **event.metrics}
+    if target == JobState.FAILED and error is not None:
+        # A distributed run that lost a rank says so itself: the group may start again.
+        end_or_retry(session, job, target, error)
+        return
     transition(job, target, error)
 
 
@@ -94,7 +98,7 @@ def ingest(session: WriteSession, job: Job, events: list[Any]) -> BatchAck:
     for seq in sorted(new):
         event = unique[seq]
         if isinstance(event, StatusEvent):
-            _apply_status(job, event)
+            _apply_status(session, job, event)
         elif isinstance(event, MetricEvent):
             _apply_metric(job, event)
             job_changed(job, "epoch", session)

@@ -134,5 +134,5 @@ PLUGIN = FrameworkPlugin(
     extra_checks=_extra_checks,
     # Its own DDP launch spreads a job over the CUDA devices of one machine (device="0,1"):
     # no CPU processes (it refuses them), no nodes beyond one.
-    distributed=DistributedSupport(gpu_processes=True),
+    distributed=DistributedSupport(gpu_processes=True, own_launcher=True),
 )

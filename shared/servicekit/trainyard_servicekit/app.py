@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from trainyard_servicekit.metrics import install_service_metrics, record_run_sta
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
 from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.spec import JobSpec, processes_per_node
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,23 @@ class TrainingService:
             return self.settings.kubernetes.max_concurrent_jobs
         return self.settings.max_concurrent_runs
 
+    @staticmethod
+    def load(executor: Executor) -> int:
+        """What an executor's capacity counts: training processes on this machine (a
+        distributed run holds one per rank), Jobs on a cluster."""
+        if executor.runs_on_this_machine:
+            return executor.running_processes()
+        return executor.running_count()
+
+    def ranks_per_node(self, spec: JobSpec) -> int:
+        """Ranks the launcher starts per node: none for a framework that starts its own."""
+        return 1 if self.plugin.distributed.own_launcher else processes_per_node(spec)
+
+    @staticmethod
+    def weight(executor: Executor, spec: JobSpec) -> int:
+        """How much of the executor's capacity a run of `spec` takes."""
+        return processes_per_node(spec) if executor.runs_on_this_machine else 1
+
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         executor = self.executors.get(spec.executor or self.default.name)
         datasets_here = executor is not None and executor.runs_on_this_machine
@@ -77,6 +95,16 @@ class TrainingService:
             problems = self.plugin.check(spec, self.capabilities.tasks, datasets_here)
         if executor is not None:
             problems += executor_problems(executor.name, executor.max_nodes, spec)
+            weight, capacity = self.weight(executor, spec), self.capacity(executor)
+            if weight > capacity:
+                problems.append(
+                    {
+                        "field": "distributed.processes_per_node",
+                        "message": f"{weight} processes: the {executor.name} executor of this "
+                        f"service runs at most {capacity} at a time (MAX_CONCURRENT_RUNS)",
+                        "allowed": [f"at most {capacity}"],
+                    }
+                )
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {
@@ -130,21 +158,46 @@ class TrainingService:
         async with self._start_lock:
             try:
                 _, info = await run_in_threadpool(self.find, request.job_id)
+                if not info.finished and _earlier_attempt(info, request):
+                    info = await run_in_threadpool(self._wait_to_end, request)
                 if not info.finished:
                     return info.view(), False
             except ApiError as exc:
                 if exc.status_code not in (404, 503):  # 503: the start below says it better
                     raise
             executor = self.executors[request.spec.executor or self.default.name]
-            running = executor.running_count()
-            if running >= self.capacity(executor):
+            running, weight = self.load(executor), self.weight(executor, request.spec)
+            if running + weight > self.capacity(executor):
+                unit = "processes" if executor.runs_on_this_machine else "runs"
                 raise ApiError(
                     429,
                     f"{self.plugin.name} is at capacity ({running}/"
-                    f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
+                    f"{self.capacity(executor)} {executor.name} {unit}; this run needs "
+                    f"{weight}); try again when one ends",
                 )
-            launch = LaunchSpec(self.plugin.train_module, self.run_environment(request))
+            launch = LaunchSpec(
+                self.plugin.train_module,
+                self.run_environment(request),
+                request.attempt,
+                ranks_per_node=self.ranks_per_node(request.spec),
+            )
             return (await run_in_threadpool(self._launch, executor, launch)).view(), True
+
+    def _wait_to_end(self, request: StartRun) -> RunInfo:
+        """The run of an earlier attempt, once it ended: it reported its failure (a lost rank)
+        and is exiting. 429 (the gateway tries again) if it takes longer than a stop would."""
+        deadline = time.monotonic() + self.settings.stop_grace_seconds
+        while True:
+            _, info = self.find(request.job_id)
+            if info.finished:
+                return info
+            if time.monotonic() >= deadline:
+                raise ApiError(
+                    429,
+                    f"attempt {info.attempt} of job {request.job_id} is still ending; attempt "
+                    f"{request.attempt} starts once it has",
+                )
+            time.sleep(0.1)
 
     def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
         try:
@@ -161,6 +214,10 @@ class TrainingService:
             info = fallback.start(launch)
             info.reason = f"{reason}; ran as a subprocess instead"
             return info
+
+
+def _earlier_attempt(info: RunInfo, request: StartRun) -> bool:
+    return info.attempt is not None and info.attempt < request.attempt
 
 
 def build_executors(
@@ -222,7 +279,7 @@ def create_service_app(
             framework=plugin.name,
             versions=caps.versions,
             device=caps.device,
-            running=sum(each.running_count() for each in executors),
+            running=sum(service.load(each) for each in executors),
             capacity=sum(service.capacity(each) for each in executors),
         )
 

@@ -39,3 +39,9 @@ def sum_over_ranks(values: Sequence[float], device: str) -> list[float]:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return [float(each) for each in tensor.tolist()]
+
+
+def any_rank(flag: bool, device: str = "cpu") -> bool:
+    """True on every rank when it is true on any: a decision the whole group takes together
+    (a save that is a collective step must happen on all ranks or none)."""
+    return sum_over_ranks([1.0 if flag else 0.0], device)[0] > 0

@@ -49,6 +49,8 @@ class RunRecord:
             "reason": info.reason,
             "failure_reason": info.failure_reason,
             "oom": info.oom,
+            "processes": info.processes,
+            "attempt": info.attempt,
         }
 
     @classmethod
@@ -67,6 +69,8 @@ class RunRecord:
             stop_requested=bool(data.get("stop_requested")),
             failure_reason=data.get("failure_reason"),
             oom=bool(data.get("oom")),
+            processes=int(data.get("processes") or 1),
+            attempt=data.get("attempt"),
         )
         start_time = data.get("process_start_time")
         process = (

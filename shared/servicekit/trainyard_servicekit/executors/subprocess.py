@@ -34,9 +34,11 @@ from trainyard_servicekit.executors.base import (
     RunNotFound,
     RunStatus,
 )
+from trainyard_servicekit.executors.launch_command import local_command
 from trainyard_servicekit.executors.logfile import tail_lines, tail_start
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord, RunRegistry
+from trainyard_wire.spec import processes_per_node
 
 FOLLOW_POLL_SECONDS = 0.2
 FAILURE_TAIL_LINES = 50  # output lines searched for a cause (a CUDA out-of-memory error)
@@ -107,7 +109,7 @@ class SubprocessExecutor(Executor):
         oom_kills = self.oom_counter.read()
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [self.python, "-m", launch.module],
+                local_command(self.python, launch),
                 cwd=run_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -121,6 +123,8 @@ class SubprocessExecutor(Executor):
             executor=self.name,
             started_at=datetime.now(UTC),
             pid=proc.pid,
+            processes=processes_per_node(launch.spec),
+            attempt=launch.attempt,
         )
         record = RunRecord(info, ProcessIdentity.of(proc.pid), proc.pid, log_path)
         run = _Run(record, proc, oom_kills)

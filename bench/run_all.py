@@ -22,6 +22,7 @@ from bench import (
     api_load,
     callback_ingest,
     dispatch_throughput,
+    distributed,
     log_streaming,
     start_latency,
     storage,
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         dispatch_throughput,
         storage,
         training_overhead,
+        distributed,
     )
 }
 WORK = REPO / "bench" / ".work"

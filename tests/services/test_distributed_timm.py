@@ -16,13 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.jobs import submit, wait_for, wait_for_epoch
+from tests.support.jobs import (
+    FINAL_STATES,
+    log_lines,
+    metric_epochs,
+    submit,
+    wait_for,
+    wait_for_epoch,
+)
 from tests.support.ranks import rank_pids, wait_all_gone
 from trainyard_dev.synthetic import make_classification
 
 pytestmark = pytest.mark.e2e
 
-FINAL = {"succeeded", "failed", "cancelled", "lost"}
 # Two ranks of the same global batch see the same data per step as one process, but BatchNorm
 # sees half a batch per rank and the shuffle comes from another sampler: the top1 of the two
 # runs may differ by this much on the 12 validation images (found: equal on this data).
@@ -58,15 +64,6 @@ def spec(data: Path, processes: int, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def log_lines(url: str, job_id: str) -> list[str]:
-    body = httpx.get(f"{url}/v1/jobs/{job_id}/logs", params={"tail": 5000}, timeout=30).json()
-    return [line["line"] for line in body["lines"]]
-
-
-def epochs(url: str, job_id: str) -> list[dict[str, Any]]:
-    return httpx.get(f"{url}/v1/jobs/{job_id}/metrics", timeout=30).json()["epochs"]
-
-
 def launcher_pid(timm_url: str, job_id: str, internal_headers: dict[str, str]) -> int:
     run = httpx.get(f"{timm_url}/v1/runs/{job_id}", headers=internal_headers, timeout=30)
     return int(run.json()["pid"])
@@ -76,11 +73,11 @@ def test_two_ranks_train_as_one_job_with_one_voice(stack) -> None:
     url, _, data = stack
     two = submit(url, spec(data, 2))
     one = submit(url, spec(data, 1))
-    two = wait_for(url, two["id"], FINAL, timeout=600)
-    one = wait_for(url, one["id"], FINAL, timeout=600)
+    two = wait_for(url, two["id"], FINAL_STATES, timeout=600)
+    one = wait_for(url, one["id"], FINAL_STATES, timeout=600)
     assert two["state"] == "succeeded", two["error"]
     assert one["state"] == "succeeded", one["error"]
-    assert [e["epoch"] for e in epochs(url, two["id"])] == [1, 2]  # not one per rank
+    assert metric_epochs(url, two["id"]) == [1, 2]  # not one per rank
     lines = log_lines(url, two["id"])
     for rank in (0, 1):
         assert any(line.startswith(f"[rank {rank}] [timm] epoch 2/2") for line in lines), lines[
@@ -103,13 +100,13 @@ def test_a_rank_killed_fails_the_job_naming_it_and_a_retry_resumes_the_group(
     os.kill(ranks[1], signal.SIGKILL)
     assert wait_all_gone(list(ranks.values()), timeout=60) == []  # rank 0 did not hang on
 
-    done = wait_for(url, job["id"], FINAL, timeout=600)
+    done = wait_for(url, job["id"], FINAL_STATES, timeout=600)
     assert done["state"] == "succeeded", done["error"]
     (retry,) = done["retries"]
     assert retry["reason"] == "rank_lost", retry
     assert "rank 1 killed by signal SIGKILL" in retry["message"], retry
     assert retry["resume_from"].endswith(f"jobs/{job['id']}/last.pt"), retry
-    numbers = [e["epoch"] for e in epochs(url, job["id"])]
+    numbers = metric_epochs(url, job["id"])
     assert numbers[-1] == 4 and numbers == sorted(set(numbers)), numbers
 
 
@@ -119,7 +116,7 @@ def test_a_rank_killed_without_retries_fails_the_job(stack, internal_headers) ->
     wait_for_epoch(url, job["id"], epoch=1, timeout=300)
     ranks = rank_pids(launcher_pid(timm_url, job["id"], internal_headers), 2)
     os.kill(ranks[0], signal.SIGKILL)
-    done = wait_for(url, job["id"], FINAL, timeout=120)
+    done = wait_for(url, job["id"], FINAL_STATES, timeout=120)
     assert done["state"] == "failed"
     assert done["error"]["reason"] == "rank_lost"
     assert done["error"]["message"].startswith("rank 0 killed by signal SIGKILL"), done["error"]
@@ -133,6 +130,6 @@ def test_cancel_leaves_no_process_of_any_rank(stack, internal_headers) -> None:
     launcher = launcher_pid(timm_url, job["id"], internal_headers)
     ranks = rank_pids(launcher, 2)
     httpx.post(f"{url}/v1/jobs/{job['id']}/cancel", timeout=30).raise_for_status()
-    done = wait_for(url, job["id"], FINAL, timeout=120)
+    done = wait_for(url, job["id"], FINAL_STATES, timeout=120)
     assert done["state"] == "cancelled"
     assert wait_all_gone([launcher, *ranks.values()]) == []

@@ -68,9 +68,15 @@ def test_an_indexed_job_of_two_pods_fails_as_a_whole_and_takes_its_service_along
         assert pod.spec.hostname == f"{job_name(RUN)}-{index}"  # pod 0: <job>-0.<service>
 
     wait_for(status_is(executor, RUN, RunStatus.FAILED), timeout=120)
-    job = BatchV1Api(admin).read_namespaced_job(job_name(RUN), NS)
-    failed = [c for c in job.status.conditions if c.type == "Failed" and c.status == "True"]
-    assert failed and failed[0].reason == "PodFailurePolicy", job.status.conditions
+
+    def failed_by_the_policy() -> bool:
+        job = BatchV1Api(admin).read_namespaced_job(job_name(RUN), NS)
+        return any(
+            (c.type, c.status, c.reason) == ("Failed", "True", "PodFailurePolicy")
+            for c in job.status.conditions or []
+        )
+
+    wait_for(failed_by_the_policy)
     # Pod 0's launcher got node rank 0 from its completion index and spoke for the group.
     log = CoreV1Api(admin).read_namespaced_pod_log(pods["0"].metadata.name, NS)
     assert "2 processes (2 node(s) x 1) of toy_framework.train" in log, log

@@ -10,10 +10,11 @@ import pytest
 from tests.toy_framework.plugin import PLUGIN as TOY
 from trainyard_servicekit.app import TrainingService
 from trainyard_servicekit.distributed_checks import distributed_problems, executor_problems
+from trainyard_servicekit.executors.device_pool import DevicePool
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.settings import ServiceSettings
 from trainyard_wire.runs import DistributedSupport
-from trainyard_wire.spec import JobSpec, processes_per_node, world_size
+from trainyard_wire.spec import JobSpec, Resources, processes_per_node, world_size
 
 EVERYTHING = DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True)
 GPUS_ONLY = DistributedSupport(gpu_processes=True, own_launcher=True)  # Ultralytics' shape
@@ -119,3 +120,9 @@ def test_a_service_counts_its_capacity_in_processes(tmp_path) -> None:
     assert problem["allowed"] == ["at most 2"]
     (nodes,) = service.problems(toy(nodes=2))
     assert nodes["message"] == "the subprocess executor runs a job on at most 1 node(s), not 2"
+
+    pooled = SubprocessExecutor(tmp_path / "pooled", gpu_pool=DevicePool(["0", "1"]))
+    gpus = TrainingService(plugin, settings, [pooled])
+    assert gpus.problems(toy().model_copy(update={"resources": Resources(gpu=2)})) == []
+    three = fields(gpus.problems(toy().model_copy(update={"resources": Resources(gpu=3)})))
+    assert three["resources.gpu"]["allowed"] == ["at most 2"]

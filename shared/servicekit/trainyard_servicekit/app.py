@@ -21,6 +21,7 @@ from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_runtime.training.torch_env import stay_offline
 from trainyard_servicekit.distributed_checks import executor_problems
 from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
+from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
@@ -105,6 +106,16 @@ class TrainingService:
                         "allowed": [f"at most {capacity}"],
                     }
                 )
+        pool = executor.gpu_pool if isinstance(executor, SubprocessExecutor) else None
+        if pool is not None and (spec.resources.gpu or 0) > len(pool.devices):
+            problems.append(
+                {
+                    "field": "resources.gpu",
+                    "message": f"{spec.resources.gpu} GPUs: this service's machine has "
+                    f"{len(pool.devices)} (TRAINYARD_GPU_DEVICES)",
+                    "allowed": [f"at most {len(pool.devices)}"],
+                }
+            )
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
                 {
@@ -202,6 +213,8 @@ class TrainingService:
     def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
         try:
             return executor.start(launch)
+        except DevicesBusy as exc:  # 429: the gateway puts the job back and tries again
+            raise ApiError(429, f"{executor.name}: {exc}; try again when a run ends") from None
         except ExecutorRefused as exc:
             raise ApiError(422, f"{executor.name} refused the run: {exc}") from None
         except ExecutorUnavailable as exc:
@@ -231,7 +244,8 @@ def build_executors(
 
             executors.append(KubernetesExecutor.from_environment(settings.kubernetes, plugin.name))
         else:
-            executors.append(SubprocessExecutor(runs_dir))
+            pool = DevicePool.parse(settings.gpu_devices)
+            executors.append(SubprocessExecutor(runs_dir, gpu_pool=pool))
     return executors
 
 

@@ -73,6 +73,8 @@ class RunInfo:
     processes: int = 1
     # The job's attempt it runs, where the executor keeps it (None: not known).
     attempt: int | None = None
+    # The GPUs it was given from the service's pool (its CUDA_VISIBLE_DEVICES); None: no pool.
+    devices: list[str] | None = None
 
     @property
     def finished(self) -> bool:

@@ -51,6 +51,7 @@ class RunRecord:
             "oom": info.oom,
             "processes": info.processes,
             "attempt": info.attempt,
+            "devices": info.devices,
         }
 
     @classmethod
@@ -71,6 +72,7 @@ class RunRecord:
             oom=bool(data.get("oom")),
             processes=int(data.get("processes") or 1),
             attempt=data.get("attempt"),
+            devices=data.get("devices"),
         )
         start_time = data.get("process_start_time")
         process = (

@@ -22,6 +22,7 @@ from bench import (
     api_load,
     callback_ingest,
     dispatch_throughput,
+    distributed,
     log_streaming,
     start_latency,
     storage,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         storage,
         weights_tiers,
         training_overhead,
+        distributed,
     )
 }
 WORK = REPO / "bench" / ".work"

@@ -1,9 +1,12 @@
 """transformers without Trainyard: `Trainer` with the TrainingArguments the huggingface service
-uses for the same job, on the service's own model builder and dataset."""
+uses for the same job, on the service's own model builder and dataset. Under `torchrun`
+Trainer runs DistributedDataParallel itself; each rank takes its share of the global batch and
+rank 0 prints the progress."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +22,7 @@ from trainyard_wire.spec import JobSpec
 
 
 def main(spec_path: Path, out: Path) -> None:
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     spec = JobSpec.model_validate(json.loads(spec_path.read_text()))
     hp, options = spec.hyperparams, HuggingfaceOptions.model_validate(spec.options)
     dataset = Path(spec.dataset.uri)
@@ -35,8 +39,8 @@ def main(spec_path: Path, out: Path) -> None:
     args = TrainingArguments(
         output_dir=str(out / "trainer"),
         num_train_epochs=hp.epochs,
-        per_device_train_batch_size=hp.batch_size,
-        per_device_eval_batch_size=hp.batch_size,
+        per_device_train_batch_size=max(1, hp.batch_size // world),
+        per_device_eval_batch_size=max(1, hp.batch_size // world),
         learning_rate=hp.learning_rate,
         weight_decay=hp.weight_decay,
         lr_scheduler_type=options.lr_scheduler,
@@ -51,6 +55,7 @@ def main(spec_path: Path, out: Path) -> None:
         dataloader_num_workers=hp.workers,
         use_cpu=device == "cpu",
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,
         **opt["args"],
     )
     last: dict[str, float] = {}
@@ -59,10 +64,11 @@ def main(spec_path: Path, out: Path) -> None:
     class KeepBest(TrainerCallback):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             epoch = round(state.epoch or 0)
-            epoch_done(epoch)
+            if rank == 0:
+                epoch_done(epoch)
             values = {"val_loss": metrics["eval_loss"], "accuracy": metrics["eval_accuracy"]}
             last.update(values)
-            if not best or values["accuracy"] > best[0]:
+            if rank == 0 and (not best or values["accuracy"] > best[0]):
                 best[:] = [values["accuracy"]]
                 save_checkpoint(out / "best.pt", built, hp.image_size, epoch, values)
 
@@ -77,8 +83,9 @@ def main(spec_path: Path, out: Path) -> None:
         **opt["trainer"],
     )
     trainer.train()
-    save_checkpoint(out / "last.pt", built, hp.image_size, hp.epochs, last)
-    final(last)
+    if rank == 0:
+        save_checkpoint(out / "last.pt", built, hp.image_size, hp.epochs, last)
+        final(last)
 
 
 if __name__ == "__main__":

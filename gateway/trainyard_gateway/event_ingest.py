@@ -11,7 +11,7 @@ from trainyard_gateway.db import WriteSession
 from trainyard_gateway.job_queries import logged_artifacts, logged_weights
 from trainyard_gateway.job_state import transition
 from trainyard_gateway.models import Job, JobEvent, utcnow
-from trainyard_gateway.retries import attempt_seq_offset
+from trainyard_gateway.retries import attempt_seq_offset, end_or_retry
 from trainyard_gateway.webhook_outbox import job_changed
 from trainyard_wire.events import BatchAck, MetricEvent, StatusEvent, TrackingEvent, _Event
 from trainyard_wire.failures import is_oom
@@ -59,7 +59,7 @@ def _insert_new(session: WriteSession, job_id: str, events: list[_Event]) -> set
     return set(session.connection().execute(stmt, rows).scalars())
 
 
-def _apply_status(job: Job, event: StatusEvent) -> None:
+def _apply_status(session: WriteSession, job: Job, event: StatusEvent) -> None:
     target = JobState(event.state)
     if target == JobState.SUCCEEDED and event.stopped_early:  # the view shows the latest one
         job.stopped_early = event.stopped_early.model_dump(mode="json")
@@ -77,6 +77,10 @@ def _apply_status(job: Job, event: StatusEvent) -> None:
         }
     if event.metrics:
         job.metrics = {**(job.metrics or {}), **event.metrics}
+    if target == JobState.FAILED and error is not None:
+        # A distributed run that lost a rank says so itself: the group may start again.
+        end_or_retry(session, job, target, error)
+        return
     transition(job, target, error)
 
 
@@ -101,7 +105,7 @@ def ingest(session: WriteSession, job: Job, events: list[Any]) -> BatchAck:
     for seq in sorted(new):
         event = unique[seq]
         if isinstance(event, StatusEvent):
-            _apply_status(job, event)
+            _apply_status(session, job, event)
         elif isinstance(event, MetricEvent):
             _apply_metric(job, event)
             job_changed(job, "epoch", session)

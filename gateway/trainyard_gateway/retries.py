@@ -1,4 +1,5 @@
-"""Retries: a run that is lost, OOM-killed or evicted goes back to the queue as the same job.
+"""Retries: a run that is lost, OOM-killed, evicted or lost a rank goes back to the queue as
+the same job.
 
 With `spec.max_retries` left, the job does not end: it is queued again for another attempt that
 resumes from its last checkpoint (or, with none yet, from where its spec started). Why each
@@ -27,7 +28,10 @@ from trainyard_wire.runs import MLFLOW_RUN_ID_PATTERN
 from trainyard_wire.states import JobState, can_retry
 
 # Failure reasons a new attempt may well not meet again: the machine, not the job, was at fault.
-RETRYABLE_FAILURES = frozenset({FailureReason.OOM_KILLED, FailureReason.EVICTED})
+# A distributed run that lost a rank is restarted as a whole group, never one rank alone.
+RETRYABLE_FAILURES = frozenset(
+    {FailureReason.OOM_KILLED, FailureReason.EVICTED, FailureReason.RANK_LOST}
+)
 # Seqs one attempt may use: far more events than any run reports.
 ATTEMPT_SEQ_SPAN = 1_000_000_000
 

@@ -202,6 +202,7 @@ class Scheduler:
                 callback_url=f"{self.settings.callback_base()}/internal/v1/jobs/{job_id}/events",
                 callback_token=claimed.callback_token,
                 mlflow_run_id=continued_mlflow_run(claimed.attempt, claimed.mlflow),
+                attempt=claimed.attempt,
             )
         except ValidationError as exc:  # stored by an older gateway whose schema differed
             errors = describe_errors(exc.errors(), JobSpec)

@@ -13,7 +13,7 @@ from trainyard_gateway.db import Database, WriteSession, migrate
 from trainyard_gateway.event_ingest import ingest
 from trainyard_gateway.models import Job, JobEvent, utcnow
 from trainyard_gateway.retries import ATTEMPT_SEQ_SPAN, continued_mlflow_run, end_or_retry
-from trainyard_wire.events import ArtifactEvent, LogEvent, TrackingEvent
+from trainyard_wire.events import ArtifactEvent, LogEvent, StatusEvent, TrackingEvent
 from trainyard_wire.states import JobState
 
 SHA = "0" * 64
@@ -75,6 +75,23 @@ def test_a_lost_oom_killed_or_evicted_run_is_queued_again(session, state, error)
     assert "attempt 2 of 3" in (job.queue_reason or "")
     note = session.scalars(select(JobEvent).where(JobEvent.type == "log")).one()
     assert note.seq == ATTEMPT_SEQ_SPAN and "retrying as attempt 2 of 3" in note.data["line"]
+
+
+def test_a_distributed_run_that_reports_a_lost_rank_is_queued_again(session) -> None:
+    """The launcher reports the group's failure itself: a lost rank restarts the group."""
+    job = running_job(session, max_retries=1)
+    report_checkpoint(session, job, seq=3)
+    lost = "rank 1 killed by signal SIGKILL; the other ranks were stopped"
+    ingest(session, job, [StatusEvent(seq=4, state="failed", reason="rank_lost", message=lost)])
+    assert job.state == "queued" and job.attempt == 2
+    assert job.spec["resume_from"] == f"checkpoints/projects/p/jobs/{job.id}/last.pt"
+    (retry,) = job.retries or []
+    assert (retry["reason"], retry["message"]) == ("rank_lost", lost)
+
+    # Once retries are spent, the same report ends the job.
+    ingest(session, job, [StatusEvent(seq=5, state="running")])
+    ingest(session, job, [StatusEvent(seq=6, state="failed", reason="rank_lost", message=lost)])
+    assert job.state == "failed" and job.error["reason"] == "rank_lost"
 
 
 def test_other_endings_and_spent_retries_end_the_job(session) -> None:

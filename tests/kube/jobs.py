@@ -6,7 +6,7 @@ from typing import Any
 
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.spec import JobSpec, processes_per_node
 
 TOKEN = "callback-token-0123456789abcdef"
 WORKLOAD = "kube.workload"  # tests/kube/workload.py, what the simulated kubelet runs
@@ -21,6 +21,7 @@ def launch(
     cpu: float = 0.5,
     memory: str = "256Mi",
     module: str = "toy_framework.train",
+    distributed: dict[str, int] | None = None,
     **workload: Any,
 ) -> LaunchSpec:
     """A run of `module`; `seconds=`, `exit=`, `output=`, `allocate_mb=` make it the test
@@ -34,6 +35,7 @@ def launch(
             "resources": {"cpu": cpu, "memory": memory, "gpu": gpu},
             "project": "shapes",
             "name": "a test run",
+            **({"distributed": distributed} if distributed else {}),
         }
     )
     if workload:
@@ -49,4 +51,5 @@ def launch(
             storage_uri="s3://bucket/runs",
             mlflow_tracking_uri="http://mlflow:5000",
         ),
+        ranks_per_node=processes_per_node(spec) if distributed else 1,
     )

@@ -6,7 +6,9 @@ every Pod the scheduler binds to those Nodes, through the API server, as a kubel
 kubelet_logs.py, the Pod and its process in kubelet_pod.py):
 
 - resolves the container's environment: plain values, Secret and ConfigMap keys
-  (`valueFrom`) and whole Secrets and ConfigMaps (`envFrom`, optional or not), read from the API;
+  (`valueFrom`), the Pod's own fields and annotations (`fieldRef`) and whole Secrets and
+  ConfigMaps (`envFrom`, optional or not), read from the API, and expands `$(NAME)` in the
+  command and args from it;
 - runs its command as a local process in its own process group. `python` is this interpreter
   and `image_env` (PYTHONPATH) stands for what the image has installed; each volume is a folder
   of the pod's own, and a path under a mount point (in the environment or `workingDir`) points
@@ -39,7 +41,7 @@ from kubernetes import watch
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from .kubelet_environment import ConfigError, container_environment, map_path
+from .kubelet_environment import ConfigError, container_environment, expand, map_path
 from .kubelet_logs import log_server
 from .kubelet_pod import PodRun, memory_limit, resident_bytes, signal_group
 from .kubelet_status import now, running_status, terminated_status, waiting_status, write_status
@@ -181,7 +183,8 @@ class SimulatedKubelet:
             self._until_deleted(run)
             return
         started = now()
-        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        argv = [expand(part, env) for part in (container.get("command") or [])]
+        argv += [expand(part, env) for part in (container.get("args") or [])]
         if argv and argv[0] == "python":
             argv[0] = sys.executable  # the image's interpreter
         workdir = map_path(run, container, container.get("workingDir") or "/")

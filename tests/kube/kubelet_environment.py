@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from typing import Any
 
 from kubernetes.client import CoreV1Api
@@ -69,8 +70,7 @@ def container_environment(
                 )
             env[var["name"]] = values[ref["key"]]
         elif "fieldRef" in source:
-            path = source["fieldRef"]["fieldPath"]
-            env[var["name"]] = str(run.pod["metadata"].get(path.split(".", 1)[1], ""))
+            env[var["name"]] = field_value(run.pod, source["fieldRef"]["fieldPath"])
         else:
             raise ConfigError(f"unsupported env source for {var['name']}: {source}")
     env = {k: map_path(run, container, v) for k, v in env.items()}
@@ -79,6 +79,24 @@ def container_environment(
     merged = {**base, **image_env, **env}
     merged["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return merged
+
+
+def field_value(pod: dict[str, Any], path: str) -> str:
+    """A downward-API field: `metadata.name`, …, or `metadata.annotations['key']` (labels too)."""
+    keyed = re.fullmatch(r"metadata\.(annotations|labels)\['([^']+)'\]", path)
+    if keyed:
+        return str((pod["metadata"].get(keyed[1]) or {}).get(keyed[2], ""))
+    return str(pod["metadata"].get(path.split(".", 1)[1], ""))
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """`$(NAME)` in a command or its args, from the container's environment, as the kubelet
+    expands it (`$$` escapes; an unknown name stays as written)."""
+    return re.sub(
+        r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+        lambda m: "$" if m[0] == "$$" else env.get(m[1], m[0]),
+        text,
+    )
 
 
 def map_path(run: PodRun, container: dict[str, Any], value: str) -> str:

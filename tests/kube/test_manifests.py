@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from trainyard_servicekit.executors.kubernetes.distributed import build_service
 from trainyard_servicekit.executors.kubernetes.job import (
     KubernetesSettings,
     build_callback_secret,
@@ -74,6 +75,7 @@ def test_the_role_grants_exactly_what_the_executor_uses() -> None:
         ("", "pods/log"): ["get", "list", "watch"],
         ("", "secrets"): ["create", "delete", "get", "update"],
         ("", "events"): ["list", "watch"],
+        ("", "services"): ["create", "delete"],
     }
 
 
@@ -114,6 +116,63 @@ def test_built_job_and_secret_are_valid(gpu: int) -> None:
     assert pod["restartPolicy"] == "Never" and pod["securityContext"]["runAsNonRoot"] is True
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}} in pod["volumes"]
     assert job["metadata"]["labels"]["trainyard.io/job-id"] == "job-0123abcd"
+
+
+def test_a_run_over_two_nodes_is_an_indexed_job_with_a_headless_service() -> None:
+    run = launch("job-dist", gpu=2, distributed={"nodes": 2})
+    job = build_job(run, KubernetesSettings())
+    kubernetes_validate.validate(job, VERSION, strict=True)
+    uid = "5f0c4e1e-0000-4000-8000-000000000000"
+    service = build_service(run, job, uid)
+    kubernetes_validate.validate(service, VERSION, strict=True)
+    kubernetes_validate.validate(build_callback_secret(run, job, uid, TOKEN), VERSION, strict=True)
+
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 2, 2)
+    assert spec["backoffLimit"] == 0
+    rules = spec["podFailurePolicy"]["rules"]
+    assert all(rule["action"] == "FailJob" for rule in rules)  # any pod fails: the Job fails
+    assert rules[0]["onExitCodes"] == {"containerName": "train", "operator": "NotIn", "values": [0]}
+    pod = spec["template"]["spec"]
+    assert pod["subdomain"] == service["metadata"]["name"] == "trainyard-job-dist"
+    (container,) = pod["containers"]
+    assert container["command"] == [
+        "python",
+        "-m",
+        "trainyard_runtime.distributed.launch",
+        "--nproc-per-node=2",  # one per GPU
+        "--nnodes=2",
+        "--node-rank=$(JOB_COMPLETION_INDEX)",
+        "--master-addr=trainyard-job-dist-0.trainyard-job-dist",
+        "--master-port=29400",
+        "--relay-port=29401",
+        "--relay-host=0.0.0.0",
+        "toy_framework.train",
+    ]
+    env = {e["name"]: e for e in container["env"]}
+    index = env["JOB_COMPLETION_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert index == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    assert "secretKeyRef" in env["CALLBACK_TOKEN"]["valueFrom"]  # the per-job Secret as before
+
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == spec["template"]["metadata"]["labels"]
+    assert service["metadata"]["labels"] == job["metadata"]["labels"]
+    (owner,) = service["metadata"]["ownerReferences"]  # goes with the Job: stop and TTL
+    assert (owner["kind"], owner["name"], owner["uid"]) == ("Job", "trainyard-job-dist", uid)
+
+
+def test_one_node_with_several_processes_is_one_pod_with_the_launcher() -> None:
+    run = launch("job-one-node", gpu=0, distributed={"processes_per_node": 2})
+    job = build_job(run, KubernetesSettings())
+    kubernetes_validate.validate(job, VERSION, strict=True)
+    assert "completionMode" not in job["spec"]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][2:] == [
+        "trainyard_runtime.distributed.launch",
+        "--nproc-per-node=2",
+        "--relay-port=0",
+        "toy_framework.train",
+    ]
 
 
 def test_development_mode_mounts_the_package_from_a_configmap() -> None:

@@ -370,6 +370,23 @@ def test_service_health_capabilities_and_validation(
         assert "options.mixup" in problems(validate(options={"mixup": 2}))
         assert "options.label_smoothing" in problems(validate(options={"label_smoothing": 0.1}))
         assert "options.cache" in problems(validate(options={"cache": "gpu"}))
+        # Ultralytics distributes over CUDA devices only, on one machine.
+        assert caps["distributed"] == {
+            "cpu_processes": False,
+            "gpu_processes": True,
+            "multi_node": False,
+        }
+        cpu_ranks = problems(validate(distributed={"processes_per_node": 2}))
+        refused = cpu_ranks["distributed.processes_per_node"]
+        assert "CUDA devices only" in refused["message"]
+        assert "resources.gpu = 2 (one process per GPU)" in refused["allowed"]
+        two_gpus = {"gpu": 2}
+        assert validate(resources=two_gpus, hyperparams={"batch_size": 16}).status_code == 200
+        nodes = validate(resources=two_gpus, distributed={"nodes": 2})
+        assert nodes.status_code == 422, nodes.text
+        said = [e["message"] for e in nodes.json()["errors"] if e["field"] == "distributed.nodes"]
+        assert "ultralytics does not train one job over several nodes" in said
+        assert "the subprocess executor runs a job on at most 1 node(s), not 2" in said
         rule = {"metric": "val/mAP50-95", "patience": 5}
         assert validate(early_stopping=rule).status_code == 200
         metric = problems(validate("classification", early_stopping=rule))["early_stopping.metric"]

@@ -19,6 +19,7 @@ from tests.support.processes import process_alive
 from trainyard_runtime.failure import OomKillCounter
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
+from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord
 from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
@@ -326,3 +327,38 @@ def test_finished_runs_are_kept_within_the_retention(tmp_path, executor):
     assert {p.stem for p in kept.registry.directory.glob("*.json")} == {"second", "third"}
     with pytest.raises(RunNotFound):
         kept.status("first")
+
+
+def test_runs_get_their_own_gpus_from_the_pool_and_give_them_back(tmp_path) -> None:
+    """CUDA_VISIBLE_DEVICES per run from TRAINYARD_GPU_DEVICES; too few free is DevicesBusy."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "show_gpus.py").write_text(
+        "import os, pathlib, time\n"
+        "print('gpus', os.environ.get('CUDA_VISIBLE_DEVICES'), flush=True)\n"
+        "while not pathlib.Path('go').exists():\n"
+        "    time.sleep(0.05)\n"
+    )
+    pool = DevicePool(["0", "1", "2"])
+    executor = SubprocessExecutor(tmp_path / "runs", gpu_pool=pool)
+    executor.test_env = {"PYTHONPATH": str(modules)}  # type: ignore[attr-defined]
+
+    def gpu_launch(run_id: str, gpus: int) -> LaunchSpec:
+        spec = JobSpec.model_validate({**TOY_SPEC, "resources": {"gpu": gpus}})
+        return LaunchSpec("show_gpus", RunEnvironment(run_id, spec, None, None, "file:///t"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(modules))
+        two = executor.start(gpu_launch("two", 2))
+        with pytest.raises(DevicesBusy, match="2 GPUs asked for, 1 free now"):
+            executor.start(gpu_launch("more", 2))
+        one = executor.start(gpu_launch("one", 1))
+    assert (two.devices, one.devices) == (["0", "1"], ["2"])
+    assert pool.free() == []
+    (executor.run_dir("two") / "go").touch()
+    wait_finished(executor, "two")
+    assert pool.free() == ["0", "1"]  # given back when the run ended
+    assert executor.logs("two") == ["gpus 0,1"]
+    (executor.run_dir("one") / "go").touch()
+    wait_finished(executor, "one")
+    assert executor.logs("one") == ["gpus 2"]

@@ -89,3 +89,19 @@ def wait_until_checkpointed(url: str, job_id: str, epoch: int, timeout: float = 
                 return
             time.sleep(0.02)
     raise AssertionError(f"job {job_id} never checkpointed epoch {epoch}: {job}")
+
+
+# Every state a job ends in.
+FINAL_STATES = frozenset({"succeeded", "failed", "cancelled", "lost"})
+
+
+def log_lines(url: str, job_id: str, tail: int = 5000) -> list[str]:
+    """The job's log as the gateway serves it, line by line."""
+    with client(url) as api:
+        return [line.line for line in api.logs(job_id, tail=tail).lines]
+
+
+def metric_epochs(url: str, job_id: str) -> list[int]:
+    """The epochs the job reported metrics for, in order."""
+    with client(url) as api:
+        return [epoch.epoch for epoch in api.metrics(job_id).epochs]

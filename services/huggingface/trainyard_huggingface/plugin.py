@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainyard_huggingface import models
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_servicekit.weights_support import WeightsSupport
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 OverrideValue = int | float | bool | str | list[int | float | str] | None
@@ -97,4 +98,6 @@ PLUGIN = FrameworkPlugin(
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
     weights=WEIGHTS,
+    # Trainer under torchrun runs DistributedDataParallel itself: gloo on the CPU, NCCL on GPUs.
+    distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
 )

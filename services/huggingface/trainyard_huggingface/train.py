@@ -5,6 +5,12 @@ epoch to Trainyard after its evaluation, keeps the best weights by accuracy, and
 when early stopping says so. The run keeps two
 single-file .pt checkpoints, uploaded at the end; a `last.pt` uploaded during training (every
 CHECKPOINT_INTERVAL_SECONDS) also carries Trainer's state, to resume from (checkpoint.py).
+
+Under the distributed launcher (spec.distributed) Trainer finds torchrun's variables and runs
+DistributedDataParallel itself; `hyperparams.batch_size` is the global batch, shared out over
+the ranks. Trainer gathers each evaluation over all ranks, so every rank's callback sees the
+same metrics; rank 0's reach the job (the relay keeps only its), and rank 0 alone writes and
+uploads checkpoints. Whether a periodic save is due is decided by all ranks together.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training.torch_distributed import any_rank
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_wire.failures import FailureReason
 
@@ -85,8 +92,12 @@ def _make_callback(
             score = (values["accuracy"], -values["val_loss"])
             if self.best is None or score > self.best:
                 self.best, self.best_epoch = score, epoch
-                save_checkpoint(self.best_path, built, image_size, epoch, values)
-            if epoch < ctx.total_epochs and ctx.checkpoint_due():
+                if ctx.is_main:
+                    save_checkpoint(self.best_path, built, image_size, epoch, values)
+            due = ctx.checkpoint_due() if ctx.is_main else False
+            if ctx.world_size > 1:  # Trainer's save runs on every rank, or on none
+                due = any_rank(due)
+            if epoch < ctx.total_epochs and due:
                 self.last_due = (epoch, values)
                 control.should_save = True  # Trainer saves its state next, then calls on_save
 
@@ -95,6 +106,8 @@ def _make_callback(
                 return
             epoch, values = self.last_due
             self.last_due = None
+            if not ctx.is_main:
+                return
             last_path = ctx.work_dir / "last.pt"
             best = {"score": list(self.best), "epoch": self.best_epoch} if self.best else None
             save_checkpoint(
@@ -146,8 +159,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     args = TrainingArguments(
         output_dir=str(ctx.work_dir / "trainer"),
         num_train_epochs=hp.epochs,
-        per_device_train_batch_size=hp.batch_size,
-        per_device_eval_batch_size=hp.batch_size,
+        # The global batch, shared out over the ranks of a distributed run.
+        per_device_train_batch_size=max(1, hp.batch_size // ctx.world_size),
+        per_device_eval_batch_size=max(1, hp.batch_size // ctx.world_size),
         learning_rate=hp.learning_rate,
         weight_decay=hp.weight_decay,
         lr_scheduler_type=options.lr_scheduler,
@@ -162,6 +176,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         dataloader_num_workers=hp.workers,
         use_cpu=device == "cpu",
         remove_unused_columns=False,  # our dataset is a plain torch one, nothing to prune
+        ddp_find_unused_parameters=False,  # every parameter trains: no extra graph walk
         **opt["args"],
     )
     checkpoint = HuggingfaceCheckpoint(built, Path(args.output_dir), ctx.work_dir / "best.pt")
@@ -183,11 +198,16 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         raise TrainingError(
             FailureReason.NO_EPOCHS, "training ended without a single evaluated epoch"
         )
-    last = save_checkpoint(
-        ctx.work_dir / "last.pt", built, hp.image_size, reporter.last_epoch, reporter.last_metrics
-    )
-    ctx.save_checkpoint(reporter.best_path, "best")
-    ctx.save_checkpoint(last, "last")
+    if ctx.is_main:
+        last = save_checkpoint(
+            ctx.work_dir / "last.pt",
+            built,
+            hp.image_size,
+            reporter.last_epoch,
+            reporter.last_metrics,
+        )
+        ctx.save_checkpoint(reporter.best_path, "best")
+        ctx.save_checkpoint(last, "last")
     return {**reporter.last_metrics, "best_accuracy": reporter.best[0]}
 
 

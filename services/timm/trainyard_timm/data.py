@@ -1,4 +1,11 @@
-"""The ImageFolder dataset of a timm job: transforms and loaders."""
+"""The ImageFolder dataset of a timm job: transforms and loaders.
+
+In a distributed run each rank loads its share: `hyperparams.batch_size` is the global batch,
+so a rank's batches hold `batch_size / world size` images; the training set is shuffled per
+epoch by a DistributedSampler (the same seed on every rank, disjoint shares) and the
+validation set is dealt out by index without padding, so that its counts, summed over the
+ranks, are those of the whole set exactly once.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torchvision import datasets, transforms
 
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
@@ -32,6 +39,8 @@ class Loaders:
     train: DataLoader
     val: DataLoader
     classes: list[str]
+    # The training shuffle of a distributed run (set_epoch each epoch); None in one process.
+    sampler: DistributedSampler | None = None
 
 
 def _rgb(path: str):
@@ -39,19 +48,46 @@ def _rgb(path: str):
     return datasets.folder.default_loader(path).convert("RGB")
 
 
-def build_loaders(root: Path, spec: JobSpec, mean, std, augment: bool, device: str) -> Loaders:
+def build_loaders(
+    root: Path,
+    spec: JobSpec,
+    mean,
+    std,
+    augment: bool,
+    device: str,
+    rank: int = 0,
+    world_size: int = 1,
+) -> Loaders:
     classes = imagefolder_classes(root)
     hp = spec.hyperparams
     train_tf, eval_tf = build_transforms(hp.image_size, mean, std, augment)
     train_set = datasets.ImageFolder(str(root / "train"), transform=train_tf, loader=_rgb)
     val_set = datasets.ImageFolder(str(root / "val"), transform=eval_tf, loader=_rgb)
+    batch = max(1, hp.batch_size // world_size)  # the global batch, shared out
     common = {
-        "batch_size": hp.batch_size,
+        "batch_size": batch,
         "num_workers": hp.workers,
         "pin_memory": device == "cuda",
         "persistent_workers": hp.workers > 0,
     }
     generator = torch.Generator().manual_seed(hp.seed)  # same shuffles for the same seed
+    if world_size > 1:
+        sampler = DistributedSampler(
+            train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=hp.seed
+        )
+        share = Subset(val_set, range(rank, len(val_set), world_size))
+        return Loaders(
+            train=DataLoader(
+                train_set,
+                sampler=sampler,
+                generator=generator,
+                drop_last=len(sampler) > batch,
+                **common,
+            ),
+            val=DataLoader(share, shuffle=False, **common),
+            classes=classes,
+            sampler=sampler,
+        )
     return Loaders(
         # A last batch of one breaks BatchNorm on models whose features end at 1x1.
         train=DataLoader(

@@ -4,6 +4,10 @@ Reports one metric event per epoch and uploads `best.pt` (highest top1) and `las
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
 with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
 With `early_stopping`, the loop ends after the epoch where the metric stalled.
+In a distributed run (spec.distributed) every rank trains a DistributedDataParallel copy on its
+share of each global batch (data.py); the metrics are summed over all ranks, so each rank sees
+the same numbers (and early stopping decides alike everywhere), and rank 0 alone reports them
+and saves the checkpoints.
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
 """
@@ -22,6 +26,11 @@ from timm.optim import create_optimizer_v2
 
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.torch_distributed import (
+    end_process_group,
+    start_process_group,
+    sum_over_ranks,
+)
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
 from trainyard_timm.checkpoint import TimmCheckpoint
@@ -68,6 +77,7 @@ class Amp:
 
 
 def train_one_epoch(model, loader, criterion, optimizer, amp: Amp, device: str) -> float:
+    """The mean training loss over every rank's samples."""
     model.train()
     total, count = 0.0, 0
     for images, targets in loader:
@@ -81,6 +91,7 @@ def train_one_epoch(model, loader, criterion, optimizer, amp: Amp, device: str) 
         amp.scaler.update()
         total += loss.item() * targets.size(0)
         count += targets.size(0)
+    total, count = sum_over_ranks([total, count], device)
     return total / max(count, 1)
 
 
@@ -99,6 +110,7 @@ def evaluate(model, loader, criterion, amp: Amp, device: str, num_classes: int) 
         top1 += hits[:, 0].sum().item()
         top5 += hits.any(dim=1).sum().item()
         count += targets.size(0)
+    loss_sum, top1, top5, count = sum_over_ranks([loss_sum, top1, top5, count], device)
     metrics = {"val_loss": loss_sum / max(count, 1), "top1": top1 / max(count, 1)}
     if num_classes >= 5:
         metrics["top5"] = top5 / max(count, 1)
@@ -113,6 +125,16 @@ def _save(path: Path, model, ctx: TrainingContext, extra: dict[str, Any]) -> Pat
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:
+    if ctx.world_size == 1:
+        return _train(ctx)
+    start_process_group(choose_device(ctx.spec.resources.gpu))
+    try:
+        return _train(ctx)
+    finally:
+        end_process_group()
+
+
+def _train(ctx: TrainingContext) -> dict[str, float]:
     spec, hp = ctx.spec, ctx.spec.hyperparams
     opts = _options(ctx)
     classes = imagefolder_classes(ctx.dataset_dir)  # fail on a bad dataset before any heavy work
@@ -123,12 +145,20 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     weights = None if spec.resume_from else models.pretrained_file(ctx, opts.pretrained_file)
     model = models.create(spec.model, len(classes), opts.drop_rate, weights)
     mean, std = models.normalization(model)
-    data = build_loaders(ctx.dataset_dir, spec, mean, std, opts.augment, device)
+    data = build_loaders(
+        ctx.dataset_dir, spec, mean, std, opts.augment, device, ctx.rank, ctx.world_size
+    )
     model.to(device)
+    # What trains: the model itself, or its DistributedDataParallel wrapper that averages the
+    # gradients over the ranks. Checkpoints and evaluation use the model itself.
+    trained = model
+    if ctx.world_size > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(model)
     print(
         f"[timm] {spec.model} on {device}: {len(classes)} classes, "
         f"{len(data.train.dataset)} train / {len(data.val.dataset)} val images, "
-        f"image_size {hp.image_size}",
+        f"image_size {hp.image_size}"
+        + (f", rank {ctx.rank} of {ctx.world_size}" if ctx.world_size > 1 else ""),
         flush=True,
     )
 
@@ -165,7 +195,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     for epoch in range(progress.first_epoch, hp.epochs + 1):
         started = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_one_epoch(model, data.train, criterion, optimizer, amp, device)
+        if data.sampler is not None:
+            data.sampler.set_epoch(epoch)
+        train_loss = train_one_epoch(trained, data.train, criterion, optimizer, amp, device)
         metrics = {
             "train_loss": train_loss,
             **evaluate(model, data.val, criterion, amp, device, len(classes)),
@@ -181,15 +213,17 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         score = (metrics["top1"], -metrics["val_loss"])
         if progress.best is None or score > progress.best:
             progress.best, progress.best_epoch = score, epoch
-            _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
+            if ctx.is_main:
+                _save(best_path, model, ctx, {**meta, "epoch": epoch, "metrics": metrics})
         if stop:  # spec.early_stopping: the metric stalled
             break
-        if epoch < hp.epochs and ctx.checkpoint_due():
+        if ctx.is_main and epoch < hp.epochs and ctx.checkpoint_due():
             save_last(epoch, metrics)
             ctx.save_periodic(last_path, best_path)
 
-    save_last(epoch, metrics)
-    ctx.save_checkpoint(best_path, "best")
-    ctx.save_checkpoint(last_path, "last")
+    if ctx.is_main:  # one copy of the weights: every rank holds the same
+        save_last(epoch, metrics)
+        ctx.save_checkpoint(best_path, "best")
+        ctx.save_checkpoint(last_path, "last")
     assert progress.best is not None
     return {**metrics, "best_top1": progress.best[0], "best_epoch": float(progress.best_epoch)}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_servicekit.weights_support import WeightsSupport
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -112,4 +113,6 @@ PLUGIN = FrameworkPlugin(
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
     weights=WEIGHTS,
+    # DistributedDataParallel in its own loop: gloo on the CPU, NCCL on GPUs, over nodes.
+    distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
 )

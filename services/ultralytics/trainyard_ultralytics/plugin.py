@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainyard_servicekit.plugin import FrameworkPlugin, TaskSupport, problem
 from trainyard_servicekit.weights_support import WeightsSupport
 from trainyard_ultralytics.models import catalog, is_known, weights_name
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 DATASET_FORMATS = {
@@ -148,4 +149,7 @@ PLUGIN = FrameworkPlugin(
     is_known_model=is_known,
     extra_checks=_extra_checks,
     weights=WEIGHTS,
+    # Its own DDP launch spreads a job over the CUDA devices of one machine (device="0,1"):
+    # no CPU processes (it refuses them), no nodes beyond one.
+    distributed=DistributedSupport(gpu_processes=True, own_launcher=True),
 )

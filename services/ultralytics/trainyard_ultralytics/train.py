@@ -30,7 +30,7 @@ from trainyard_ultralytics.runtime import (
 )
 from trainyard_ultralytics.weights import pretrained_file
 from trainyard_wire.failures import FailureReason
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.spec import JobSpec, processes_per_node
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 _VAL_METRIC = re.compile(r"metrics/(precision|recall|mAP50|mAP50-95)\(([BMP])\)")
@@ -112,6 +112,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     apply_offline_settings()
     seed_everything(hp.seed)
     device: str | int = "cpu" if choose_device(spec.resources.gpu) == "cpu" else 0
+    ranks = processes_per_node(spec)
+    if device != "cpu" and ranks > 1:  # its own DDP launch, one process per listed GPU
+        device = ",".join(str(index) for index in range(ranks))
     save_dir = ctx.work_dir / "runs" / "train"
     resumed = UltralyticsCheckpoint(save_dir).resume(ctx)
     model = _resumable_model(resumed.checkpoint) if resumed else _load_model(ctx, weights)

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,7 +19,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from trainyard_runtime.logs import bind_job_id, setup_logging
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_runtime.training.torch_env import stay_offline
+from trainyard_servicekit.distributed_checks import executor_problems
 from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
+from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
@@ -28,7 +31,7 @@ from trainyard_servicekit.settings import ServiceSettings
 from trainyard_servicekit.weights_api import install_weights_routes
 from trainyard_servicekit.weights_support import pretrained_problems
 from trainyard_wire.runs import Health, RunLookup, RunView, StartRun, ValidateRun
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.spec import JobSpec, processes_per_node
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,23 @@ class TrainingService:
             return self.settings.kubernetes.max_concurrent_jobs
         return self.settings.max_concurrent_runs
 
+    @staticmethod
+    def load(executor: Executor) -> int:
+        """What an executor's capacity counts: training processes on this machine (a
+        distributed run holds one per rank), Jobs on a cluster."""
+        if executor.runs_on_this_machine:
+            return executor.running_processes()
+        return executor.running_count()
+
+    def ranks_per_node(self, spec: JobSpec) -> int:
+        """Ranks the launcher starts per node: none for a framework that starts its own."""
+        return 1 if self.plugin.distributed.own_launcher else processes_per_node(spec)
+
+    @staticmethod
+    def weight(executor: Executor, spec: JobSpec) -> int:
+        """How much of the executor's capacity a run of `spec` takes."""
+        return processes_per_node(spec) if executor.runs_on_this_machine else 1
+
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         executor = self.executors.get(spec.executor or self.default.name)
         datasets_here = executor is not None and executor.runs_on_this_machine
@@ -79,6 +99,28 @@ class TrainingService:
         if not problems:  # a known model: can a tier serve its weights?
             problems = pretrained_problems(
                 self.plugin.name, self.plugin.weights, spec, self.settings.resolved_storage_uri()
+            )
+        if executor is not None:
+            problems += executor_problems(executor.name, executor.max_nodes, spec)
+            weight, capacity = self.weight(executor, spec), self.capacity(executor)
+            if weight > capacity:
+                problems.append(
+                    {
+                        "field": "distributed.processes_per_node",
+                        "message": f"{weight} processes: the {executor.name} executor of this "
+                        f"service runs at most {capacity} at a time (MAX_CONCURRENT_RUNS)",
+                        "allowed": [f"at most {capacity}"],
+                    }
+                )
+        pool = executor.gpu_pool if isinstance(executor, SubprocessExecutor) else None
+        if pool is not None and (spec.resources.gpu or 0) > len(pool.devices):
+            problems.append(
+                {
+                    "field": "resources.gpu",
+                    "message": f"{spec.resources.gpu} GPUs: this service's machine has "
+                    f"{len(pool.devices)} (TRAINYARD_GPU_DEVICES)",
+                    "allowed": [f"at most {len(pool.devices)}"],
+                }
             )
         if spec.executor is not None and spec.executor not in self.executors:
             problems.append(
@@ -137,25 +179,52 @@ class TrainingService:
         async with self._start_lock:
             try:
                 _, info = await run_in_threadpool(self.find, request.job_id)
+                if not info.finished and _earlier_attempt(info, request):
+                    info = await run_in_threadpool(self._wait_to_end, request)
                 if not info.finished:
                     return info.view(), False
             except ApiError as exc:
                 if exc.status_code not in (404, 503):  # 503: the start below says it better
                     raise
             executor = self.executors[request.spec.executor or self.default.name]
-            running = executor.running_count()
-            if running >= self.capacity(executor):
+            running, weight = self.load(executor), self.weight(executor, request.spec)
+            if running + weight > self.capacity(executor):
+                unit = "processes" if executor.runs_on_this_machine else "runs"
                 raise ApiError(
                     429,
                     f"{self.plugin.name} is at capacity ({running}/"
-                    f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
+                    f"{self.capacity(executor)} {executor.name} {unit}; this run needs "
+                    f"{weight}); try again when one ends",
                 )
-            launch = LaunchSpec(self.plugin.train_module, self.run_environment(request))
+            launch = LaunchSpec(
+                self.plugin.train_module,
+                self.run_environment(request),
+                request.attempt,
+                ranks_per_node=self.ranks_per_node(request.spec),
+            )
             return (await run_in_threadpool(self._launch, executor, launch)).view(), True
+
+    def _wait_to_end(self, request: StartRun) -> RunInfo:
+        """The run of an earlier attempt, once it ended: it reported its failure (a lost rank)
+        and is exiting. 429 (the gateway tries again) if it takes longer than a stop would."""
+        deadline = time.monotonic() + self.settings.stop_grace_seconds
+        while True:
+            _, info = self.find(request.job_id)
+            if info.finished:
+                return info
+            if time.monotonic() >= deadline:
+                raise ApiError(
+                    429,
+                    f"attempt {info.attempt} of job {request.job_id} is still ending; attempt "
+                    f"{request.attempt} starts once it has",
+                )
+            time.sleep(0.1)
 
     def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:
         try:
             return executor.start(launch)
+        except DevicesBusy as exc:  # 429: the gateway puts the job back and tries again
+            raise ApiError(429, f"{executor.name}: {exc}; try again when a run ends") from None
         except ExecutorRefused as exc:
             raise ApiError(422, f"{executor.name} refused the run: {exc}") from None
         except ExecutorUnavailable as exc:
@@ -170,6 +239,10 @@ class TrainingService:
             return info
 
 
+def _earlier_attempt(info: RunInfo, request: StartRun) -> bool:
+    return info.attempt is not None and info.attempt < request.attempt
+
+
 def build_executors(
     plugin: FrameworkPlugin, settings: ServiceSettings, runs_dir: Path
 ) -> list[Executor]:
@@ -181,7 +254,8 @@ def build_executors(
 
             executors.append(KubernetesExecutor.from_environment(settings.kubernetes, plugin.name))
         else:
-            executors.append(SubprocessExecutor(runs_dir))
+            pool = DevicePool.parse(settings.gpu_devices)
+            executors.append(SubprocessExecutor(runs_dir, gpu_pool=pool))
     return executors
 
 
@@ -229,7 +303,7 @@ def create_service_app(
             framework=plugin.name,
             versions=caps.versions,
             device=caps.device,
-            running=sum(each.running_count() for each in executors),
+            running=sum(service.load(each) for each in executors),
             capacity=sum(service.capacity(each) for each in executors),
         )
 

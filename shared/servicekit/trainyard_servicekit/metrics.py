@@ -57,7 +57,9 @@ class ExecutorCollector:
             "trainyard_service_runs_active", "Runs running now", labels=labels
         )
         capacity = GaugeMetricFamily(
-            "trainyard_service_run_capacity", "Runs this service takes at once", labels=labels
+            "trainyard_service_run_capacity",
+            "What this service takes at once: processes on this machine, Jobs on a cluster",
+            labels=labels,
         )
         for name, executor in self.service.executors.items():
             capacity.add_metric([framework, name], self.service.capacity(executor))

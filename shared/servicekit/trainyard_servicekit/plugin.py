@@ -16,9 +16,10 @@ from trainyard_runtime.training.datasets import (
     local_dataset_problem,
 )
 from trainyard_runtime.training.torch_env import device_description, package_versions
+from trainyard_servicekit.distributed_checks import distributed_problems
 from trainyard_servicekit.weights_support import WeightsSupport
 from trainyard_wire.errors import describe_errors
-from trainyard_wire.runs import SERVICE_PORTS, Capabilities, TaskSupport
+from trainyard_wire.runs import SERVICE_PORTS, Capabilities, DistributedSupport, TaskSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -65,6 +66,8 @@ class FrameworkPlugin:
     weights: WeightsSupport | None = None
     # Where the service listens without PORT; the platform's frameworks have theirs in the wire.
     default_port: int = 0
+    # How it spreads one job over processes and nodes; by default it does not.
+    distributed: DistributedSupport = field(default_factory=DistributedSupport)
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -85,6 +88,7 @@ class FrameworkPlugin:
                 **self.versions(),
             },
             device=self.device(),
+            distributed=self.distributed,
         )
 
     def check(
@@ -140,7 +144,12 @@ class FrameworkPlugin:
             for item in describe_errors(exc.errors(), self.options_model):
                 item["field"] = f"options.{item['field']}"
                 problems.append(item)
-        return problems + self._early_stopping_problems(spec, support) + self.extra_checks(spec)
+        return (
+            problems
+            + self._early_stopping_problems(spec, support)
+            + distributed_problems(self.name, self.distributed, spec)
+            + self.extra_checks(spec)
+        )
 
     def _local_dataset_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         """A local dataset path must name what exists on the machine the run will see."""

@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     storage_uri: str | None = Field(None, validation_alias=str(RunVariable.STORAGE_URI))
     max_concurrent_runs: int = Field(2, ge=1, validation_alias="MAX_CONCURRENT_RUNS")
     stop_grace_seconds: float = Field(10.0, ge=0, validation_alias="STOP_GRACE_SECONDS")
+    # The machine's GPUs subprocess runs are given from, comma-separated ("0,1,2,3"); empty:
+    # every run sees the service's own.
+    gpu_devices: str = Field("", validation_alias="TRAINYARD_GPU_DEVICES")
     heartbeat_interval: float = Field(
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )

@@ -38,6 +38,9 @@ class FailureReason(StrEnum):
     PROCESS_EXITED = "process_exited"  # a non-zero exit or a signal, nothing more known
     EXITED_WITHOUT_RESULT = "exited_without_result"  # exit code 0 and no final report
     EVICTED = "evicted"  # Kubernetes evicted the pod (node pressure, preemption)
+    # One rank of a distributed run died by a signal or vanished without a report (not of its
+    # own exception): the launcher stopped the group, which may start again from a checkpoint.
+    RANK_LOST = "rank_lost"
     DEADLINE_EXCEEDED = "deadline_exceeded"  # Kubernetes' activeDeadlineSeconds
     # what the gateway saw
     REJECTED_BY_SERVICE = "rejected_by_service"  # the service refused the start (422)

@@ -26,6 +26,9 @@ class StartRun(StrictModel):
     callback_token: str = Field(min_length=16, max_length=512)
     # A retried attempt goes on in the MLflow run of the job's earlier attempts.
     mlflow_run_id: str | None = Field(None, pattern=MLFLOW_RUN_ID_PATTERN)
+    # Which attempt of the job this is: a run of an earlier attempt still ending is waited for,
+    # never taken for this one's.
+    attempt: int = Field(1, ge=1)
 
 
 class ValidateRun(StrictModel):
@@ -73,6 +76,20 @@ class TaskSupport(BaseModel):
     metrics: list[str] = []
 
 
+class DistributedSupport(BaseModel):
+    """How a framework spreads one job over processes and nodes (`spec.distributed`)."""
+
+    # Several processes per node without GPUs (gloo on the CPU).
+    cpu_processes: bool = False
+    # Several processes per node, one per GPU (NCCL).
+    gpu_processes: bool = False
+    # More than one node (machine or pod) for one job.
+    multi_node: bool = False
+    # It starts its processes itself (Ultralytics' own DDP launch): the executor starts train.py
+    # once per node instead of one rank per process.
+    own_launcher: bool = False
+
+
 class Capabilities(BaseModel):
     """What a service can train: tasks with their models and dataset formats, the options
     schema, library versions and device (`GET /v1/capabilities`)."""
@@ -82,3 +99,4 @@ class Capabilities(BaseModel):
     options_schema: dict[str, Any]
     versions: dict[str, str]
     device: str
+    distributed: DistributedSupport = DistributedSupport()

@@ -53,6 +53,37 @@ class Resources(StrictModel):
     )
 
 
+class Distributed(StrictModel):
+    """One job spread over processes and machines (torchrun and DDP underneath).
+
+    The world is `nodes x processes_per_node` processes; `hyperparams.batch_size` stays the
+    global batch (each process takes `batch_size / world size` of it), so a distributed run
+    and a single-process run of the same spec see the same batches per step.
+    """
+
+    nodes: int = Field(1, ge=1, le=64, description="Machines (pods) the job runs on.")
+    processes_per_node: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Training processes per node (default: resources.gpu when GPUs are "
+        "asked for, else 1).",
+    )
+
+
+def processes_per_node(spec: JobSpec) -> int:
+    """The processes per node a spec asks for: as given, else one per GPU, else one."""
+    given = spec.distributed.processes_per_node
+    if given is not None:
+        return given
+    return spec.resources.gpu or 1
+
+
+def world_size(spec: JobSpec) -> int:
+    """How many training processes the job runs in all."""
+    return spec.distributed.nodes * processes_per_node(spec)
+
+
 def default_mode(metric: str) -> Literal["max", "min"]:
     """The direction a metric improves in when the spec does not say: losses fall, scores rise."""
     return "min" if "loss" in metric else "max"
@@ -114,4 +145,8 @@ class JobSpec(StrictModel):
     )
     early_stopping: EarlyStopping | None = Field(
         None, description="Stop before hyperparams.epochs when a metric stops improving."
+    )
+    distributed: Distributed = Field(
+        default_factory=Distributed,
+        description="Train over several processes and nodes (default: one process).",
     )

@@ -72,6 +72,14 @@ class TrainingContext:
     stopped_early: StoppedEarly | None = None
     # Where pretrained weights may come from (the run environment's cache dir, hub, assets).
     weights_access: WeightsAccess = field(default_factory=WeightsAccess)
+    # This process's place in a distributed run (rank 0 of 1 otherwise). Only rank 0 saves
+    # checkpoints; every rank reports, and the launcher's relay keeps rank 0's metrics only.
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     def __post_init__(self) -> None:
         if self.early_stopper is None and self.spec.early_stopping is not None:

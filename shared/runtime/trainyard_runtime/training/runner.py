@@ -3,6 +3,10 @@
 `run_training(train)` reads the run's environment, reports `running`, calls the framework's
 `train(ctx)`, and always ends with one final status — succeeded, failed (with the reason,
 exception and last log lines) or cancelled (on SIGTERM) — delivered before the process exits.
+
+A rank of a distributed run (torchrun's `WORLD_SIZE` > 1) reports the same events to its
+launcher's relay instead (trainyard_runtime.distributed), which speaks for the whole group:
+the rank's final status is evidence for the launcher's verdict, not the job's final word.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any, NoReturn
 
+from trainyard_runtime.distributed.parent import die_with_parent
+from trainyard_runtime.distributed.relay_sink import RelaySink
+from trainyard_runtime.distributed.world import WorldPosition
 from trainyard_runtime.failure import exception_reason
 from trainyard_runtime.reporter import Reporter
 from trainyard_runtime.run_environment import RunEnvironment
@@ -56,9 +63,15 @@ def _failure_reason(exc: BaseException) -> FailureReason:
 def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     stay_offline()
     env = env or RunEnvironment.from_env()
+    world = WorldPosition.from_env()
     work_dir = env.workspace
-    if env.callback_url and env.callback_token:
-        sink: Any = Reporter(
+    if world is not None:
+        # Each rank its own scratch folder: ranks of one node share the run's.
+        work_dir = work_dir if world.is_main else work_dir / f"rank-{world.rank}"
+        die_with_parent()
+        sink: Any = RelaySink.connect(world.relay_address, world.rank, env.callback_token or "")
+    elif env.callback_url and env.callback_token:
+        sink = Reporter(
             env.callback_url,
             env.callback_token,
             heartbeat_interval=env.heartbeat_interval,
@@ -70,7 +83,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
     capture = OutputCapture(sink.log).start()
     signal.signal(signal.SIGTERM, _on_sigterm)
     tracker = open_tracker(
-        env.mlflow_tracking_uri,
+        env.mlflow_tracking_uri if world is None or world.is_main else None,
         sink,
         ui_url=env.mlflow_ui_url,
         experiment_prefix=env.mlflow_experiment_prefix,
@@ -93,6 +106,8 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             tracker=tracker,
             checkpoint_interval=env.checkpoint_interval,
             weights_access=env.weights_access(),
+            rank=world.rank if world else 0,
+            world_size=world.world_size if world else 1,
         )
         final = train(ctx) or {}
         tracker.finish("FINISHED")
@@ -123,7 +138,8 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         delivered = sink.close(timeout=env.final_delivery_timeout)
         if not delivered:
             print("[trainyard] some events could not be delivered to the gateway", file=sys.stderr)
-    if env.exit_code_file is not None:  # for a restarted service, no longer our parent
+    # For a restarted service, no longer our parent; in a group, the launcher leaves it.
+    if env.exit_code_file is not None and world is None:
         with contextlib.suppress(OSError):
             env.exit_code_file.write_text(str(code))
     sys.exit(code)

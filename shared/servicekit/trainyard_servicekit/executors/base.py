@@ -39,6 +39,10 @@ class LaunchSpec:
 
     module: str
     environment: RunEnvironment
+    attempt: int = 1  # of the job (StartRun.attempt)
+    # Ranks the executor starts per node through the distributed launcher; 1: train.py itself
+    # (one process, or a framework that starts its own, like Ultralytics).
+    ranks_per_node: int = 1
 
     @property
     def run_id(self) -> str:
@@ -65,6 +69,12 @@ class RunInfo:
     # whether it ran out of memory (host or GPU).
     failure_reason: str | None = None
     oom: bool = False
+    # Training processes it runs on this machine (a distributed run's ranks on this node).
+    processes: int = 1
+    # The job's attempt it runs, where the executor keeps it (None: not known).
+    attempt: int | None = None
+    # The GPUs it was given from the service's pool (its CUDA_VISIBLE_DEVICES); None: no pool.
+    devices: list[str] | None = None
 
     @property
     def finished(self) -> bool:
@@ -92,6 +102,8 @@ class Executor(ABC):
     name: str
     # Whether its runs see this machine's files (a local dataset path is checked here then).
     runs_on_this_machine: bool = False
+    # The most nodes one run may span (spec.distributed.nodes).
+    max_nodes: int = 1
 
     @abstractmethod
     def start(self, launch: LaunchSpec) -> RunInfo: ...
@@ -114,3 +126,7 @@ class Executor(ABC):
 
     def running_count(self) -> int:
         return sum(1 for run in self.list() if not run.finished)
+
+    def running_processes(self) -> int:
+        """Training processes its unfinished runs hold: what its capacity counts on one machine."""
+        return sum(run.processes for run in self.list() if not run.finished)

@@ -49,6 +49,9 @@ class RunRecord:
             "reason": info.reason,
             "failure_reason": info.failure_reason,
             "oom": info.oom,
+            "processes": info.processes,
+            "attempt": info.attempt,
+            "devices": info.devices,
         }
 
     @classmethod
@@ -67,6 +70,9 @@ class RunRecord:
             stop_requested=bool(data.get("stop_requested")),
             failure_reason=data.get("failure_reason"),
             oom=bool(data.get("oom")),
+            processes=int(data.get("processes") or 1),
+            attempt=data.get("attempt"),
+            devices=data.get("devices"),
         )
         start_time = data.get("process_start_time")
         process = (

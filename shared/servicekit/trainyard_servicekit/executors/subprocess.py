@@ -34,9 +34,12 @@ from trainyard_servicekit.executors.base import (
     RunNotFound,
     RunStatus,
 )
+from trainyard_servicekit.executors.device_pool import DevicePool
+from trainyard_servicekit.executors.launch_command import local_command
 from trainyard_servicekit.executors.logfile import tail_lines, tail_start
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord, RunRegistry
+from trainyard_wire.spec import processes_per_node
 
 FOLLOW_POLL_SECONDS = 0.2
 FAILURE_TAIL_LINES = 50  # output lines searched for a cause (a CUDA out-of-memory error)
@@ -79,6 +82,7 @@ class SubprocessExecutor(Executor):
         retention: Retention | None = None,
         oom_counter: OomKillCounter | None = None,
         liveness_poll: float = 0.5,
+        gpu_pool: DevicePool | None = None,
     ) -> None:
         self.runs_dir = runs_dir
         self.python = python
@@ -86,6 +90,7 @@ class SubprocessExecutor(Executor):
         self.retention = retention or Retention()
         self.oom_counter = oom_counter or OomKillCounter.of_this_process()
         self.liveness_poll = liveness_poll
+        self.gpu_pool = gpu_pool
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self._restore()
@@ -104,10 +109,13 @@ class SubprocessExecutor(Executor):
         # The service's own environment (storage credentials, caches, PATH), then the run's.
         run_env = launch.environment.placed(run_dir / "work", exit_code_file)
         env = {**os.environ, **run_env.to_env()}
+        devices = self._devices(launch)
+        if devices is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
         oom_kills = self.oom_counter.read()
         with log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [self.python, "-m", launch.module],
+                local_command(self.python, launch),
                 cwd=run_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -121,6 +129,9 @@ class SubprocessExecutor(Executor):
             executor=self.name,
             started_at=datetime.now(UTC),
             pid=proc.pid,
+            processes=processes_per_node(launch.spec),
+            attempt=launch.attempt,
+            devices=devices,
         )
         record = RunRecord(info, ProcessIdentity.of(proc.pid), proc.pid, log_path)
         run = _Run(record, proc, oom_kills)
@@ -130,6 +141,14 @@ class SubprocessExecutor(Executor):
         threading.Thread(target=self._reap, args=(run,), daemon=True).start()
         return info
 
+    def _devices(self, launch: LaunchSpec) -> list[str] | None:
+        """The run's GPUs from the pool (DevicesBusy when too few are free); None: no pool or
+        no GPUs asked for."""
+        gpus = launch.spec.resources.gpu
+        if self.gpu_pool is None or not gpus:
+            return None
+        return self.gpu_pool.take(launch.run_id, gpus)
+
     def _restore(self) -> None:
         """Load the registry: adopt runs still running, end those that died meanwhile."""
         for record in self.registry.load():
@@ -138,6 +157,8 @@ class SubprocessExecutor(Executor):
             if record.info.finished:
                 continue
             if run.alive():
+                if self.gpu_pool is not None and record.info.devices:
+                    self.gpu_pool.hold(record.info.run_id, record.info.devices)
                 threading.Thread(target=self._watch_adopted, args=(run,), daemon=True).start()
             else:
                 self._end_unobserved(run, DIED_WHILE_DOWN)
@@ -190,6 +211,8 @@ class SubprocessExecutor(Executor):
         """Record how the run ended, and why where it failed (caller holds the lock)."""
         info = run.info
         info.ended_at = datetime.now(UTC)
+        if self.gpu_pool is not None:
+            self.gpu_pool.give_back(info.run_id)
         info.exit_code, info.signal = exit_code, signal_number
         if info.stop_requested:
             info.status = RunStatus.STOPPED

@@ -28,6 +28,7 @@ from trainyard_servicekit.executors.kubernetes.api import (
     call,
     load_api_client,
 )
+from trainyard_servicekit.executors.kubernetes.distributed import build_service
 from trainyard_servicekit.executors.kubernetes.job import (
     CONTAINER,
     LABEL_JOB_ID,
@@ -50,6 +51,7 @@ POD_NOT_CREATED = "involvedObject.kind=Job,reason=FailedCreate"
 
 class KubernetesExecutor(Executor):
     name = "kubernetes"
+    max_nodes = 64  # one pod per node: an Indexed Job (distributed.py)
 
     def __init__(
         self,
@@ -199,7 +201,30 @@ class KubernetesExecutor(Executor):
                 self._delete_job(job["metadata"]["name"], 0)
                 raise ClusterRefused(f"kubernetes refused the Secret: {api_error(exc)}") from None
             self._replace_secret(secret)
+        if launch.spec.distributed.nodes > 1:
+            self._create_service(build_service(launch, job, uid))
         return self.runs.started(launch.run_id, created)
+
+    def _create_service(self, service: dict[str, Any]) -> None:
+        """The headless Service of a run over several nodes; one left by an earlier attempt
+        (owned by its Job, so about to be collected) is replaced."""
+        _, core = self._apis()
+        namespace, name = self.settings.namespace, service["metadata"]["name"]
+        for _ in range(2):
+            try:
+                self._call("create Service", core.create_namespaced_service, namespace, service)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise ClusterRefused(
+                        f"kubernetes refused the Service: {api_error(exc)}"
+                    ) from None
+            try:
+                self._call("delete Service", core.delete_namespaced_service, name, namespace)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise ClusterRefused(f"deleting the old Service: {api_error(exc)}") from None
+        raise ClusterRefused(f"the Service {name} of an earlier attempt is still there")
 
     def _replace_finished_job(
         self, run_id: str, job: dict[str, Any], old: dict[str, Any]

@@ -14,6 +14,7 @@ from typing import Any
 from trainyard_runtime.run_environment import RunVariable
 from trainyard_servicekit.executors.base import LaunchSpec
 from trainyard_servicekit.executors.kubernetes.settings import KubernetesSettings
+from trainyard_servicekit.executors.launch_command import local_command
 
 LABEL_JOB_ID = "trainyard.io/job-id"
 LABEL_FRAMEWORK = "trainyard.io/framework"
@@ -120,7 +121,9 @@ def _volumes(module: str, settings: KubernetesSettings) -> tuple[list[dict], lis
 
 
 def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any]:
-    """The batch/v1 Job that runs `python -m <module>` for this launch."""
+    """The batch/v1 Job that runs `python -m <module>` for this launch: in one pod (the
+    distributed launcher in front on one node with several processes), or an Indexed Job of
+    one pod per node (distributed.py)."""
     spec = launch.spec
     labels = run_labels(launch.run_id, spec.framework, spec.project)
     gpus = settings.default_gpus if spec.resources.gpu is None else spec.resources.gpu
@@ -132,7 +135,7 @@ def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any
         "name": CONTAINER,
         "image": settings.image_for(spec.framework),
         "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", launch.module],
+        "command": local_command("python", launch),
         "workingDir": WORK_DIR,
         "env": _env(launch, settings),
         "envFrom": _env_from(settings),
@@ -164,7 +167,7 @@ def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any
         if settings.gpu_tolerations:
             pod_spec["tolerations"] = [dict(t) for t in settings.gpu_tolerations]
     annotations = {"trainyard.io/job-name": spec.name} if spec.name else {}
-    return {
+    job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
@@ -180,6 +183,12 @@ def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
     }
+    if spec.distributed.nodes > 1:
+        # Imported here: distributed.py builds on this module's names.
+        from trainyard_servicekit.executors.kubernetes.distributed import make_indexed
+
+        make_indexed(job, launch)
+    return job
 
 
 def build_callback_secret(

@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_wire.events import StoppedEarly
+from trainyard_wire.events import RegisteredVersion, StoppedEarly
 from trainyard_wire.jobs import (
     Artifact,
     EpochMetrics,
@@ -75,16 +75,18 @@ def artifacts_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[Art
     return {job_id: list(named.values()) for job_id, named in latest.items()}
 
 
-def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, StoppedEarly]:
-    """Why each job that early stopping ended stopped, from its `succeeded` status event.
+def final_status_of(session: ReadSession, jobs: list[Job]) -> dict[str, dict[str, Any]]:
+    """The `succeeded` status event of each job whose spec makes it say more than its state:
+    why early stopping ended it, the model version it registered.
 
-    The event store holds it (no column of its own); only succeeded jobs whose spec asks for
-    early stopping are looked up, all in one query.
+    The event store holds these (no columns of their own); only succeeded jobs whose spec asks
+    for early stopping or registration are looked up, all in one query.
     """
     ids = [
         job.id
         for job in jobs
-        if job.state == JobState.SUCCEEDED and job.spec.get("early_stopping") is not None
+        if job.state == JobState.SUCCEEDED
+        and (job.spec.get("early_stopping") is not None or job.spec.get("register_as"))
     ]
     if not ids:
         return {}
@@ -93,31 +95,29 @@ def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, Stopped
         .where(JobEvent.job_id.in_(ids), JobEvent.type == "status")
         .order_by(JobEvent.job_id, JobEvent.seq)
     )
-    found: dict[str, StoppedEarly] = {}
-    for row in rows:
-        data = row.data
-        if data.get("state") == JobState.SUCCEEDED and data.get("stopped_early"):
-            found[row.job_id] = StoppedEarly.model_validate(data["stopped_early"])
-    return found
+    return {row.job_id: row.data for row in rows if row.data.get("state") == JobState.SUCCEEDED}
 
 
 def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
     by_job = artifacts_of(session, [job.id for job in jobs])
-    stopped = stopped_early_of(session, jobs)
-    return [job_view(session, job, by_job.get(job.id, []), stopped) for job in jobs]
+    final = final_status_of(session, jobs)
+    return [job_view(session, job, by_job.get(job.id, []), final) for job in jobs]
 
 
 def job_view(
     session: ReadSession,
     job: Job,
     known_artifacts: list[Artifact] | None = None,
-    known_stopped_early: dict[str, StoppedEarly] | None = None,
+    known_final: dict[str, dict[str, Any]] | None = None,
 ) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
         percent = 100.0
     else:
         percent = round(100.0 * (job.epoch or 0) / total, 1) if total else 0.0
+    final = (final_status_of(session, [job]) if known_final is None else known_final).get(
+        job.id, {}
+    )
     queue = None
     if job.state == JobState.QUEUED:
         queue = QueueInfo(position=queue_position(session, job), reason=job.queue_reason)
@@ -145,9 +145,13 @@ def job_view(
         attempt=job.attempt,
         retries=job.retries or [],
         resumed_from=job.resumed_from,
-        stopped_early=(
-            stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
-        ).get(job.id),
+        init_from=job.init_from,
+        stopped_early=StoppedEarly.model_validate(final["stopped_early"])
+        if final.get("stopped_early")
+        else None,
+        registered=RegisteredVersion.model_validate(final["registered"])
+        if final.get("registered")
+        else None,
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,

@@ -26,7 +26,9 @@ PLUGIN = FrameworkPlugin(
     default_port=8009,
     tasks=lambda: {
         "classification": TaskSupport(
-            dataset_formats=["imagefolder"], models=["counter"], metrics=["loss", "accuracy"]
+            dataset_formats=["imagefolder"],
+            models=["counter", "counter-wide"],
+            metrics=["loss", "accuracy"],
         )
     },
     versions=lambda: {"toy": "1.0"},

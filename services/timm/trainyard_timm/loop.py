@@ -2,7 +2,8 @@
 
 Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
-with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
+with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py); with
+`init_from`, a new training starts from another job's weights (a new head for new classes).
 With `early_stopping`, the loop ends after the epoch where the metric stalled.
 Metrics per epoch: train_loss, val_loss, top1 and (with 5+ classes) top5 as fractions in [0, 1],
 and lr, the learning rate used in that epoch.
@@ -24,7 +25,7 @@ from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
-from trainyard_timm.checkpoint import TimmCheckpoint
+from trainyard_timm.checkpoint import TimmCheckpoint, load_init_weights
 from trainyard_timm.data import build_loaders
 from trainyard_timm.plugin import TimmOptions
 from trainyard_wire.failures import FailureReason
@@ -122,6 +123,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     model = models.create(
         spec.model, len(classes), hp.pretrained, opts.drop_rate, opts.pretrained_file
     )
+    init = ctx.init_point()
+    if init is not None:
+        load_init_weights(model, init, spec.model, classes)
     mean, std = models.normalization(model)
     data = build_loaders(ctx.dataset_dir, spec, mean, std, opts.augment, device)
     model.to(device)

@@ -68,6 +68,10 @@ def fetch_init_point(storage: Storage, uri: str, into: Path) -> InitPoint:
     return InitPoint(key=key, checkpoint=local)
 
 
+def _classes(count: int) -> str:
+    return f"{count} class" if count == 1 else f"{count} classes"
+
+
 def head_changes(source_classes: Sequence[str] | None, classes: Sequence[str]) -> bool:
     """Whether the head must be re-initialised (the classes differ), said in the job's log."""
     if source_classes is not None and list(source_classes) == list(classes):
@@ -76,11 +80,11 @@ def head_changes(source_classes: Sequence[str] | None, classes: Sequence[str]) -
             flush=True,
         )
         return False
-    before = "unknown" if source_classes is None else str(len(source_classes))
+    before = "unknown classes" if source_classes is None else _classes(len(source_classes))
     same_count = source_classes is not None and len(source_classes) == len(classes)
     why = " (same count, other class names)" if same_count else ""
     print(
-        f"[trainyard] head re-initialised: {before} classes → {len(classes)} classes{why}; "
+        f"[trainyard] head re-initialised: {before} → {_classes(len(classes))}{why}; "
         "backbone weights kept",
         flush=True,
     )

@@ -31,6 +31,7 @@ from trainyard_client.transfers import MultipartUpload, Progress, save_stream, z
 from trainyard_client.transport import Transport
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
+from trainyard_wire.registry import ModelList
 from trainyard_wire.states import TERMINAL
 from trainyard_wire.webhooks import DeliveryList, Webhook, WebhookCreated, WebhookList
 from trainyard_wire.weights import WEIGHTS_PATH, WeightsView
@@ -361,6 +362,12 @@ class Client:
                 cursor=cursor,
             )
         )
+
+    # The model registry
+
+    def models(self) -> ModelList:
+        """Every registered model with its versions (job, framework, metrics, checkpoint)."""
+        return ModelList.model_validate(self._get("/v1/models"))
 
     # The gateway itself
 

@@ -68,6 +68,38 @@ def make_classification(
     return root
 
 
+def make_digits(
+    root: Path,
+    digits: tuple[int, ...] = (0, 1, 2, 3, 4),
+    *,
+    train_per_class: int = 30,
+    val_per_class: int = 20,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """scikit-learn's handwritten digits (8x8, real scans, shipped offline) as ImageFolder.
+
+    Only `digits` are taken, so two calls with disjoint digits make two data sets of one
+    domain with different classes (how fine-tuning is tried). Images are upscaled to `size`.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    rng = np.random.default_rng(seed)
+    for digit in digits:
+        rows = np.flatnonzero(data.target == digit)
+        rng.shuffle(rows)
+        picked = {"train": rows[:train_per_class], "val": rows[train_per_class:][:val_per_class]}
+        for split, chosen in picked.items():
+            folder = root / split / f"digit{digit}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for row in chosen:
+                pixels = (data.images[row] * (255 / 16)).astype(np.uint8)
+                image = Image.fromarray(pixels, "L").resize((size, size), Image.Resampling.BILINEAR)
+                image.save(folder / f"{row:04d}.png")
+    return root
+
+
 def _yolo_label(task: str, cls: int, shape: str, cx: float, cy: float, r: float, size: int):
     box = [cx / size, cy / size, 2 * r / size, 2 * r / size]
     if task == "detection":

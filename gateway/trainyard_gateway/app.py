@@ -18,7 +18,7 @@ from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
 from trainyard_gateway.production import check_production_settings
-from trainyard_gateway.routes import callbacks, datasets, jobs, system, webhooks, weights
+from trainyard_gateway.routes import callbacks, datasets, jobs, models, system, webhooks, weights
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.webhook_delivery import DeliveryWorker
@@ -78,6 +78,7 @@ def create_app(
     app.include_router(datasets.router, dependencies=[ApiKeyRequired])
     app.include_router(webhooks.router, dependencies=[ApiKeyRequired])
     app.include_router(weights.router, dependencies=[ApiKeyRequired])
+    app.include_router(models.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     app.include_router(dashboard_router)
     install_metrics(app, db, lambda: registry.frameworks)

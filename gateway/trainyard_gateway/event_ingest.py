@@ -63,6 +63,8 @@ def _apply_status(session: WriteSession, job: Job, event: StatusEvent) -> None:
     target = JobState(event.state)
     if target == JobState.SUCCEEDED and event.stopped_early:  # the view shows the latest one
         job.stopped_early = event.stopped_early.model_dump(mode="json")
+    if target == JobState.SUCCEEDED and event.registered:
+        job.registered = event.registered.model_dump(mode="json")
     if is_terminal(job.state) or not can_transition(job.state, target):
         return  # a late or repeated report never rewrites history
     error = None

@@ -13,7 +13,7 @@ from sqlalchemy import Row, and_, bindparam, func, or_, select
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
 from trainyard_gateway.models import Job, JobEvent
-from trainyard_wire.events import StoppedEarly
+from trainyard_wire.events import RegisteredVersion, StoppedEarly
 from trainyard_wire.jobs import (
     Artifact,
     EpochMetrics,
@@ -127,6 +127,13 @@ def weights(job: JobRecord) -> WeightsUsed | None:
     return WeightsUsed.model_validate(job.weights)
 
 
+def registered(job: JobRecord) -> RegisteredVersion | None:
+    """The model registry version a succeeded job became (kept on its row at ingest)."""
+    if job.registered is None or job.state != JobState.SUCCEEDED:
+        return None
+    return RegisteredVersion.model_validate(job.registered)
+
+
 def job_views(session: ReadSession, jobs: Sequence[JobRecord]) -> list[JobView]:
     return [job_view(session, job) for job in jobs]
 
@@ -167,6 +174,8 @@ def job_view(session: ReadSession, job: JobRecord) -> JobView:
         resumed_from=job.resumed_from,
         stopped_early=stopped_early(job),
         weights=weights(job),
+        init_from=job.init_from,
+        registered=registered(job),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,

@@ -6,6 +6,7 @@ import uuid
 
 from trainyard_gateway.db import ReadSession, WriteSession
 from trainyard_gateway.errors import InvalidSpec
+from trainyard_gateway.fine_tuning import resolve_init_from
 from trainyard_gateway.models import Dataset, Job, utcnow
 from trainyard_gateway.resume import resolve_resume_from
 from trainyard_gateway.service_client import ServiceError, ServiceRejected
@@ -16,6 +17,7 @@ from trainyard_runtime.training.datasets import (
     dataset_location,
     is_dataset_id,
 )
+from trainyard_wire.registry import ModelVersion
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.states import JobState
 
@@ -98,9 +100,16 @@ def _same_dataset_id(spec: JobSpec, resumed: Job | None) -> str | None:
     return resumed.dataset_id
 
 
-def submit(session: WriteSession, spec: JobSpec, storage: Storage) -> Job:
+def submit(
+    session: WriteSession,
+    spec: JobSpec,
+    storage: Storage,
+    registered: ModelVersion | None = None,
+) -> Job:
+    """Store a new job. `registered`: the registry version `init_from` names, read before."""
     spec, dataset_id = _registered_dataset(session, spec)
     spec, resumed = resolve_resume_from(session, storage, spec)
+    spec, lineage = resolve_init_from(session, storage, spec, registered)
     now = utcnow()
     job = Job(
         id=new_job_id(),
@@ -119,6 +128,7 @@ def submit(session: WriteSession, spec: JobSpec, storage: Storage) -> Job:
         dataset_id=dataset_id or _same_dataset_id(spec, resumed),
         attempt=1,
         resumed_from=resumed.id if resumed else None,
+        init_from=lineage,
     )
     session.add(job)
     session.flush()

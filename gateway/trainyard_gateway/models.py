@@ -85,6 +85,8 @@ class Job(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     retries: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     resumed_from: Mapped[str | None] = mapped_column(String(64))
+    # Fine-tuning: spec.init_from as asked, plus the checkpoint `uri` it resolved to.
+    init_from: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Set by the watchdog while the service of a running job does not answer; cleared when it does.
     service_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Derived from the event log when events are stored, so reading a job reads one row: its
@@ -94,6 +96,8 @@ class Job(Base):
     stopped_early: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The pretrained weights the latest run loaded (its last `weights` event).
     weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A succeeded job with spec.register_as: the registry version it became.
+    registered: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),

@@ -30,6 +30,11 @@ _JOB_ID = re.compile(r"job-[A-Za-z0-9_-]{1,60}")
 
 def last_checkpoint_key(session: ReadSession, job: Job) -> str | None:
     """The storage key of the job's newest `last` checkpoint, or None if it reported none."""
+    return checkpoint_key_of(session, job, "last")
+
+
+def checkpoint_key_of(session: ReadSession, job: Job, stem: str) -> str | None:
+    """The storage key of the job's newest checkpoint `stem` (best, last), or None."""
     names = session.scalars(
         select(JobEvent.data)
         .where(JobEvent.job_id == job.id, JobEvent.type == "artifact")
@@ -37,7 +42,7 @@ def last_checkpoint_key(session: ReadSession, job: Job) -> str | None:
     )
     for data in names:
         name = str(data.get("name", ""))
-        if data.get("kind", "checkpoint") == "checkpoint" and PurePosixPath(name).stem == "last":
+        if data.get("kind", "checkpoint") == "checkpoint" and PurePosixPath(name).stem == stem:
             # train.py stores each checkpoint at this key (save_checkpoint).
             return checkpoint_key(job.project, job.id, name)
     return None
@@ -64,7 +69,8 @@ def resume_spec(session: ReadSession, source: Job) -> JobSpec:
                 }
             ],
         )
-    return JobSpec.model_validate({**source.spec, "resume_from": source.id})
+    # A fine-tuned job resumes from its own checkpoint: its init_from is done with.
+    return JobSpec.model_validate({**source.spec, "resume_from": source.id, "init_from": None})
 
 
 def _refuse(storage: Storage, message: str) -> InvalidInput:

@@ -89,7 +89,9 @@ def _queue_next_attempt(
     resume_from = last_checkpoint_key(session, job) or job.spec.get("resume_from")
     ended = job.attempt
     job.attempt = ended + 1
-    job.spec = {**job.spec, "resume_from": resume_from}
+    # From a checkpoint of its own, a fine-tuned job's starting weights (init_from) are passed.
+    starts = {"init_from": None} if resume_from else {}
+    job.spec = {**job.spec, "resume_from": resume_from, **starts}
     job.retries = [
         *(job.retries or []),
         {

@@ -54,6 +54,10 @@ class GatewaySettings(BaseSettings):
     # More frameworks without code changes: "name=http://host:port,other=http://…".
     extra_services: str = Field("", validation_alias="TRAINYARD_EXTRA_SERVICES")
 
+    # The MLflow server whose model registry `register_as`, `init_from: {"model": …}` and
+    # GET /v1/models use (the one the services track runs in); unset: no registry.
+    mlflow_tracking_uri: str | None = Field(None, validation_alias="MLFLOW_TRACKING_URI")
+
     dispatch_interval: float = Field(1.0, gt=0, validation_alias="DISPATCH_INTERVAL")
     service_poll_interval: float = Field(5.0, gt=0, validation_alias="SERVICE_POLL_INTERVAL")
     exit_grace_seconds: float = Field(3.0, ge=0, validation_alias="EXIT_GRACE_SECONDS")

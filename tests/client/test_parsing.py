@@ -6,7 +6,7 @@ import pytest
 import typer
 
 from trainyard_client import ClientConfig, ConfigError
-from trainyard_client.cli.job_file import build_spec, load_job_file
+from trainyard_client.cli.job_file import build_spec, load_job_file, parse_init_from
 from trainyard_client.sse import ServerEvent, parse_events
 
 
@@ -59,3 +59,12 @@ def test_job_file_values_under_flags_and_options(tmp_path):
     job_file.write_text("- just\n- a list\n")
     with pytest.raises(typer.BadParameter, match="must hold one job spec"):
         load_job_file(job_file)
+
+
+def test_init_from_names_a_job_a_registered_version_or_a_checkpoint():
+    assert parse_init_from("job-abc") == {"job": "job-abc", "checkpoint": "best"}
+    assert parse_init_from("job-abc:last") == {"job": "job-abc", "checkpoint": "last"}
+    assert parse_init_from("digits-resnet@3") == {"model": "digits-resnet", "version": 3}
+    key = "checkpoints/projects/p/jobs/job-abc/best.pt"
+    assert parse_init_from(key) == {"uri": key}
+    assert parse_init_from("s3://bucket/x/best.pt") == {"uri": "s3://bucket/x/best.pt"}

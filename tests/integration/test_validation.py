@@ -64,7 +64,7 @@ def test_unknown_framework_lists_frameworks(tmp_path, gateway):
 def test_unknown_model_task_and_option_come_from_the_service(tmp_path, gateway):
     ds = tiny_dataset(tmp_path / "ds")
     errors = errors_by_field(post(gateway, toy_spec(ds, model="resnet9000")))
-    assert errors["model"]["allowed"] == ["counter"]
+    assert errors["model"]["allowed"] == ["counter", "counter-wide"]
     errors = errors_by_field(post(gateway, toy_spec(ds, task="pose")))
     assert errors["task"]["allowed"] == ["classification"]
     errors = errors_by_field(post(gateway, toy_spec(ds, dataset={"format": "yolo"})))

@@ -73,7 +73,8 @@ def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
         default_port=8009,
         tasks=lambda: {
             "classification": TaskSupport(
-                dataset_formats=["imagefolder"], models=["counter"], metrics=["loss", "accuracy"]
+                dataset_formats=["imagefolder"], models=["counter", "counter-wide"],
+                metrics=["loss", "accuracy"],
             )
         },
         versions=lambda: {"toy": "1.0"},

@@ -1,6 +1,7 @@
 """The toy train.py: one metric event per epoch, a checkpoint, and failures on request.
 
 Its checkpoints start with `epoch N`: resumed from one (`resume_from`), it goes on at N+1.
+Fine-tuned from one (`init_from`), it starts at epoch 1 and says which checkpoint it loaded.
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     if options.spawn_child:
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         (ctx.work_dir / "child_pid").write_text(str(child.pid))
+    init = ctx.init_point()
+    if init is not None:
+        header = init.checkpoint.read_bytes().split(b"\n", 1)[0].decode(errors="replace")
+        print(f"toy init_from {init.key}: {header}", flush=True)
     first = last = _first_epoch(ctx)
     loss = 0.5 ** (first - 1)  # where the loss stood after the epochs already done
     for epoch in range(first, ctx.total_epochs + 1):

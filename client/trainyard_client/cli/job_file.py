@@ -74,3 +74,15 @@ def build_spec(base: dict[str, Any], flags: dict[str, Any], options: list[str]) 
         path, value = parse_option(text)
         _set(spec, ["options", *path], value)
     return spec
+
+
+def parse_init_from(text: str) -> dict[str, Any]:
+    """`--init-from`: `job-…` or `job-…:last`, `NAME@VERSION` (a registered model), or a
+    checkpoint's storage key or URI."""
+    if text.startswith("job-"):
+        job, _, checkpoint = text.partition(":")
+        return {"job": job, "checkpoint": checkpoint or "best"}
+    name, at, version = text.rpartition("@")
+    if at and name and version.isdigit() and "/" not in text:
+        return {"model": name, "version": int(version)}
+    return {"uri": text}

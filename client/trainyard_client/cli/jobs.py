@@ -21,7 +21,12 @@ from trainyard_client.cli.common import (
     outcome_exit_code,
 )
 from trainyard_client.cli.follow import follow
-from trainyard_client.cli.job_file import build_spec, load_job_file, local_dataset_uri
+from trainyard_client.cli.job_file import (
+    build_spec,
+    load_job_file,
+    local_dataset_uri,
+    parse_init_from,
+)
 from trainyard_client.cli.views import job_detail, jobs_table
 from trainyard_client.client import Client
 from trainyard_wire.jobs import JobView
@@ -83,6 +88,17 @@ def submit(
         list[str] | None,
         typer.Option("--option", "-o", help="Framework option key=value (repeatable)."),
     ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Fine-tune from: job-… (its best checkpoint), job-…:last, NAME@VERSION "
+            "(a registered model) or a checkpoint's storage key or URI.",
+        ),
+    ] = None,
+    register_as: Annotated[
+        str | None,
+        typer.Option(help="On success, register the best checkpoint as a version of NAME."),
+    ] = None,
     follow_job: FollowOption = False,
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
@@ -103,8 +119,11 @@ def submit(
         "project": project,
         "name": name,
         "priority": priority,
+        "register_as": register_as,
     }
     spec = build_spec(load_job_file(file) if file else {}, flags, option or [])
+    if init_from:
+        spec["init_from"] = parse_init_from(init_from)
     with connect(context, url, api_key) as client:
         _fill_dataset_format(client, spec)
         job = client.create_job(spec)

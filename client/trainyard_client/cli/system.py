@@ -1,4 +1,4 @@
-"""Gateway commands: the frameworks it routes to, and whether it is ready."""
+"""Gateway commands: the frameworks it routes to, whether it is ready, its model registry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rich.text import Text
 
 from trainyard_client.cli import output
 from trainyard_client.cli.common import GATEWAY_ERROR, ApiKeyOption, JsonOption, UrlOption, connect
-from trainyard_client.cli.views import frameworks_table
+from trainyard_client.cli.views import frameworks_table, models_table
 
 app = typer.Typer()
 
@@ -27,6 +27,22 @@ def frameworks(
         output.print_json(services)
     else:
         output.stdout().print(frameworks_table(services))
+
+
+@app.command()
+def models(
+    context: typer.Context,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Registered models and their versions (fine-tune from one: --init-from NAME@VERSION)."""
+    with connect(context, url, api_key) as client:
+        registered = client.models()
+    if as_json:
+        output.print_json(registered)
+    else:
+        output.stdout().print(models_table(registered.items))
 
 
 @app.command()

@@ -17,6 +17,7 @@ from trainyard_client.cli.output import (
 )
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobView
+from trainyard_wire.registry import RegisteredModel
 from trainyard_wire.webhooks import Delivery, Webhook, WebhookCreated
 
 MODELS_SHOWN = 6
@@ -76,6 +77,16 @@ def job_detail(job: JobView) -> RenderableType:
         grid.add_row("attempt", str(job.attempt))
     if job.resumed_from:
         grid.add_row("resumed from", job.resumed_from)
+    if job.init_from:
+        source = job.init_from
+        named = (
+            f"model {source['model']} v{source['version']}"
+            if "model" in source
+            else f"{source.get('job', '')} {source.get('checkpoint', '')}".strip()
+        )
+        grid.add_row("fine-tuned from", f"{named}  {source.get('uri', '')}".strip())
+    if job.registered:
+        grid.add_row("registered", f"{job.registered.name} v{job.registered.version}")
     if job.metrics:
         grid.add_row("metrics", format_metrics(job.metrics))
     if job.mlflow:
@@ -232,4 +243,22 @@ def deliveries_table(deliveries: list[Delivery]) -> Table:
             delivery.last_error or "-",
             format_time(delivery.next_attempt_at) if delivery.next_attempt_at else "-",
         )
+    return table
+
+
+def models_table(models: list[RegisteredModel]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("MODEL", "VERSION", "JOB", "FRAMEWORK", "ARCHITECTURE", "METRICS", "CREATED"):
+        table.add_column(column)
+    for model in models:
+        for version in model.versions:
+            table.add_row(
+                model.name,
+                str(version.version),
+                version.job_id or "-",
+                version.framework or "-",
+                version.model or "-",
+                format_metrics(version.metrics),
+                format_time(version.created_at),
+            )
     return table

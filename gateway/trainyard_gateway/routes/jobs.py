@@ -25,11 +25,13 @@ from trainyard_gateway.job_queries import (
 )
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
+from trainyard_gateway.model_registry import check_registry, registered_version
 from trainyard_gateway.queue_limits import check_queue_room
 from trainyard_gateway.resume import resume_spec
 from trainyard_runtime.storage import UnsafeKeyError
 from trainyard_wire.jobs import Artifact, JobList, JobView, Logs, Metrics
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.registry import ModelVersion
+from trainyard_wire.spec import InitFromModel, JobSpec
 from trainyard_wire.states import JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -40,16 +42,20 @@ StateFilter = Annotated[JobState | None, Query(description="only jobs in this st
 @router.post("", status_code=201, response_model=JobView)
 async def create_job(spec: JobSpec, gateway: GatewayDep) -> JobView:
     await run_in_threadpool(check_spec, spec, gateway.registry)
+    await run_in_threadpool(check_registry, gateway.settings, spec.register_as)
+    registered = None
+    if isinstance(spec.init_from, InitFromModel):  # read before the transaction, not in it
+        registered = await run_in_threadpool(registered_version, gateway.settings, spec.init_from)
     # In a worker thread: a database write may wait on a lock, and must not stall the loop.
-    view = await run_in_threadpool(_store_job, spec, gateway)
+    view = await run_in_threadpool(_store_job, spec, gateway, registered)
     gateway.dispatcher.wake()
     return view
 
 
-def _store_job(spec: JobSpec, gateway: Gateway) -> JobView:
+def _store_job(spec: JobSpec, gateway: Gateway, registered: ModelVersion | None) -> JobView:
     with gateway.db.write() as session:
         check_queue_room(session, spec.project, gateway.settings.max_queued_jobs_per_project)
-        job = submit(session, spec, gateway.storage)
+        job = submit(session, spec, gateway.storage, registered)
         return job_view(session, job)
 
 

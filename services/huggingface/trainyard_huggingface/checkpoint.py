@@ -16,6 +16,7 @@ from typing import Any
 
 from trainyard_huggingface.build import WEIGHT_FILES, Built
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.init_point import InitPoint, head_changes
 from trainyard_wire.failures import FailureReason
 
 # Saved by Trainer but not needed to resume: the weights travel as the state dict already.
@@ -89,3 +90,43 @@ class HuggingfaceCheckpoint:
             return Resumed(folder, None, 0)
         shutil.copyfile(point.best, self.best_path)
         return Resumed(folder, (best["score"][0], best["score"][1]), int(best["epoch"]))
+
+
+def load_init_weights(built: Built, point: InitPoint, classes: list[str]) -> None:
+    """Fine-tuning (`spec.init_from`): the source's weights; a new head for new classes.
+
+    The head is what the source's state dict has but cannot fit (its shape depends on the
+    number of labels) plus the `classifier` layers when the labels differ; anything else that
+    does not fit means another architecture. Only the weights: Trainer starts fresh.
+    """
+    import torch
+
+    payload: Any = torch.load(point.checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(payload, dict) or "state_dict" not in payload:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID, f"{point.key} is not a checkpoint of this service"
+        )
+    labels = payload.get("id2label") or {}
+    source = [labels[i] for i in sorted(labels)] if labels else None
+    ours = built.model.state_dict()
+    state = dict(payload["state_dict"])
+    if head_changes(source, classes):
+        state = {
+            k: v
+            for k, v in state.items()
+            if not k.startswith("classifier") and (k not in ours or v.shape == ours[k].shape)
+        }
+    misfit = [k for k, v in state.items() if k in ours and v.shape != ours[k].shape]
+    if misfit:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID,
+            f"{point.key} does not fit this model (other shapes: {misfit[:8]}); fine-tune with "
+            "the source job's config_overrides",
+        )
+    missing, unexpected = built.model.load_state_dict(state, strict=False)
+    body = [k for k in [*missing, *unexpected] if not k.startswith("classifier")]
+    if body:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID,
+            f"{point.key} does not fit this model (missing or unexpected: {body[:8]})",
+        )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_huggingface.build import Built, build_model, resolve_pretrained, save_checkpoint
-from trainyard_huggingface.checkpoint import HuggingfaceCheckpoint, Resumed
+from trainyard_huggingface.checkpoint import HuggingfaceCheckpoint, Resumed, load_init_weights
 from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
@@ -145,6 +145,9 @@ def train(ctx: TrainingContext) -> dict[str, float]:
     transformers.logging.set_verbosity_warning()
     seed_everything(hp.seed)  # before building: the random init follows the seed
     built = build_model(spec, classes, options.config_overrides, pretrained)
+    init = ctx.init_point()
+    if init is not None:  # fine-tuning: another job's weights, a new head for new classes
+        load_init_weights(built, init, classes)
     train_set, val_set = make_datasets(
         ctx.dataset_dir, hp.image_size, built.image_mean, built.image_std
     )

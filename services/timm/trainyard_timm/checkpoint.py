@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.init_point import InitPoint, head_changes
 from trainyard_runtime.training.rng import restore_rng_state, rng_state
 from trainyard_wire.failures import FailureReason
 
@@ -107,3 +108,38 @@ class TimmCheckpoint:
             shutil.copyfile(point.best, self.best_path)
             progress.best, progress.best_epoch = tuple(state["best"]), int(state["best_epoch"])
         return progress
+
+
+def _head_keys(model, state: dict[str, Any]) -> set[str]:
+    """The state dict keys of the model's classifier (timm names it in the model's config)."""
+    heads = model.pretrained_cfg.get("classifier") or ()
+    prefixes = tuple(f"{h}." for h in ((heads,) if isinstance(heads, str) else heads))
+    return {k for k in state if prefixes and k.startswith(prefixes)}
+
+
+def load_init_weights(model, point: InitPoint, model_name: str, classes: list[str]) -> None:
+    """Fine-tuning (`spec.init_from`): the source's weights, with a new head for new classes.
+
+    Only the weights: the optimizer, schedule and epoch start fresh.
+    """
+    checkpoint = torch.load(point.checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID, f"{point.key} is not a checkpoint of a timm job"
+        )
+    if checkpoint.get("model") != model_name:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID,
+            f"{point.key} is a checkpoint of {checkpoint.get('model')!r}, not {model_name!r}",
+        )
+    state = dict(checkpoint["state_dict"])
+    head = _head_keys(model, state)
+    if head_changes(checkpoint.get("class_names"), classes):
+        state = {k: v for k, v in state.items() if k not in head}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    body = [k for k in [*missing, *unexpected] if k not in head]
+    if body:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID,
+            f"{point.key} does not fit this model (missing or unexpected: {body[:8]})",
+        )

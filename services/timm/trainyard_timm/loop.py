@@ -2,7 +2,8 @@
 
 Reports one metric event per epoch and uploads `best.pt` (highest top1) and `last.pt` at the end
 (and during training, every CHECKPOINT_INTERVAL_SECONDS). `last.pt` carries what resuming needs:
-with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py).
+with `resume_from`, training goes on after the checkpoint's epoch (checkpoint.py); with
+`init_from`, a new training starts from another job's weights (a new head for new classes).
 With `early_stopping`, the loop ends after the epoch where the metric stalled.
 In a distributed run (spec.distributed) every rank trains a DistributedDataParallel copy on its
 share of each global batch (data.py); the metrics are summed over all ranks, so each rank sees
@@ -33,7 +34,7 @@ from trainyard_runtime.training.torch_distributed import (
 )
 from trainyard_runtime.training.torch_env import choose_device, package_versions, seed_everything
 from trainyard_timm import model as models
-from trainyard_timm.checkpoint import TimmCheckpoint
+from trainyard_timm.checkpoint import TimmCheckpoint, load_init_weights
 from trainyard_timm.data import build_loaders
 from trainyard_timm.plugin import TimmOptions
 from trainyard_wire.failures import FailureReason
@@ -144,6 +145,9 @@ def _train(ctx: TrainingContext) -> dict[str, float]:
     # A resumed run starts from its checkpoint's weights, not pretrained ones.
     weights = None if spec.resume_from else models.pretrained_file(ctx, opts.pretrained_file)
     model = models.create(spec.model, len(classes), opts.drop_rate, weights)
+    init = ctx.init_point()
+    if init is not None:
+        load_init_weights(model, init, spec.model, classes)
     mean, std = models.normalization(model)
     data = build_loaders(
         ctx.dataset_dir, spec, mean, std, opts.augment, device, ctx.rank, ctx.world_size

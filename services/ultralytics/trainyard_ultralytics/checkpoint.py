@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.init_point import InitPoint, head_changes
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS
 from trainyard_wire.failures import FailureReason
 
@@ -65,3 +66,46 @@ class UltralyticsCheckpoint:
             (self.save_dir / "weights").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(point.best, self.save_dir / "weights" / "best.pt")
         return Resumed(point.checkpoint, epochs)
+
+
+def _data_names(data: str) -> list[str] | None:
+    """The class names of the job's data: a data.yaml's `names`, or an ImageFolder's folders."""
+    path = Path(data)
+    if path.is_dir():
+        from trainyard_runtime.datasets.imagefolder import imagefolder_classes
+
+        return imagefolder_classes(path)
+    import yaml
+
+    names = (yaml.safe_load(path.read_text()) or {}).get("names")
+    if isinstance(names, dict):
+        return [str(names[k]) for k in sorted(names)]
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def init_model(ctx: TrainingContext, point: InitPoint, data: str):
+    """Fine-tuning (`spec.init_from`): the job's architecture with the source's weights.
+
+    ultralytics' own transfer does the rest: training builds the model for this data set's
+    classes and takes every tensor whose name and shape fit, so the detection head's class
+    branch (its shape follows the class count) starts new and the backbone is kept.
+    """
+    import torch
+    from ultralytics import YOLO
+
+    checkpoint = torch.load(point.checkpoint, map_location="cpu", weights_only=False)
+    source = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    task = ULTRALYTICS_TASKS[ctx.spec.task]
+    if source is None or getattr(source, "task", task) != task:
+        raise TrainingError(
+            FailureReason.CHECKPOINT_INVALID,
+            f"{point.key} is not an ultralytics {task} checkpoint",
+        )
+    names = getattr(source, "names", None)
+    source_names = [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else None
+    ours = _data_names(data)
+    if ours is not None:
+        head_changes(source_names, ours)
+    model = YOLO(ctx.spec.model, task=task)
+    model.load(str(point.checkpoint))
+    return model

@@ -5,7 +5,8 @@ reports that epoch's losses and validation metrics (and ends the loop when early
 so: ultralytics' own `patience` follows its fitness, ours the spec's metric), and the run's
 best.pt/last.pt are uploaded when it ends (and during training, every
 CHECKPOINT_INTERVAL_SECONDS). With
-`resume_from`, ultralytics resumes the run that saved that last.pt (checkpoint.py).
+`resume_from`, ultralytics resumes the run that saved that last.pt; with `init_from`, a new
+training starts from another job's weights (checkpoint.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
 from trainyard_runtime.training.datasets import yolo_data_file
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
-from trainyard_ultralytics.checkpoint import UltralyticsCheckpoint
+from trainyard_ultralytics.checkpoint import UltralyticsCheckpoint, init_model
 from trainyard_ultralytics.data import write_yolo_yaml
 from trainyard_ultralytics.models import ULTRALYTICS_TASKS, config_name
 from trainyard_ultralytics.plugin import UltralyticsOptions
@@ -117,7 +118,13 @@ def train(ctx: TrainingContext) -> dict[str, float]:
         device = ",".join(str(index) for index in range(ranks))
     save_dir = ctx.work_dir / "runs" / "train"
     resumed = UltralyticsCheckpoint(save_dir).resume(ctx)
-    model = _resumable_model(resumed.checkpoint) if resumed else _load_model(ctx, weights)
+    init = None if resumed else ctx.init_point()
+    if resumed:
+        model = _resumable_model(resumed.checkpoint)
+    elif init is not None:  # fine-tuning: ultralytics transfers what fits (checkpoint.py)
+        model = init_model(ctx, init, data)
+    else:
+        model = _load_model(ctx, weights)
 
     state: dict[str, Any] = {"stopped": False, "final": {}}
 
@@ -157,7 +164,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             options,
             data=data,
             device=device,
-            pretrained=weights is not None,
+            pretrained=weights is not None or init is not None,
             save_dir=save_dir,
         )
     )

@@ -34,6 +34,13 @@ class StoppedEarly(StrictModel):
     reason: str = Field(max_length=1000)
 
 
+class RegisteredVersion(StrictModel):
+    """The model version a succeeded run with spec.register_as became."""
+
+    name: str = Field(max_length=200)
+    version: int = Field(ge=1)
+
+
 class StatusEvent(_Event):
     type: Literal["status"] = "status"
     state: ReportedState
@@ -45,6 +52,8 @@ class StatusEvent(_Event):
     metrics: dict[str, float | None] | None = None
     # On a succeeded run that early stopping ended before its last epoch.
     stopped_early: StoppedEarly | None = None
+    # On a succeeded run with spec.register_as: the version it registered.
+    registered: RegisteredVersion | None = None
 
 
 class HeartbeatEvent(_Event):

@@ -30,6 +30,7 @@ class FailureReason(StrEnum):
     RESUME_INVALID = "resume_invalid"
     RESUME_FINISHED = "resume_finished"
     NO_EPOCHS = "no_epochs"
+    REGISTRATION_FAILED = "registration_failed"  # spec.register_as: the registry refused
     # memory, from the exception, the exit or the pod
     OOM_KILLED = "oom_killed"  # the kernel's OOM killer (or Kubernetes' OOMKilled)
     CUDA_OOM = "cuda_oom"  # the GPU ran out of memory

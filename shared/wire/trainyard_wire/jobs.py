@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from trainyard_wire.events import StoppedEarly, WeightsTier
+from trainyard_wire.events import RegisteredVersion, StoppedEarly, WeightsTier
 
 
 class Progress(BaseModel):
@@ -67,10 +67,15 @@ class JobView(BaseModel):
     attempt: int = 1
     retries: list[dict[str, Any]] = []
     resumed_from: str | None = None
+    # Fine-tuning: where the starting weights came from (spec.init_from as asked: job and
+    # checkpoint, or registered model and version) and `uri`, the checkpoint it resolved to.
+    init_from: dict[str, Any] | None = None
     # A succeeded job that early stopping ended before its last epoch: when and why.
     stopped_early: StoppedEarly | None = None
     # With hyperparams.pretrained: the weights the latest attempt loaded (from its event).
     weights: WeightsUsed | None = None
+    # A succeeded job with spec.register_as: the model registry version it became.
+    registered: RegisteredVersion | None = None
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Task = Literal["classification", "detection", "segmentation", "pose"]
 DatasetFormat = Literal["imagefolder", "yolo", "coco"]
@@ -115,6 +124,64 @@ class EarlyStopping(StrictModel):
         return self
 
 
+# A registered model's name in the model registry (MLflow's names are freer; ours stay boring).
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+CHECKPOINT_NAMES: tuple[str, ...] = ("best", "last")
+
+
+class InitFromJob(StrictModel):
+    """Start from a checkpoint of an earlier Trainyard job."""
+
+    job: str = Field(pattern=r"^job-[A-Za-z0-9_-]{1,60}$", description="The id of a job.")
+    checkpoint: Literal["best", "last"] = "best"
+
+
+class InitFromUri(StrictModel):
+    """Start from a checkpoint file in this deployment's storage (key or URI)."""
+
+    uri: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="A checkpoint's storage key or URI (s3://…, file://…) under checkpoints/.",
+    )
+
+
+class InitFromModel(StrictModel):
+    """Start from a version of a model in the model registry (`GET /v1/models`)."""
+
+    model: str = Field(pattern=MODEL_NAME, description="A registered model's name.")
+    version: int = Field(ge=1, le=1_000_000)
+
+
+def _init_from_kind(value: Any) -> str | None:
+    """Which of the three forms a value is, by the key that names its source."""
+    for kind in ("job", "uri", "model"):
+        keys = (
+            value
+            if isinstance(value, dict)
+            else vars(value)
+            if isinstance(value, BaseModel)
+            else {}
+        )
+        if kind in keys:
+            return kind
+    return None
+
+
+InitFrom = Annotated[
+    Annotated[InitFromJob, Tag("job")]
+    | Annotated[InitFromUri, Tag("uri")]
+    | Annotated[InitFromModel, Tag("model")],
+    Discriminator(
+        _init_from_kind,
+        custom_error_type="init_from_form",
+        custom_error_message="init_from must be one of {'job': 'job-…', 'checkpoint': "
+        "'best'|'last'}, {'uri': '<checkpoint key or URI>'} or {'model': '<registered "
+        "name>', 'version': N}",
+    ),
+]
+
+
 class JobSpec(StrictModel):
     framework: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     task: Task
@@ -136,6 +203,17 @@ class JobSpec(StrictModel):
         description="A checkpoint to continue from: a job id, or a checkpoint's storage key or "
         "URI (under checkpoints/ in this deployment's storage).",
     )
+    init_from: InitFrom | None = Field(
+        None,
+        description="Fine-tune: start a new training (fresh optimizer, epoch 1) from these "
+        "weights; a classification head whose classes differ is re-initialised.",
+    )
+    register_as: str | None = Field(
+        None,
+        pattern=MODEL_NAME,
+        description="On success, register the best checkpoint as a new version of this model "
+        "in the model registry (MLflow).",
+    )
     max_retries: int = Field(
         0,
         ge=0,
@@ -150,3 +228,23 @@ class JobSpec(StrictModel):
         default_factory=Distributed,
         description="Train over several processes and nodes (default: one process).",
     )
+
+    @field_validator("init_from")
+    @classmethod
+    def _one_starting_point(cls, value: Any, info: ValidationInfo) -> Any:
+        """Reported on `init_from` (declared after both), so the error names that field."""
+        if value is None:
+            return value
+        if info.data.get("resume_from") is not None:
+            raise ValueError(
+                "init_from and resume_from exclude each other: resume_from continues a "
+                "training (its optimizer and epoch), init_from starts a new one from its "
+                "weights; give one of them"
+            )
+        hyperparams = info.data.get("hyperparams")
+        if hyperparams is not None and hyperparams.pretrained:
+            raise ValueError(
+                "init_from and hyperparams.pretrained=true both choose the starting weights: "
+                "give init_from alone, or pretrained=true without init_from"
+            )
+        return value

@@ -39,6 +39,12 @@ def parse_checkpoint_key(key: str) -> CheckpointPlace | None:
     return CheckpointPlace(project, job_id, filename)
 
 
+def checkpoint_place_in(uri: str) -> CheckpointPlace | None:
+    """What a checkpoint's key or URI (the key at its end) says; None for any other value."""
+    parts = uri.split("/")
+    return parse_checkpoint_key("/".join(parts[-6:])) if len(parts) >= 6 else None
+
+
 def dataset_key(dataset_id: str, relative: str) -> str:
     return check_key(f"datasets/{dataset_id}/{relative}")
 

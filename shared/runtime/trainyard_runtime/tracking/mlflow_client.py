@@ -242,6 +242,12 @@ class MlflowRestClient:
             raise TrackingError(f"could not read {local} for upload: {exc}") from exc
 
     # -- transport --------------------------------------------------------------------------
+    def request(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """One REST call (see `_request`), for the other MLflow APIs (model_registry.py)."""
+        return self._request(method, path, ok=ok, **kwargs)
+
     def _request(
         self, method: str, path: str, *, ok: tuple[int, ...] = (), **kwargs: Any
     ) -> httpx.Response:
@@ -270,6 +276,11 @@ class MlflowRestClient:
         if response.status_code >= 400 and response.status_code not in ok:
             raise TrackingError(f"MLflow refused {method} {path}: {_describe(response)}")
         return response
+
+
+def field(response: httpx.Response, *keys: str) -> Any:
+    """A value from an MLflow answer (public for the registry client)."""
+    return _field(response, *keys)
 
 
 def _field(response: httpx.Response, *keys: str) -> Any:

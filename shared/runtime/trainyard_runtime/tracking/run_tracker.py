@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from trainyard_runtime.storage.layout import checkpoint_place_in
 from trainyard_runtime.tracking.mlflow_client import (
     Metric,
     MlflowRestClient,
@@ -24,7 +25,7 @@ from trainyard_runtime.tracking.mlflow_client import (
     TrackingError,
     now_ms,
 )
-from trainyard_wire.spec import JobSpec
+from trainyard_wire.spec import InitFromUri, JobSpec
 
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 DEFAULT_EXPERIMENT_PREFIX = "trainyard/"
@@ -35,6 +36,8 @@ class TrackingSink(Protocol):
 
 
 class Tracker(Protocol):
+    @property
+    def run(self) -> RunInfo | None: ...
     def start(self, job_id: str, spec: JobSpec) -> None: ...
     def epoch(self, epoch: int, metrics: Mapping[str, float | None]) -> None: ...
     def checkpoint(self, local: Path, filename: str) -> None: ...
@@ -43,6 +46,10 @@ class Tracker(Protocol):
 
 class NullTracker:
     """Used when no tracking server is configured."""
+
+    @property
+    def run(self) -> RunInfo | None:
+        return None
 
     def start(self, job_id: str, spec: JobSpec) -> None:
         pass
@@ -66,6 +73,17 @@ def flatten_params(value: Any, prefix: str = "") -> dict[str, str]:
         return out
     key = prefix.rstrip(".")
     return {key: value if isinstance(value, str) else json.dumps(value)} if key else {}
+
+
+def lineage_tags(spec: JobSpec) -> dict[str, str]:
+    """A fine-tuned run's tags: the checkpoint it started from and that checkpoint's job."""
+    if not isinstance(spec.init_from, InitFromUri):
+        return {}
+    tags = {"trainyard.init_from": spec.init_from.uri}
+    place = checkpoint_place_in(spec.init_from.uri)
+    if place is not None:
+        tags["trainyard.init_from_job"] = place.job_id
+    return tags
 
 
 class RunTracker:
@@ -122,6 +140,7 @@ class RunTracker:
             "trainyard.task": spec.task,
             "trainyard.project": spec.project,
             "mlflow.runName": name,
+            **lineage_tags(spec),
         }
         self._run = self._client.create_run(experiment_id, name, tags)
         # Report the link first: if logging params fails, the job still points at the run.

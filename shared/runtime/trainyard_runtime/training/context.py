@@ -15,6 +15,7 @@ from trainyard_runtime.storage.layout import checkpoint_key
 from trainyard_runtime.tracking import NullTracker, Tracker
 from trainyard_runtime.training.early_stopping import EarlyStopper
 from trainyard_runtime.training.errors import TrainingError
+from trainyard_runtime.training.init_point import InitPoint, fetch_init_point, init_uri
 from trainyard_runtime.training.resume_point import ResumePoint, fetch_resume_point
 from trainyard_runtime.weights.access import WeightsAccess
 from trainyard_runtime.weights.local_cache import WeightsCache
@@ -66,6 +67,7 @@ class TrainingContext:
     # Epochs an earlier run of this training finished (resumed from its checkpoint).
     epochs_before: int = 0
     _resume: ResumePoint | None = None
+    _init: InitPoint | None = None
     _best_uploaded: tuple[int, int] | None = None  # (size, mtime) of the best file uploaded
     # spec.early_stopping at work; set when it ended training before the last epoch.
     early_stopper: EarlyStopper | None = None
@@ -159,6 +161,15 @@ class TrainingContext:
                 self.storage, self.spec.resume_from, self.work_dir / "resume"
             )
         return self._resume
+
+    def init_point(self) -> InitPoint | None:
+        """The checkpoint `spec.init_from` names, fetched once; None to start from scratch."""
+        uri = init_uri(self.spec)
+        if uri is None:
+            return None
+        if self._init is None:
+            self._init = fetch_init_point(self.storage, uri, self.work_dir / "init")
+        return self._init
 
     def resuming_after(self, epoch: int, total_epochs: int | None = None) -> int:
         """Note that `epoch` epochs are done already; returns the first epoch to train now."""

@@ -32,6 +32,7 @@ from trainyard_runtime.training.datasets import resolve_dataset
 from trainyard_runtime.training.errors import TrainingError
 from trainyard_runtime.training.offline_sink import OfflineSink
 from trainyard_runtime.training.output_capture import OutputCapture
+from trainyard_runtime.training.registration import register_best
 from trainyard_runtime.training.torch_env import stay_offline
 from trainyard_wire.failures import CANCELLED_MESSAGE, FailureReason
 
@@ -109,10 +110,22 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             rank=world.rank if world else 0,
             world_size=world.world_size if world else 1,
         )
-        final = train(ctx) or {}
+        final = {k: float(v) for k, v in (train(ctx) or {}).items()}
+        registered = register_best(
+            env.mlflow_tracking_uri,
+            env.job_id,
+            env.spec,
+            ctx.checkpoints.get("best"),
+            tracker.run,
+            final,
+        )
         tracker.finish("FINISHED")
-        stopped = {"stopped_early": ctx.stopped_early.model_dump()} if ctx.stopped_early else {}
-        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()}, **stopped)
+        extra: dict[str, Any] = {}
+        if ctx.stopped_early:
+            extra["stopped_early"] = ctx.stopped_early.model_dump()
+        if registered:
+            extra["registered"] = registered.model_dump()
+        sink.status("succeeded", metrics=final, **extra)
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")

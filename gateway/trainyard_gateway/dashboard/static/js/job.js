@@ -64,8 +64,28 @@ function header(job, actions) {
         ? fact("Weights", el("span", { title: job.weights.sha256 }, `${job.weights.tier} tier · ${formatBytes(job.weights.size)} · ${job.weights.sha256.slice(0, 12)}`))
         : null,
       job.mlflow?.url ? fact("MLflow", el("a", { href: job.mlflow.url, target: "_blank", rel: "noopener" }, job.mlflow.run_id || "run")) : null,
+      job.resumed_from ? fact("Resumed from", jobLink(job.resumed_from)) : null,
+      job.init_from ? fact("Fine-tuned from", lineage(job.init_from)) : null,
+      job.registered ? fact("Registered as", `${job.registered.name} v${job.registered.version}`) : null,
     ),
     el("div", { class: "job-progress" }, progressBar(job), eta ? el("span", { class: "muted small" }, eta) : null),
+  );
+}
+
+function jobLink(id) {
+  return el("a", { href: `#/jobs/${encodeURIComponent(id)}`, class: "mono", id: "lineage-job" }, id);
+}
+
+// Where a fine-tuned job's weights came from: the source job (a link), the registered model
+// version it was read from, and the checkpoint file.
+function lineage(source) {
+  return el(
+    "span",
+    { id: "lineage" },
+    source.model ? `model ${source.model} v${source.version} · ` : null,
+    source.job ? jobLink(source.job) : null,
+    source.checkpoint ? ` (${source.checkpoint})` : null,
+    el("div", { class: "muted mono small" }, source.uri || ""),
   );
 }
 

@@ -73,7 +73,8 @@ def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
         default_port=8009,
         tasks=lambda: {
             "classification": TaskSupport(
-                dataset_formats=["imagefolder"], models=["counter", "counter-wide"],
+                dataset_formats=["imagefolder"],
+                models=["counter", "counter-wide"],
                 metrics=["loss", "accuracy"],
             )
         },

@@ -32,4 +32,5 @@ PLUGIN = FrameworkPlugin(
     versions=lambda: {"toy": "1.0"},
     device=lambda: "cpu",
     options_model=ToyOptions,
+    warm_imports=("toy_framework.plugin",),
 )

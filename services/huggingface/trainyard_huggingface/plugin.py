@@ -84,4 +84,13 @@ PLUGIN = FrameworkPlugin(
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
+    # What train.py imports before its first step (torch and transformers with them).
+    warm_imports=(
+        "torch",
+        "torchvision",
+        "transformers",
+        "trainyard_huggingface.build",
+        "trainyard_huggingface.data",
+        "trainyard_huggingface.checkpoint",
+    ),
 )

@@ -93,4 +93,6 @@ PLUGIN = FrameworkPlugin(
     options_model=TimmOptions,
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
+    # What a run imports before its first step (loop.py and with it torch, timm, torchvision).
+    warm_imports=("torch", "torchvision", "timm", "trainyard_timm.loop"),
 )

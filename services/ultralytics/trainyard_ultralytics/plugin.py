@@ -131,4 +131,7 @@ PLUGIN = FrameworkPlugin(
     options_model=UltralyticsOptions,
     is_known_model=is_known,
     extra_checks=_extra_checks,
+    # Not ultralytics itself: a run points YOLO_CONFIG_DIR at its own folder before importing
+    # it, and ultralytics reads its settings from there as it is imported.
+    warm_imports=("torch", "torchvision"),
 )

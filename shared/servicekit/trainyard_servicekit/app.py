@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from trainyard_runtime.training.torch_env import stay_offline
 from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNotFound
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
+from trainyard_servicekit.executors.warm_starter import WarmStarter
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
@@ -171,7 +173,13 @@ def build_executors(
 
             executors.append(KubernetesExecutor.from_environment(settings.kubernetes, plugin.name))
         else:
-            executors.append(SubprocessExecutor(runs_dir))
+            warm = WarmStarter(
+                sys.executable,
+                ("trainyard_runtime.training", *plugin.warm_imports),
+                runs_dir.parent / "warm-runner.log",
+                enabled=settings.warm_starts,
+            )
+            executors.append(SubprocessExecutor(runs_dir, warm=warm))
     return executors
 
 
@@ -221,6 +229,14 @@ def create_service_app(
             device=caps.device,
             running=sum(each.running_count() for each in executors),
             capacity=sum(service.capacity(each) for each in executors),
+            warm_runner=next(
+                (
+                    each.warm.health()
+                    for each in executors
+                    if isinstance(each, SubprocessExecutor) and each.warm
+                ),
+                None,
+            ),
         )
 
     @app.get("/v1/capabilities", response_model=Capabilities, dependencies=[Internal])

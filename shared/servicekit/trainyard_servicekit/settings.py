@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     storage_uri: str | None = Field(None, validation_alias=str(RunVariable.STORAGE_URI))
     max_concurrent_runs: int = Field(2, ge=1, validation_alias="MAX_CONCURRENT_RUNS")
     stop_grace_seconds: float = Field(10.0, ge=0, validation_alias="STOP_GRACE_SECONDS")
+    # Subprocess runs fork from a process that has already imported torch and the framework
+    # (executors/warm_runner.py); off: every run is a fresh `python -m`.
+    warm_starts: bool = Field(True, validation_alias="WARM_STARTS")
     heartbeat_interval: float = Field(
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )

@@ -65,6 +65,7 @@ class RunInfo:
     # whether it ran out of memory (host or GPU).
     failure_reason: str | None = None
     oom: bool = False
+    warm_start: bool = False  # forked from the warm runner, not started cold
 
     @property
     def finished(self) -> bool:
@@ -85,6 +86,7 @@ class RunInfo:
             stop_requested=self.stop_requested,
             failure_reason=self.failure_reason,
             oom=self.oom,
+            warm_start=self.warm_start,
         )
 
 

@@ -49,6 +49,7 @@ class RunRecord:
             "reason": info.reason,
             "failure_reason": info.failure_reason,
             "oom": info.oom,
+            "warm_start": info.warm_start,
         }
 
     @classmethod
@@ -67,6 +68,7 @@ class RunRecord:
             stop_requested=bool(data.get("stop_requested")),
             failure_reason=data.get("failure_reason"),
             oom=bool(data.get("oom")),
+            warm_start=bool(data.get("warm_start")),
         )
         start_time = data.get("process_start_time")
         process = (

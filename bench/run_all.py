@@ -22,6 +22,7 @@ from bench import (
     api_load,
     callback_ingest,
     dispatch_throughput,
+    framework_start,
     log_streaming,
     start_latency,
     storage,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         api_load,
         dispatch_throughput,
         storage,
+        framework_start,
         training_overhead,
     )
 }

@@ -97,6 +97,7 @@ class WarmStarter:
         self.restarts = 0
         self.last_failure: str | None = None
         self._lock = threading.Lock()
+        self._send_lock = threading.Lock()  # one request on the socket at a time, whole
         self._proc: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None  # set once the runner is ready
         self._runner_env: dict[str, str] = {}
@@ -254,7 +255,8 @@ class WarmStarter:
             "status_path": str(status_path),
         }
         try:
-            control.sendall(json.dumps(request).encode() + b"\n")
+            with self._send_lock:
+                control.sendall(json.dumps(request).encode() + b"\n")
         except OSError:
             with self._lock:
                 self._children.pop(run_id, None)

@@ -170,6 +170,7 @@ def run(work: Path, quick: bool) -> list[Table]:
         progress(f"{framework}: Trainyard, warm")
         warm, warm_runs = through_trainyard(work / framework / "warm", framework, spec, runs, True)
         h, c, w = (summary(each)["p50"] for each in (hand, cold, warm))
+        progress(f"{framework}: p50 by hand {h:.1f} s, cold {c:.1f} s, warm {w:.1f} s")
         if w > TARGET:
             missed.append(framework)
         table.add(

@@ -188,6 +188,10 @@ def main(argv: list[str]) -> ChildRun | None:
     for name in argv[1:]:
         importlib.import_module(name)
         imported.append(name)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        # A forked child cannot use its parent's CUDA context: better no warm runner at all.
+        raise SystemExit(f"warm runner: importing {', '.join(imported)} initialised CUDA")
     return Runner(control).serve(imported)
 
 

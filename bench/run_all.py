@@ -23,6 +23,7 @@ from bench import (
     callback_ingest,
     dispatch_throughput,
     distributed,
+    framework_start,
     log_streaming,
     start_latency,
     storage,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         dispatch_throughput,
         storage,
         weights_tiers,
+        framework_start,
         training_overhead,
         distributed,
     )

@@ -15,12 +15,12 @@ from tests.support.datasets import tiny_dataset
 from tests.support.jobs import get_job, submit, toy_spec, wait_for
 from tests.support.processes import process_alive
 from trainyard_runtime.training.runner import SPILL_FILE
-from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN
 from trainyard_wire.states import TERMINAL
 
 from .stack import intact_event_log, log_lines, service_run, wait_file
 
 GATEWAY_OUTAGE_SECONDS = 20
+KILLED = "killed by signal SIGKILL"
 
 
 def epochs_of(events):
@@ -56,14 +56,19 @@ def test_service_killed_mid_run_then_restarted(tmp_path, stack):
 
     adopted = service_run(service_url, survivor["id"])
     assert (adopted["status"], adopted["pid"]) == ("running", pids[survivor["id"]])
+    # Both runs were forked by the service's warm runner, which outlived the service and
+    # reaped the victim: how it died is known. (A cold run's is not: it ends DIED_WHILE_DOWN
+    # with no exit code, see tests/shared/test_subprocess_executor.py.)
+    assert adopted["warm_start"] is True
     lost_run = service_run(service_url, victim["id"])
-    assert (lost_run["status"], lost_run["reason"]) == ("failed", DIED_WHILE_DOWN)
-    assert lost_run["exit_code"] is None and lost_run["failure_reason"] == "process_exited"
+    assert (lost_run["status"], lost_run["reason"]) == ("failed", KILLED)
+    assert (lost_run["exit_code"], lost_run["signal"]) == (137, 9)
+    assert lost_run["failure_reason"] == "process_exited"
 
     failed = wait_for(gateway.url, victim["id"], TERMINAL, timeout=30)
     assert failed["state"] == "failed", failed
-    assert failed["error"]["message"] == DIED_WHILE_DOWN
-    assert "exit_code" not in failed["error"]  # unknown, and not made up
+    assert failed["error"]["message"] == KILLED
+    assert failed["error"]["exit_code"] == 137
     done = wait_for(gateway.url, survivor["id"], TERMINAL, timeout=60)
     assert done["state"] == "succeeded", done
     survivor_events = intact_event_log(gateway, survivor["id"])

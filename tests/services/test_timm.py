@@ -6,8 +6,10 @@ The test process has no torch: everything timm runs in `.venvs/timm` through sub
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,11 @@ from tests.support.train_py import (
 )
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification
+from trainyard_runtime.run_environment import RunEnvironment
+from trainyard_servicekit.executors import LaunchSpec, RunStatus
+from trainyard_servicekit.executors.subprocess import SubprocessExecutor
+from trainyard_servicekit.executors.warm_starter import WarmStarter
+from trainyard_wire.spec import JobSpec
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = environment_python(REPO, "timm")
@@ -292,3 +299,85 @@ def test_service_health_capabilities_and_validation(
         assert validate(model="resnet18", hyperparams={"pretrained": True}).status_code == 200
         no_weights = problems(validate(model="cspresnet50d", hyperparams={"pretrained": True}))
         assert "POST /v1/weights" in no_weights["hyperparams.pretrained"]["allowed"][1]
+
+
+def warm_imports() -> tuple[str, ...]:
+    """What the timm plugin asks its warm runner to import (read in the timm environment)."""
+    out = subprocess.run(
+        [
+            str(PYTHON),
+            "-c",
+            "from trainyard_timm.plugin import PLUGIN; print(*PLUGIN.warm_imports)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return tuple(out.stdout.split())
+
+
+def executor_run(executor: SubprocessExecutor, job_id: str, job_spec: dict[str, Any], tmp: Path):
+    """Run the timm train module through the executor; return (run, events, other lines)."""
+    env = RunEnvironment(
+        job_id, JobSpec.model_validate(job_spec), None, None, (tmp / "storage").as_uri()
+    )
+    started = executor.start(LaunchSpec("trainyard_timm.train", env))
+    deadline = time.monotonic() + 300
+    while not (info := executor.status(job_id)).finished:
+        assert time.monotonic() < deadline, executor.logs(job_id)
+        time.sleep(0.2)
+    lines = executor.logs(job_id)
+    events = [
+        json.loads(line.removeprefix("[trainyard] "))
+        for line in lines
+        if line.startswith("[trainyard] {")
+    ]
+    # Without the clock: `(5.0s)` an epoch took.
+    others = [
+        re.sub(r"\(\d+(\.\d+)?s\)", "(s)", line)
+        for line in lines
+        if not line.startswith("[trainyard] {")
+    ]
+    assert info.warm_start == started.warm_start
+    return info, events, others
+
+
+def same_run(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """What a run reported, without the clock: states, per-epoch metrics, final metrics."""
+    return [
+        (e["type"], e.get("state"), e.get("epoch"), e.get("metrics"), e.get("name"))
+        for e in events
+        if e["type"] in ("status", "metric", "artifact")
+    ]
+
+
+@pytest.mark.e2e
+def test_a_warm_started_run_is_the_same_program_as_a_cold_one(tmp_path: Path) -> None:
+    """Same seed, same metrics and output, forked from a warm runner or started cold (the same
+    job id in two executors' folders); a failure ends with the same exit code."""
+    data = make_classification(tmp_path / "shapes", train_per_class=4, val_per_class=2, size=32)
+    job = spec(data, hyperparams={"epochs": 1, "seed": 3})
+    broken = spec(tmp_path / "missing", hyperparams={"epochs": 1})
+    warm = WarmStarter(str(PYTHON), warm_imports(), tmp_path / "warm-runner.log")
+    warm.open()
+    cold_executor = SubprocessExecutor(tmp_path / "cold", str(PYTHON))
+    warm_executor = SubprocessExecutor(tmp_path / "warm", str(PYTHON), warm=warm)
+    try:
+        deadline = time.monotonic() + 180
+        while not warm.health().ready:
+            assert time.monotonic() < deadline, (tmp_path / "warm-runner.log").read_text()
+            time.sleep(0.2)
+        cold, cold_events, cold_lines = executor_run(cold_executor, "job", job, tmp_path)
+        hot, hot_events, hot_lines = executor_run(warm_executor, "job", job, tmp_path)
+        assert (cold.warm_start, hot.warm_start) == (False, True)
+        assert (cold.status, hot.status) == (RunStatus.SUCCEEDED, RunStatus.SUCCEEDED)
+        assert same_run(hot_events) == same_run(cold_events)
+        assert [e["epoch"] for e in of_type(hot_events, "metric")] == [1]
+        assert hot_lines == cold_lines
+
+        cold_bad, *_ = executor_run(cold_executor, "bad", broken, tmp_path)
+        hot_bad, *_ = executor_run(warm_executor, "bad", broken, tmp_path)
+        assert cold_bad.status == hot_bad.status == RunStatus.FAILED
+        assert hot_bad.exit_code == cold_bad.exit_code != 0
+    finally:
+        warm_executor.close()

@@ -1,5 +1,8 @@
 """The subprocess executor with real processes: exit codes, signals, stop, logs, reaping, and
-finding its runs again after the service that started them was killed."""
+finding its runs again after the service that started them was killed.
+
+Every behaviour runs twice: runs started cold (`python -m`) and runs forked by a warm runner;
+both must be the same program."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord
 from trainyard_servicekit.executors.subprocess import DIED_WHILE_DOWN, SubprocessExecutor
+from trainyard_servicekit.executors.warm_starter import WarmStarter
 from trainyard_wire.spec import JobSpec
 
 # The programs read no spec; a run's environment holds one all the same.
@@ -68,8 +72,15 @@ PROGRAMS = {
         "from trainyard_wire.spec import JobSpec\n"
         f"spec = JobSpec.model_validate({TOY_SPEC!r})\n"
         "from trainyard_servicekit.executors.subprocess import SubprocessExecutor\n"
-        "executor = SubprocessExecutor(Path(sys.argv[1]))\n"
-        "for module in sys.argv[2:]:\n"
+        "from trainyard_servicekit.executors.warm_starter import WarmStarter\n"
+        "warm = None\n"
+        "if sys.argv[2] == 'warm':\n"
+        "    warm = WarmStarter(sys.executable, ('json',), Path(sys.argv[1]) / 'warm.log')\n"
+        "    warm.open()\n"
+        "    while not warm.health().ready:\n"
+        "        time.sleep(0.05)\n"
+        "executor = SubprocessExecutor(Path(sys.argv[1]), warm=warm)\n"
+        "for module in sys.argv[3:]:\n"
         "    executor.start(LaunchSpec(module, RunEnvironment(module, spec, None, None, 'file:///t')))\n"
         "while not executor.status('ok_prog').finished:\n"
         "    time.sleep(0.05)\n"
@@ -79,15 +90,26 @@ PROGRAMS = {
 }
 
 
-@pytest.fixture
-def executor(tmp_path):
+@pytest.fixture(params=["cold", "warm"])
+def executor(request, tmp_path):
     modules = tmp_path / "modules"
     modules.mkdir()
     for name, source in PROGRAMS.items():
         (modules / f"{name}.py").write_text(source)
-    made = SubprocessExecutor(tmp_path / "runs")
+    warm = ready_warm_starter(tmp_path) if request.param == "warm" else None
+    made = SubprocessExecutor(tmp_path / "runs", warm=warm)
     made.test_env = {"PYTHONPATH": str(modules)}  # type: ignore[attr-defined]
-    return made
+    made.expect_warm = warm is not None  # type: ignore[attr-defined]
+    yield made
+    made.close()
+
+
+def ready_warm_starter(tmp_path: Path, imports: tuple[str, ...] = ("json",)) -> WarmStarter:
+    """A warm runner of this interpreter, once it has imported `imports` and is ready."""
+    warm = WarmStarter(sys.executable, imports, tmp_path / "warm-runner.log")
+    warm.open()
+    wait_until(lambda: warm.health().ready, timeout=60)
+    return warm
 
 
 def toy_launch(run_id: str, module: str) -> LaunchSpec:
@@ -99,7 +121,9 @@ def toy_launch(run_id: str, module: str) -> LaunchSpec:
 def launch(executor, run_id, module):
     with pytest.MonkeyPatch.context() as patch:  # the run's process inherits the environment
         patch.setenv("PYTHONPATH", executor.test_env["PYTHONPATH"])
-        return executor.start(toy_launch(run_id, module))
+        info = executor.start(toy_launch(run_id, module))
+    assert info.warm_start == getattr(executor, "expect_warm", False)
+    return info
 
 
 def wait_finished(executor, run_id, timeout=20):
@@ -229,23 +253,25 @@ def test_cuda_out_of_memory_in_the_output_is_the_reason(executor):
 
 def test_a_restarted_executor_finds_its_runs_again(tmp_path, executor):
     """The service is killed; one run ended before, one trains on, one dies meanwhile, one
-    ends well meanwhile."""
+    ends well meanwhile. Warm-started runs too: their runner outlives the service, reaps
+    them and leaves how each ended."""
     runs = tmp_path / "runs-restart"
     try:
-        check_restart(tmp_path, runs, executor.test_env)
+        check_restart(tmp_path, runs, executor.test_env, executor.expect_warm)
     finally:  # whatever failed, no process of these runs outlives the test
         for record in (tmp_path / "registry").glob("*.json"):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(json.loads(record.read_text())["pgid"], signal.SIGKILL)
 
 
-def check_restart(tmp_path, runs, test_env):
+def check_restart(tmp_path, runs, test_env, warm):
     service = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "service_prog",
             str(runs),
+            "warm" if warm else "cold",
             "ok_prog",
             "stubborn",
             "polite",
@@ -278,8 +304,19 @@ def check_restart(tmp_path, runs, test_env):
     late = restarted.status("late_ok")  # from the exit code it left
     assert (late.status, late.exit_code, late.reason) == (RunStatus.SUCCEEDED, 0, None)
 
+    assert {run.run_id: run.warm_start for run in restarted.list()} == dict.fromkeys(
+        ["ok_prog", "late_ok", "polite", "stubborn"], warm
+    )
     died = restarted.status("polite")
-    assert (died.status, died.reason, died.exit_code) == (RunStatus.FAILED, DIED_WHILE_DOWN, None)
+    if warm:  # its runner saw the signal
+        assert (died.status, died.signal, died.exit_code) == (RunStatus.FAILED, 9, 137)
+        assert died.reason == "killed by signal SIGKILL"
+    else:
+        assert (died.status, died.reason, died.exit_code) == (
+            RunStatus.FAILED,
+            DIED_WHILE_DOWN,
+            None,
+        )
     assert died.failure_reason == "process_exited" and died.ended_at is not None
 
     adopted = restarted.status("stubborn")
@@ -289,7 +326,8 @@ def check_restart(tmp_path, runs, test_env):
     # Not our child any more, yet stop still reaches its whole group (SIGTERM ignored: KILL).
     restarted.stop("stubborn", grace_seconds=0.5)
     final = wait_finished(restarted, "stubborn")
-    assert final.status == RunStatus.STOPPED and final.exit_code is None
+    assert final.status == RunStatus.STOPPED
+    assert (final.exit_code, final.signal) == ((137, 9) if warm else (None, None))
     wait_until(lambda: not process_alive(adopted.pid) and not process_alive(stubborn_child))
 
     # What the restarted executor learnt is on disk for the next restart.

@@ -81,6 +81,7 @@ def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
         versions=lambda: {"toy": "1.0"},
         device=lambda: "cpu",
         options_model=options_model(environ),
+        warm_imports=("toy_framework.plugin",),
     )
 
 

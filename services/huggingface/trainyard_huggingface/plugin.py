@@ -100,4 +100,13 @@ PLUGIN = FrameworkPlugin(
     weights=WEIGHTS,
     # Trainer under torchrun runs DistributedDataParallel itself: gloo on the CPU, NCCL on GPUs.
     distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
+    # What train.py imports before its first step (torch and transformers with them).
+    warm_imports=(
+        "torch",
+        "torchvision",
+        "transformers",
+        "trainyard_huggingface.build",
+        "trainyard_huggingface.data",
+        "trainyard_huggingface.checkpoint",
+    ),
 )

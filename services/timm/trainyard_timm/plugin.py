@@ -115,4 +115,6 @@ PLUGIN = FrameworkPlugin(
     weights=WEIGHTS,
     # DistributedDataParallel in its own loop: gloo on the CPU, NCCL on GPUs, over nodes.
     distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
+    # What a run imports before its first step (loop.py and with it torch, timm, torchvision).
+    warm_imports=("torch", "torchvision", "timm", "trainyard_timm.loop"),
 )

@@ -152,4 +152,7 @@ PLUGIN = FrameworkPlugin(
     # Its own DDP launch spreads a job over the CUDA devices of one machine (device="0,1"):
     # no CPU processes (it refuses them), no nodes beyond one.
     distributed=DistributedSupport(gpu_processes=True, own_launcher=True),
+    # Not ultralytics itself: a run points YOLO_CONFIG_DIR at its own folder before importing
+    # it, and ultralytics reads its settings from there as it is imported.
+    warm_imports=("torch", "torchvision"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -24,6 +25,7 @@ from trainyard_servicekit.executors import Executor, LaunchSpec, RunInfo, RunNot
 from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
 from trainyard_servicekit.executors.unavailable import ExecutorRefused, ExecutorUnavailable
+from trainyard_servicekit.executors.warm_starter import WarmStarter
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
@@ -255,7 +257,13 @@ def build_executors(
             executors.append(KubernetesExecutor.from_environment(settings.kubernetes, plugin.name))
         else:
             pool = DevicePool.parse(settings.gpu_devices)
-            executors.append(SubprocessExecutor(runs_dir, gpu_pool=pool))
+            warm = WarmStarter(
+                sys.executable,
+                ("trainyard_runtime.training", *plugin.warm_imports),
+                runs_dir.parent / "warm-runner.log",
+                enabled=settings.warm_starts,
+            )
+            executors.append(SubprocessExecutor(runs_dir, gpu_pool=pool, warm=warm))
     return executors
 
 
@@ -305,6 +313,14 @@ def create_service_app(
             device=caps.device,
             running=sum(service.load(each) for each in executors),
             capacity=sum(service.capacity(each) for each in executors),
+            warm_runner=next(
+                (
+                    each.warm.health()
+                    for each in executors
+                    if isinstance(each, SubprocessExecutor) and each.warm
+                ),
+                None,
+            ),
         )
 
     @app.get("/v1/capabilities", response_model=Capabilities, dependencies=[Internal])

@@ -59,6 +59,9 @@ class FrameworkPlugin:
     warm_up: Callable[[], None] | None = None
     # `python -m` this to train; default `trainyard_<name>.train`.
     train_module: str = ""
+    # What the warm runner imports once, before it forks runs (executors/warm_runner.py):
+    # slow imports every run makes, none that touches CUDA or starts a thread.
+    warm_imports: tuple[str, ...] = ()
     versions: Callable[[], dict[str, str]] = dict  # more versions than `packages` give
     device: Callable[[], str] = device_description
     # Pretrained weights: their name in the tiers, whether the framework publishes them, how

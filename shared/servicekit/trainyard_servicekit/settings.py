@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     # The machine's GPUs subprocess runs are given from, comma-separated ("0,1,2,3"); empty:
     # every run sees the service's own.
     gpu_devices: str = Field("", validation_alias="TRAINYARD_GPU_DEVICES")
+    # Subprocess runs fork from a process that has already imported torch and the framework
+    # (executors/warm_runner.py); off: every run is a fresh `python -m`.
+    warm_starts: bool = Field(True, validation_alias="WARM_STARTS")
     heartbeat_interval: float = Field(
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )

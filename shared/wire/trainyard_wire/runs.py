@@ -56,6 +56,19 @@ class RunView(BaseModel):
     # whether it ran out of memory; the gateway copies both into the job's error.
     failure_reason: str | None = None
     oom: bool = False
+    # Forked from the service's warm runner (its imports already done) rather than started cold.
+    warm_start: bool = False
+
+
+class WarmRunnerHealth(BaseModel):
+    """The warm runner that forks runs with torch and the framework already imported."""
+
+    enabled: bool
+    ready: bool  # False: starting (or restarting); runs start cold meanwhile
+    pid: int | None = None
+    imports: list[str] = []
+    restarts: int = 0  # replaced after it ended unasked
+    last_failure: str | None = None
 
 
 class Health(BaseModel):
@@ -65,6 +78,7 @@ class Health(BaseModel):
     device: str
     running: int
     capacity: int
+    warm_runner: WarmRunnerHealth | None = None  # None: its executor has none (Kubernetes)
 
 
 class TaskSupport(BaseModel):

@@ -75,6 +75,7 @@ class RunInfo:
     attempt: int | None = None
     # The GPUs it was given from the service's pool (its CUDA_VISIBLE_DEVICES); None: no pool.
     devices: list[str] | None = None
+    warm_start: bool = False  # forked from the warm runner, not started cold
 
     @property
     def finished(self) -> bool:
@@ -95,6 +96,7 @@ class RunInfo:
             stop_requested=self.stop_requested,
             failure_reason=self.failure_reason,
             oom=self.oom,
+            warm_start=self.warm_start,
         )
 
 

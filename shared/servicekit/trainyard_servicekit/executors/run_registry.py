@@ -52,6 +52,7 @@ class RunRecord:
             "processes": info.processes,
             "attempt": info.attempt,
             "devices": info.devices,
+            "warm_start": info.warm_start,
         }
 
     @classmethod
@@ -73,6 +74,7 @@ class RunRecord:
             processes=int(data.get("processes") or 1),
             attempt=data.get("attempt"),
             devices=data.get("devices"),
+            warm_start=bool(data.get("warm_start")),
         )
         start_time = data.get("process_start_time")
         process = (

@@ -10,11 +10,18 @@ still runs is adopted again (no longer our child: its liveness is polled), one w
 gone without a recorded exit ends failed, saying so. Such a run's exit code comes from the file
 train.py leaves it in (the run environment's `exit_code_file`); one that died without writing
 it stays unknown.
+
+With a warm starter (warm_starter.py) a run is forked from a process that has already imported
+torch and the framework, instead of a fresh `python -m`: the same program, seconds sooner. Such
+a run is not the service's child; the warm runner reaps it and reports its returncode (and
+leaves it in the run's `exit_status` file for a restarted service). Without a ready runner, a
+run starts cold.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -35,15 +42,18 @@ from trainyard_servicekit.executors.base import (
     RunStatus,
 )
 from trainyard_servicekit.executors.device_pool import DevicePool
-from trainyard_servicekit.executors.launch_command import local_command
+from trainyard_servicekit.executors.launch_command import local_command, uses_launcher
 from trainyard_servicekit.executors.logfile import tail_lines, tail_start
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord, RunRegistry
+from trainyard_servicekit.executors.warm_starter import WarmChild, WarmStarter
 from trainyard_wire.spec import processes_per_node
 
 FOLLOW_POLL_SECONDS = 0.2
 FAILURE_TAIL_LINES = 50  # output lines searched for a cause (a CUDA out-of-memory error)
 EXIT_CODE_FILE = "exit_code"  # in the run's folder, written by train.py as it exits
+EXIT_STATUS_FILE = "exit_status"  # in the run's folder, written by the warm runner that reaped it
+STATUS_FILE_WAIT = 2.0  # seconds a warm run's ended process is given for its exit_status file
 DIED_WHILE_DOWN = "process died while the service was down"
 ENDED_AFTER_RESTART = "ended without leaving its exit code, after the service restarted"
 
@@ -56,7 +66,8 @@ def _kill_group(pgid: int, sig: int) -> None:
 @dataclass
 class _Run:
     record: RunRecord
-    proc: subprocess.Popen[bytes] | None = None  # None: adopted after a restart, or ended
+    # None: adopted after a restart (or after its warm runner ended), or ended
+    proc: subprocess.Popen[bytes] | WarmChild | None = None
     oom_kills_at_start: int | None = None
 
     @property
@@ -83,6 +94,7 @@ class SubprocessExecutor(Executor):
         oom_counter: OomKillCounter | None = None,
         liveness_poll: float = 0.5,
         gpu_pool: DevicePool | None = None,
+        warm: WarmStarter | None = None,
     ) -> None:
         self.runs_dir = runs_dir
         self.python = python
@@ -91,12 +103,21 @@ class SubprocessExecutor(Executor):
         self.oom_counter = oom_counter or OomKillCounter.of_this_process()
         self.liveness_poll = liveness_poll
         self.gpu_pool = gpu_pool
+        self.warm = warm
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
         self._restore()
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    def open(self) -> None:
+        if self.warm is not None:
+            self.warm.open()
+
+    def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
 
     # -- starting, and finding runs again after a restart ------------------------------------
 
@@ -106,6 +127,8 @@ class SubprocessExecutor(Executor):
         log_path = run_dir / "output.log"
         exit_code_file = run_dir / EXIT_CODE_FILE
         exit_code_file.unlink(missing_ok=True)
+        status_file = run_dir / EXIT_STATUS_FILE
+        status_file.unlink(missing_ok=True)
         # The service's own environment (storage credentials, caches, PATH), then the run's.
         run_env = launch.environment.placed(run_dir / "work", exit_code_file)
         env = {**os.environ, **run_env.to_env()}
@@ -113,28 +136,47 @@ class SubprocessExecutor(Executor):
         if devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
         oom_kills = self.oom_counter.read()
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                local_command(self.python, launch),
-                cwd=run_dir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so stop reaches its children
+        log_path.touch()
+        handle: subprocess.Popen[bytes] | WarmChild | None = None
+        # A distributed run starts the group launcher (torchrun's agent), never a warm fork.
+        if self.warm is not None and not uses_launcher(launch):
+            handle = self.warm.start(
+                launch.run_id, launch.module, env, run_dir, log_path, status_file
             )
+        if handle is None:
+            with log_path.open("ab") as log:
+                handle = subprocess.Popen(
+                    local_command(self.python, launch),
+                    cwd=run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: stop reaches its children
+                )
+        assert handle.pid is not None
+        warm = isinstance(handle, WarmChild)
         info = RunInfo(
             run_id=launch.run_id,
             status=RunStatus.RUNNING,
             executor=self.name,
             started_at=datetime.now(UTC),
-            pid=proc.pid,
+            pid=handle.pid,
             processes=processes_per_node(launch.spec),
             attempt=launch.attempt,
             devices=devices,
+            warm_start=warm,
         )
-        record = RunRecord(info, ProcessIdentity.of(proc.pid), proc.pid, log_path)
-        run = _Run(record, proc, oom_kills)
+        if isinstance(handle, WarmChild):
+            identity = (
+                ProcessIdentity(handle.pid, handle.start_time)
+                if handle.start_time is not None
+                else None
+            )
+        else:
+            identity = ProcessIdentity.of(handle.pid)
+        record = RunRecord(info, identity, handle.pid, log_path)
+        run = _Run(record, handle, oom_kills)
         with self._lock:
             self._runs[launch.run_id] = run
             self.registry.save(record)
@@ -161,6 +203,7 @@ class SubprocessExecutor(Executor):
                     self.gpu_pool.hold(record.info.run_id, record.info.devices)
                 threading.Thread(target=self._watch_adopted, args=(run,), daemon=True).start()
             else:
+                self._await_status_file(run)
                 self._end_unobserved(run, DIED_WHILE_DOWN)
         self._prune()
 
@@ -169,6 +212,11 @@ class SubprocessExecutor(Executor):
     def _reap(self, run: _Run) -> None:
         assert run.proc is not None
         code = run.proc.wait()
+        if code is None:  # its warm runner ended first: watch it as an adopted run
+            with self._lock:
+                run.proc = None
+            self._watch_adopted(run)
+            return
         _kill_group(run.record.pgid, signal.SIGKILL)  # leftovers of the run (workers, children)
         fired = self._oom_killer_fired(run)
         with self._lock:
@@ -187,14 +235,37 @@ class SubprocessExecutor(Executor):
         while run.alive():
             time.sleep(self.liveness_poll)
         _kill_group(run.record.pgid, signal.SIGKILL)
+        self._await_status_file(run)
         with self._lock:
             self._end_unobserved(run, ENDED_AFTER_RESTART)
 
+    def _await_status_file(self, run: _Run) -> None:
+        """A warm run's runner, where it still runs, reaps it and says how it ended: give
+        it a moment to."""
+        if not run.info.warm_start:
+            return
+        status_file = self.run_dir(run.info.run_id) / EXIT_STATUS_FILE
+        deadline = time.monotonic() + STATUS_FILE_WAIT
+        while not status_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _end_unobserved(self, run: _Run, unknown: str) -> None:
-        """End a run that ended while it was not our child, from the exit code it left; with
-        `unknown` as the reason where it left none (caller holds the lock)."""
+        """End a run that ended while it was not our child, from the returncode its warm
+        runner left or else the exit code train.py left; with `unknown` as the reason where
+        there is neither (caller holds the lock)."""
+        run_dir = self.run_dir(run.info.run_id)
         try:
-            code: int | None = int((self.run_dir(run.info.run_id) / EXIT_CODE_FILE).read_text())
+            returncode = int(json.loads((run_dir / EXIT_STATUS_FILE).read_text())["returncode"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        else:
+            if returncode < 0:
+                self._conclude(run, 128 - returncode, -returncode, unknown=unknown)
+            else:
+                self._conclude(run, returncode, None, unknown=unknown)
+            return
+        try:
+            code: int | None = int((run_dir / EXIT_CODE_FILE).read_text())
         except (OSError, ValueError):
             code = None
         self._conclude(run, code, None, unknown=unknown)
@@ -265,19 +336,22 @@ class SubprocessExecutor(Executor):
 
     def _escalate(self, run: _Run, grace_seconds: float) -> None:
         proc = run.proc
+        deadline = time.monotonic() + grace_seconds
         if proc is not None:
             try:
-                proc.wait(timeout=grace_seconds)
-                return
+                if proc.wait(timeout=grace_seconds) is not None:
+                    return
             except subprocess.TimeoutExpired:
-                pass
-        else:
-            deadline = time.monotonic() + grace_seconds
-            while run.alive() and time.monotonic() < deadline:
-                time.sleep(min(self.liveness_poll, 0.1))
-            if not run.alive():
+                _kill_group(run.record.pgid, signal.SIGKILL)
                 return
-        _kill_group(run.record.pgid, signal.SIGKILL)
+        # Not our child (adopted, or its warm runner ended): watched by its pid.
+        identity = run.record.process
+        if identity is None:
+            return
+        while identity.alive() and time.monotonic() < deadline:
+            time.sleep(min(self.liveness_poll, 0.1))
+        if identity.alive():
+            _kill_group(run.record.pgid, signal.SIGKILL)
 
     def _log_path(self, run_id: str) -> Path:
         with self._lock:

@@ -74,6 +74,8 @@ def _apply_status(job: Job, event: StatusEvent) -> None:
         }
     if event.metrics:
         job.metrics = {**(job.metrics or {}), **event.metrics}
+    if event.result is not None:
+        job.result = event.result
     transition(job, target, error)
 
 

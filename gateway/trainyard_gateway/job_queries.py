@@ -145,6 +145,9 @@ def job_view(
         attempt=job.attempt,
         retries=job.retries or [],
         resumed_from=job.resumed_from,
+        kind=job.kind,
+        source_job_id=job.source_job_id,
+        result=job.result,
         stopped_early=(
             stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
         ).get(job.id),

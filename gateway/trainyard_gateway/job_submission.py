@@ -119,6 +119,8 @@ def submit(session: WriteSession, spec: JobSpec, storage: Storage) -> Job:
         dataset_id=dataset_id or _same_dataset_id(spec, resumed),
         attempt=1,
         resumed_from=resumed.id if resumed else None,
+        kind=spec.kind,
+        source_job_id=spec.source.job_id if spec.source else None,
     )
     session.add(job)
     session.flush()

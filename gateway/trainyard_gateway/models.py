@@ -87,12 +87,18 @@ class Job(Base):
     resumed_from: Mapped[str | None] = mapped_column(String(64))
     # Set by the watchdog while the service of a running job does not answer; cleared when it does.
     service_unreachable_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # train, export or evaluate (spec.kind); an export's training job, and what the job found
+    # (from its final status: an export's parity report).
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
+    source_job_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),
         Index("ix_jobs_listing", "created_at", "id"),
         Index("ix_jobs_project", "project"),
         Index("ix_jobs_dataset_id", "dataset_id"),
+        Index("ix_jobs_source_job_id", "source_job_id"),
     )
 
 

@@ -84,4 +84,5 @@ PLUGIN = FrameworkPlugin(
     is_known_model=_is_known_model,
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
+    export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
 )

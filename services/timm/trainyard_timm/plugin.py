@@ -93,4 +93,5 @@ PLUGIN = FrameworkPlugin(
     options_model=TimmOptions,
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
+    export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
 )

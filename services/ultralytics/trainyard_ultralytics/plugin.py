@@ -131,4 +131,6 @@ PLUGIN = FrameworkPlugin(
     options_model=UltralyticsOptions,
     is_known_model=is_known,
     extra_checks=_extra_checks,
+    # ultralytics' exporter, the formats that need no GPU toolchain (export.py), every task.
+    export_formats=lambda _task: ["onnx", "torchscript"],
 )

@@ -140,7 +140,9 @@ class TrainingService:
                     f"{self.plugin.name} is at capacity ({running}/"
                     f"{self.capacity(executor)} {executor.name} runs); try again when one ends",
                 )
-            launch = LaunchSpec(self.plugin.train_module, self.run_environment(request))
+            launch = LaunchSpec(
+                self.plugin.module_for(request.spec.kind), self.run_environment(request)
+            )
             return (await run_in_threadpool(self._launch, executor, launch)).view(), True
 
     def _launch(self, executor: Executor, launch: LaunchSpec) -> RunInfo:

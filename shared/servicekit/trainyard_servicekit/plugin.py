@@ -61,6 +61,8 @@ class FrameworkPlugin:
     device: Callable[[], str] = device_description
     # Where the service listens without PORT; the platform's frameworks have theirs in the wire.
     default_port: int = 0
+    # task -> the formats an export job of that task may ask for (none: the task has no export).
+    export_formats: Callable[[str], list[str]] = field(default=lambda _task: [])
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -70,10 +72,17 @@ class FrameworkPlugin:
                 raise ValueError(f"plugin {self.name!r} needs a default_port")
             object.__setattr__(self, "default_port", SERVICE_PORTS[self.name])
 
+    def module_for(self, kind: str) -> str:
+        """What `python -m` runs for a job of this kind: train.py, or `trainyard_<name>.<kind>`."""
+        return self.train_module if kind == "train" else f"trainyard_{self.name}.{kind}"
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             framework=self.name,
-            tasks=self.tasks(),
+            tasks={
+                task: support.model_copy(update={"export_formats": self.export_formats(task)})
+                for task, support in self.tasks().items()
+            },
             options_schema=self.options_model.model_json_schema(),
             versions={
                 "python": platform.python_version(),
@@ -136,7 +145,29 @@ class FrameworkPlugin:
             for item in describe_errors(exc.errors(), self.options_model):
                 item["field"] = f"options.{item['field']}"
                 problems.append(item)
-        return problems + self._early_stopping_problems(spec, support) + self.extra_checks(spec)
+        return (
+            problems
+            + self._early_stopping_problems(spec, support)
+            + self._export_problems(spec)
+            + self.extra_checks(spec)
+        )
+
+    def _export_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        """An export job must ask for a format this framework exports the task to."""
+        if spec.export is None:
+            return []
+        formats = self.export_formats(spec.task)
+        if spec.export.format in formats:
+            return []
+        return [
+            problem(
+                "export.format",
+                f"{self.name} does not export {spec.task} models to {spec.export.format}"
+                if formats
+                else f"{self.name} does not export {spec.task} models",
+                formats,
+            )
+        ]
 
     def _local_dataset_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         """A local dataset path must name what exists on the machine the run will see."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,6 +45,8 @@ class StatusEvent(_Event):
     metrics: dict[str, float | None] | None = None
     # On a succeeded run that early stopping ended before its last epoch.
     stopped_early: StoppedEarly | None = None
+    # What an export or evaluation job found (an export's parity report), succeeded or failed.
+    result: dict[str, Any] | None = None
 
 
 class HeartbeatEvent(_Event):
@@ -70,7 +72,7 @@ class LogEvent(_Event):
 class ArtifactEvent(_Event):
     type: Literal["artifact"] = "artifact"
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["checkpoint", "metrics", "file"] = "checkpoint"
+    kind: Literal["checkpoint", "metrics", "file", "export"] = "checkpoint"
     uri: str = Field(max_length=2048)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -30,6 +30,9 @@ class FailureReason(StrEnum):
     RESUME_INVALID = "resume_invalid"
     RESUME_FINISHED = "resume_finished"
     NO_EPOCHS = "no_epochs"
+    # export: the exported file answered differently from the model it came from
+    EXPORT_MISMATCH = "export_mismatch"
+    EXPORT_FAILED = "export_failed"  # the exporter or the exported file's runtime raised
     # memory, from the exception, the exit or the pod
     OOM_KILLED = "oom_killed"  # the kernel's OOM killer (or Kubernetes' OOMKilled)
     CUDA_OOM = "cuda_oom"  # the GPU ran out of memory

@@ -59,6 +59,11 @@ class JobView(BaseModel):
     resumed_from: str | None = None
     # A succeeded job that early stopping ended before its last epoch: when and why.
     stopped_early: StoppedEarly | None = None
+    # train, export or evaluate; for the last two, the training job whose model they use and
+    # what they found (an export's parity report).
+    kind: str = "train"
+    source_job_id: str | None = None
+    result: dict[str, Any] | None = None
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

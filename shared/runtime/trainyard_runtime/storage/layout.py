@@ -2,6 +2,7 @@
 
 datasets/{dataset_id}/…
 checkpoints/projects/{project}/jobs/{job_id}/{best,last}.<ext>
+exports/projects/{project}/jobs/{export_job_id}/model.<format suffix>
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from trainyard_runtime.storage.base import check_key
 
 CHECKPOINTS = "checkpoints/"
+EXPORTS = "exports/"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,11 @@ class CheckpointPlace:
 
 def checkpoint_key(project: str, job_id: str, filename: str) -> str:
     return check_key(f"{CHECKPOINTS}projects/{project}/jobs/{job_id}/{filename}")
+
+
+def export_key(project: str, job_id: str, filename: str) -> str:
+    """Where an export job keeps the file it exported (beside nothing else: one per job)."""
+    return check_key(f"{EXPORTS}projects/{project}/jobs/{job_id}/{filename}")
 
 
 def parse_checkpoint_key(key: str) -> CheckpointPlace | None:

@@ -77,6 +77,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         continue_run_id=env.mlflow_run_id,
     )
     code = 0
+    ctx: TrainingContext | None = None
     try:
         sink.status("running")
         print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
@@ -96,7 +97,10 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         final = train(ctx) or {}
         tracker.finish("FINISHED")
         stopped = {"stopped_early": ctx.stopped_early.model_dump()} if ctx.stopped_early else {}
-        sink.status("succeeded", metrics={k: float(v) for k, v in final.items()}, **stopped)
+        result = {"result": ctx.result} if ctx.result is not None else {}
+        sink.status(
+            "succeeded", metrics={k: float(v) for k, v in final.items()}, **stopped, **result
+        )
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
         tracker.finish("KILLED")
@@ -115,6 +119,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             message=str(exc)[:8000] or type(exc).__name__,
             exit_code=code,
             log_tail=list(capture.tail),
+            **({"result": ctx.result} if ctx is not None and ctx.result is not None else {}),
         )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -137,6 +137,18 @@ class Client:
         path = f"/v1/jobs/{_segment(job_id)}/resume"
         return JobView.model_validate(self._transport.request("POST", path, safe=False).json())
 
+    def export_job(
+        self, job_id: str, format: str, checkpoint: str = "best", **checks: Any
+    ) -> JobView:
+        """Export a succeeded training job's model (`format` onnx or torchscript): the export
+        job, which checks the file against the trained model (`checks`: atol,
+        min_top1_agreement, max_images)."""
+        path = f"/v1/jobs/{_segment(job_id)}/export"
+        body = {"format": format, "checkpoint": checkpoint, **checks}
+        return JobView.model_validate(
+            self._transport.request("POST", path, safe=False, json=body).json()
+        )
+
     def logs(self, job_id: str, tail: int = 100) -> Logs:
         return Logs.model_validate(self._get(f"/v1/jobs/{_segment(job_id)}/logs", tail=tail))
 

@@ -1,4 +1,4 @@
-"""Job commands: submit, list, show, logs, cancel, resume, wait, follow."""
+"""Job commands: submit, list, show, logs, cancel, resume, export, wait, follow."""
 
 from __future__ import annotations
 
@@ -235,6 +235,31 @@ def resume(
     """Continue a job from its last checkpoint; prints the job that now trains."""
     with connect(context, url, api_key) as client:
         job = client.resume_job(job_id)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+            return
+        _finish(client, job, as_json, timeout)
+
+
+@app.command()
+def export(
+    context: typer.Context,
+    job_id: JobId,
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Export a succeeded training job's model; the export job checks the file against the
+    trained model (its parity report is on the job; `show` prints it)."""
+    with connect(context, url, api_key) as client:
+        job = client.export_job(job_id, format, checkpoint)
         if not follow_job:
             if as_json:
                 output.print_json(job)

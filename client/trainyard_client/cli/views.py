@@ -76,6 +76,18 @@ def job_detail(job: JobView) -> RenderableType:
         grid.add_row("attempt", str(job.attempt))
     if job.resumed_from:
         grid.add_row("resumed from", job.resumed_from)
+    if job.kind != "train":
+        grid.add_row("kind", f"{job.kind} of {job.source_job_id}")
+    parity = (job.result or {}).get("parity")
+    if parity:
+        top1 = parity.get("top1_agreement")
+        grid.add_row(
+            "parity",
+            f"{'passed' if parity.get('passed') else 'FAILED'}: max abs diff "
+            f"{parity.get('max_abs_diff')}, mean abs diff {parity.get('mean_abs_diff')}"
+            + ("" if top1 is None else f", top-1 agreement {top1}")
+            + f" on {parity.get('images')} images",
+        )
     if job.metrics:
         grid.add_row("metrics", format_metrics(job.metrics))
     if job.mlflow:

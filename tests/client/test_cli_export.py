@@ -1,0 +1,23 @@
+"""`trainyard export`: relays the gateway's refusals with exit code 2 (the export itself runs in
+tests/e2e/test_export.py, against a framework that exports)."""
+
+from __future__ import annotations
+
+from trainyard_client import Client
+
+
+def test_export_relays_why_a_job_cannot_be_exported(
+    cli, api: Client, toy_spec_for, queued_spec
+) -> None:
+    job = api.create_job(toy_spec_for(epochs=1))
+    api.wait(job.id, timeout=60)
+    # The toy framework trains but offers no export format: its service says so.
+    refused = cli("export", job.id, "--format", "onnx", "--checkpoint", "last")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "422" in refused.stderr and "does not export classification" in refused.stderr
+    # A job that has not trained has no model yet.
+    queued = api.create_job(queued_spec())
+    early = cli("export", queued.id)
+    assert early.returncode == 2
+    assert "409" in early.stderr and "only a succeeded training job" in early.stderr
+    api.cancel_job(queued.id)

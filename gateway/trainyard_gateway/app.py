@@ -17,8 +17,9 @@ from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
+from trainyard_gateway.predictions import LIMITS, MAX_PREDICT_BODY, PREDICT_PREFIX
 from trainyard_gateway.production import check_production_settings
-from trainyard_gateway.routes import callbacks, datasets, jobs, system, webhooks
+from trainyard_gateway.routes import callbacks, datasets, jobs, predictions, system, webhooks
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.webhook_delivery import DeliveryWorker
@@ -67,13 +68,23 @@ def create_app(
     app.state.api_keys = ApiKeys(settings.api_key_list(), settings.allow_anonymous)
     install_error_handlers(app, JobSpec)
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_request_bytes, exempt_prefixes=("/v1/datasets",)
+        BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        exempt_prefixes=("/v1/datasets", PREDICT_PREFIX),
+    )
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=MAX_PREDICT_BODY,
+        exempt_prefixes=(),
+        only_prefixes=(PREDICT_PREFIX,),
+        hint=f"{LIMITS})",
     )
     app.include_router(system.router)
     app.include_router(system.public_router, dependencies=[ApiKeyRequired])
     app.include_router(jobs.router, dependencies=[ApiKeyRequired])
     app.include_router(datasets.router, dependencies=[ApiKeyRequired])
     app.include_router(webhooks.router, dependencies=[ApiKeyRequired])
+    app.include_router(predictions.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     app.include_router(dashboard_router)
     install_metrics(app, db, lambda: registry.frameworks)

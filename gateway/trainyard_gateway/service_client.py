@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from trainyard_wire.predictions import ModelCacheView, Prediction, PredictRun
 from trainyard_wire.runs import Capabilities, Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
@@ -21,6 +22,8 @@ from trainyard_wire.spec import JobSpec
 START_TIMEOUT = 60.0
 VALIDATE_TIMEOUT = 15.0
 HEALTH_TIMEOUT = 3.0
+# A first prediction loads the model (the framework's import, the checkpoint's download).
+PREDICT_TIMEOUT = 300.0
 
 Answer = TypeVar("Answer", bound=BaseModel)
 
@@ -158,6 +161,13 @@ class ServiceClient:
         body = self._json("GET", f"/v1/runs/{run_id}/logs", params=params)
         lines = body.get("lines") if isinstance(body, dict) else None
         return [str(line) for line in lines] if isinstance(lines, list) else []
+
+    def predict(self, request: PredictRun) -> Prediction:
+        body = request.model_dump(mode="json")
+        return self._model(Prediction, "POST", "/v1/predict", json=body, timeout=PREDICT_TIMEOUT)
+
+    def model_cache(self) -> ModelCacheView:
+        return self._model(ModelCacheView, "GET", "/v1/predict/cache")
 
     # -- plumbing ----------------------------------------------------------------------------
     def _run(self, method: str, path: str, **kwargs: Any) -> RunView:

@@ -1,4 +1,4 @@
-"""Job commands: submit, list, show, logs, cancel, resume, export, wait, follow."""
+"""Job commands: submit, list, show, logs, cancel, resume, export, predict, wait, follow."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from trainyard_client.cli.common import (
 )
 from trainyard_client.cli.follow import follow
 from trainyard_client.cli.job_file import build_spec, load_job_file, local_dataset_uri
-from trainyard_client.cli.views import job_detail, jobs_table
+from trainyard_client.cli.views import job_detail, jobs_table, predictions_table
 from trainyard_client.client import Client
 from trainyard_wire.jobs import JobView
 
@@ -267,6 +267,28 @@ def export(
                 output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
             return
         _finish(client, job, as_json, timeout)
+
+
+@app.command()
+def predict(
+    context: typer.Context,
+    job_id: JobId,
+    images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
+    conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Ask a succeeded training job's model about images: top classes, or boxes with class
+    and score (masks and keypoints in --json)."""
+    with connect(context, url, api_key) as client:
+        prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
+    if as_json:
+        output.print_json(prediction)
+    else:
+        output.stdout().print(predictions_table(prediction))
 
 
 @app.command("follow")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,6 +77,12 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
 
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_huggingface.predict import HuggingfacePredictor
+
+    return HuggingfacePredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="huggingface",
     tasks=_tasks,
@@ -85,4 +92,5 @@ PLUGIN = FrameworkPlugin(
     extra_checks=_extra_checks,
     warm_up=models.import_transformers,
     export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
+    predictor=_predictor,
 )

@@ -10,28 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainyard_runtime.export.job import Prepared
-from trainyard_runtime.training import TrainingContext, TrainingError, run_training
-from trainyard_wire.failures import FailureReason
+from trainyard_runtime.training import TrainingContext, run_training
 from trainyard_wire.spec import JobSpec
 
 
 def prepare(checkpoint: Path, spec: JobSpec, dataset_dir: Path, limit: int) -> Prepared:
-    import timm
-    import torch
     from torchvision import datasets
 
     from trainyard_timm.data import _rgb, build_transforms
+    from trainyard_timm.predict import load_trained
 
-    payload = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if not isinstance(payload, dict) or "state_dict" not in payload:
-        raise TrainingError(
-            FailureReason.CHECKPOINT_INVALID, f"{checkpoint.name} is not a timm checkpoint"
-        )
-    model = timm.create_model(
-        payload["model"], pretrained=False, num_classes=len(payload["class_names"])
-    )
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
+    model, payload = load_trained(checkpoint)
     _, eval_tf = build_transforms(payload["image_size"], payload["mean"], payload["std"], False)
     val = datasets.ImageFolder(str(dataset_dir / "val"), transform=eval_tf, loader=_rgb)
     inputs = [val[i][0].unsqueeze(0).numpy() for i in range(min(limit, len(val)))]

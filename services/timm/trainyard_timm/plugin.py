@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -86,6 +87,12 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
 
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_timm.predict import TimmPredictor
+
+    return TimmPredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="timm",
     tasks=_tasks,
@@ -94,4 +101,5 @@ PLUGIN = FrameworkPlugin(
     is_known_model=is_known_model,
     extra_checks=_extra_checks,
     export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
+    predictor=_predictor,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,6 +125,12 @@ def _extra_checks(spec: JobSpec) -> list[dict[str, Any]]:
     return []
 
 
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_ultralytics.predict import UltralyticsPredictor
+
+    return UltralyticsPredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="ultralytics",
     tasks=_tasks,
@@ -133,4 +140,5 @@ PLUGIN = FrameworkPlugin(
     extra_checks=_extra_checks,
     # ultralytics' exporter, the formats that need no GPU toolchain (export.py), every task.
     export_formats=lambda _task: ["onnx", "torchscript"],
+    predictor=_predictor,
 )

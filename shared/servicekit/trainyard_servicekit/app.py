@@ -24,7 +24,9 @@ from trainyard_servicekit.executors.unavailable import ExecutorRefused, Executor
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
+from trainyard_servicekit.predictions import ModelPredictions
 from trainyard_servicekit.settings import ServiceSettings
+from trainyard_wire.predictions import ModelCacheView, Prediction, PredictRun
 from trainyard_wire.runs import Health, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 
@@ -202,6 +204,13 @@ def create_service_app(
         title=f"Trainyard {plugin.name} training service", version="0.1.0", lifespan=lifespan
     )
     app.state.service = service
+    predictions = ModelPredictions(
+        plugin,
+        settings.resolved_storage_uri(),
+        (settings.data_dir / "services" / plugin.name / "models").resolve(),
+        settings.predict_cache_bytes,
+    )
+    app.state.predictions = predictions
     install_error_handlers(app, StartRun)
     install_service_metrics(app, service)
 
@@ -242,6 +251,15 @@ def create_service_app(
             return JSONResponse(view.model_dump(mode="json"), status_code=200)
         record_run_started(plugin.name, view)
         return view
+
+    @app.post("/v1/predict", response_model=Prediction, dependencies=[Internal])
+    def predict(body: PredictRun) -> Prediction:
+        """Predict with a succeeded training job's model, kept loaded for the next call."""
+        return predictions.predict(body)
+
+    @app.get("/v1/predict/cache", response_model=ModelCacheView, dependencies=[Internal])
+    def predict_cache() -> ModelCacheView:
+        return predictions.cache.view()
 
     @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])
     def list_runs() -> list[RunView]:

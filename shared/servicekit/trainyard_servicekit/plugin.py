@@ -6,6 +6,7 @@ import difflib
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -63,6 +64,9 @@ class FrameworkPlugin:
     default_port: int = 0
     # task -> the formats an export job of that task may ask for (none: the task has no export).
     export_formats: Callable[[str], list[str]] = field(default=lambda _task: [])
+    # (checkpoint file, the training job's spec) -> a loaded model that predicts
+    # (trainyard_servicekit.model_cache.Predictor); None: the framework does not predict.
+    predictor: Callable[[Path, JobSpec], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -71,6 +75,10 @@ class FrameworkPlugin:
             if self.name not in SERVICE_PORTS:
                 raise ValueError(f"plugin {self.name!r} needs a default_port")
             object.__setattr__(self, "default_port", SERVICE_PORTS[self.name])
+
+    def predict_tasks(self) -> list[str]:
+        """The tasks a predictor answers for: every task it trains, when it has one."""
+        return sorted(self.tasks()) if self.predictor is not None else []
 
     def module_for(self, kind: str) -> str:
         """What `python -m` runs for a job of this kind: train.py, or `trainyard_<name>.<kind>`."""

@@ -24,6 +24,8 @@ class ServiceSettings(BaseSettings):
     storage_uri: str | None = Field(None, validation_alias=str(RunVariable.STORAGE_URI))
     max_concurrent_runs: int = Field(2, ge=1, validation_alias="MAX_CONCURRENT_RUNS")
     stop_grace_seconds: float = Field(10.0, ge=0, validation_alias="STOP_GRACE_SECONDS")
+    # How much the models kept loaded for predictions may take, by their weights' size.
+    predict_cache_bytes: int = Field(2 * 1024**3, ge=0, validation_alias="PREDICT_CACHE_BYTES")
     heartbeat_interval: float = Field(
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )

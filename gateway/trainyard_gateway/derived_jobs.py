@@ -1,4 +1,5 @@
-"""Jobs made from a training job's model: an export (`POST /v1/jobs/{id}/export`).
+"""Jobs made from a training job's model: an export (`POST /v1/jobs/{id}/export`) or an
+evaluation (`POST /v1/jobs/{id}/evaluate`).
 
 Such a job carries the training job's spec (framework, task, model, dataset: its validation
 images are what the export is checked on) with `kind`, `source` (the job and the storage key
@@ -16,7 +17,7 @@ from trainyard_gateway.errors import Conflict
 from trainyard_gateway.job_queries import artifacts
 from trainyard_gateway.models import Job
 from trainyard_runtime.storage.layout import checkpoint_key
-from trainyard_wire.exports import ExportRequest
+from trainyard_wire.exports import EvaluateRequest, ExportRequest
 from trainyard_wire.spec import ExportSettings, JobSpec, ModelSource
 from trainyard_wire.states import JobState
 
@@ -78,6 +79,25 @@ def export_spec(session: ReadSession, job: Job, request: ExportRequest) -> JobSp
             "kind": "export",
             "source": source.model_dump(),
             "export": settings.model_dump(),
+            "name": name[:200],
+            "resume_from": None,
+            "early_stopping": None,
+            "max_retries": 0,
+        }
+    )
+
+
+def evaluate_spec(session: ReadSession, job: Job, request: EvaluateRequest) -> JobSpec:
+    """The spec of a job that evaluates `job`'s model on its own data or `request.dataset`."""
+    source = model_source(session, job, request.checkpoint)
+    dataset = request.dataset.model_dump() if request.dataset else job.spec["dataset"]
+    name = f"evaluation of {job.name or job.id}"
+    return JobSpec.model_validate(
+        {
+            **job.spec,
+            "kind": "evaluate",
+            "source": source.model_dump(),
+            "dataset": dataset,
             "name": name[:200],
             "resume_from": None,
             "early_stopping": None,

@@ -101,10 +101,27 @@ def stopped_early_of(session: ReadSession, jobs: list[Job]) -> dict[str, Stopped
     return found
 
 
+def derived_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The export and evaluation jobs made from each job, in one query."""
+    rows = session.execute(
+        select(Job.source_job_id, Job.id, Job.kind, Job.state)
+        .where(Job.source_job_id.in_(job_ids))
+        .order_by(Job.created_at, Job.id)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for source, job_id, kind, state in rows:
+        found.setdefault(str(source), []).append({"id": job_id, "kind": kind, "state": state})
+    return found
+
+
 def job_views(session: ReadSession, jobs: list[Job]) -> list[JobView]:
     by_job = artifacts_of(session, [job.id for job in jobs])
     stopped = stopped_early_of(session, jobs)
-    return [job_view(session, job, by_job.get(job.id, []), stopped) for job in jobs]
+    derived = derived_of(session, [job.id for job in jobs])
+    return [
+        job_view(session, job, by_job.get(job.id, []), stopped, derived.get(job.id, []))
+        for job in jobs
+    ]
 
 
 def job_view(
@@ -112,6 +129,7 @@ def job_view(
     job: Job,
     known_artifacts: list[Artifact] | None = None,
     known_stopped_early: dict[str, StoppedEarly] | None = None,
+    known_derived: list[dict[str, Any]] | None = None,
 ) -> JobView:
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
@@ -148,6 +166,11 @@ def job_view(
         kind=job.kind,
         source_job_id=job.source_job_id,
         result=job.result,
+        derived=(
+            derived_of(session, [job.id]).get(job.id, [])
+            if known_derived is None
+            else known_derived
+        ),
         stopped_early=(
             stopped_early_of(session, [job]) if known_stopped_early is None else known_stopped_early
         ).get(job.id),

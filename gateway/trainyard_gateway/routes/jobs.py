@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
-from trainyard_gateway.derived_jobs import export_spec
+from trainyard_gateway.derived_jobs import evaluate_spec, export_spec
 from trainyard_gateway.errors import NotFound
 from trainyard_gateway.job_queries import (
     artifacts,
@@ -27,7 +27,7 @@ from trainyard_gateway.log_stream import stream_logs
 from trainyard_gateway.queue_limits import check_queue_room
 from trainyard_gateway.resume import resume_spec
 from trainyard_runtime.storage import UnsafeKeyError
-from trainyard_wire.exports import ExportRequest
+from trainyard_wire.exports import EvaluateRequest, ExportRequest
 from trainyard_wire.jobs import Artifact, JobList, JobView, Logs, Metrics
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.states import JobState
@@ -112,6 +112,19 @@ async def export_job(job_id: str, body: ExportRequest, gateway: GatewayDep) -> J
 def _export_spec(job_id: str, body: ExportRequest, gateway: Gateway) -> JobSpec:
     with gateway.db.read() as session:
         return export_spec(session, get_job(session, job_id), body)
+
+
+@router.post("/{job_id}/evaluate", status_code=201, response_model=JobView)
+async def evaluate_job(job_id: str, body: EvaluateRequest, gateway: GatewayDep) -> JobView:
+    """An evaluation job for this succeeded training job's model, on its own validation data or
+    `dataset` (same format); its metrics and details land in the evaluation job's `result`."""
+    spec = await run_in_threadpool(_evaluate_spec, job_id, body, gateway)
+    return await create_job(spec, gateway)
+
+
+def _evaluate_spec(job_id: str, body: EvaluateRequest, gateway: Gateway) -> JobSpec:
+    with gateway.db.read() as session:
+        return evaluate_spec(session, get_job(session, job_id), body)
 
 
 @router.get("/{job_id}/logs", response_model=Logs)

@@ -93,4 +93,5 @@ PLUGIN = FrameworkPlugin(
     warm_up=models.import_transformers,
     export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
     predictor=_predictor,
+    evaluates=True,
 )

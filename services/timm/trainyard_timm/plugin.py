@@ -102,4 +102,5 @@ PLUGIN = FrameworkPlugin(
     extra_checks=_extra_checks,
     export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
     predictor=_predictor,
+    evaluates=True,
 )

@@ -141,4 +141,5 @@ PLUGIN = FrameworkPlugin(
     # ultralytics' exporter, the formats that need no GPU toolchain (export.py), every task.
     export_formats=lambda _task: ["onnx", "torchscript"],
     predictor=_predictor,
+    evaluates=True,
 )

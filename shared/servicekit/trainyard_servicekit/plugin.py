@@ -67,6 +67,8 @@ class FrameworkPlugin:
     # (checkpoint file, the training job's spec) -> a loaded model that predicts
     # (trainyard_servicekit.model_cache.Predictor); None: the framework does not predict.
     predictor: Callable[[Path, JobSpec], Any] | None = None
+    # Whether it runs evaluation jobs (`trainyard_<name>.evaluate`).
+    evaluates: bool = False
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -157,8 +159,15 @@ class FrameworkPlugin:
             problems
             + self._early_stopping_problems(spec, support)
             + self._export_problems(spec)
+            + self._evaluate_problems(spec)
             + self.extra_checks(spec)
         )
+
+    def _evaluate_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        if spec.kind != "evaluate" or self.evaluates:
+            return []
+        kinds = ["train", "export"] if any(map(self.export_formats, self.tasks())) else ["train"]
+        return [problem("kind", f"{self.name} does not evaluate models", kinds)]
 
     def _export_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         """An export job must ask for a format this framework exports the task to."""

@@ -64,6 +64,8 @@ class JobView(BaseModel):
     kind: str = "train"
     source_job_id: str | None = None
     result: dict[str, Any] | None = None
+    # The export and evaluation jobs made from this one: {"id", "kind", "state"}, oldest first.
+    derived: list[dict[str, Any]] = []
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -1,5 +1,6 @@
-"""Exporting a trained timm classifier: ONNX and TorchScript pass their parity check against the
-PyTorch model, and a perturbed ONNX file fails it with export_mismatch.
+"""After training a timm classifier: ONNX and TorchScript exports pass their parity check
+against the PyTorch model, a perturbed ONNX file fails it with export_mismatch, and an
+evaluation gives the metrics training reported for the same model and data.
 
 A tiny timm ResNet is trained for one epoch on synthetic 32 px images; the export module runs
 as its service runs it (`python -m trainyard_timm.export`), events on stderr.
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
+    """(folder, dataset, training spec, training events) of a model trained for one epoch."""
     tmp = tmp_path_factory.mktemp("timm-export")
     data = make_classification(tmp / "shapes", train_per_class=6, val_per_class=3, size=32)
     spec = {
@@ -35,14 +37,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         "resources": {"gpu": 0},
         "project": "tests",
     }
-    code, _, output, _ = run_train_py("timm", tmp, "job-trained", spec)
+    code, events, output, _ = run_train_py("timm", tmp, "job-trained", spec)
     assert code == 0, output
-    return tmp, data, spec
+    return tmp, data, spec, events
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_passes_its_parity_check(trained, fmt: str) -> None:
-    tmp, _, spec = trained
+    tmp, _, spec, _ = trained
     job = f"job-export-{fmt}"
     code, events, output, _ = run_export("timm", tmp, job, export_spec(spec, "job-trained", fmt))
     assert code == 0, output
@@ -63,7 +65,7 @@ def test_export_passes_its_parity_check(trained, fmt: str) -> None:
 
 
 def test_a_perturbed_onnx_file_fails_with_export_mismatch(trained) -> None:
-    tmp, data, spec = trained
+    tmp, data, spec, _ = trained
     job = "job-export-to-break"
     job_spec = export_spec(spec, "job-trained", "onnx")
     code, _, output, _ = run_export("timm", tmp, job, job_spec)
@@ -80,3 +82,24 @@ def test_a_perturbed_onnx_file_fails_with_export_mismatch(trained) -> None:
     assert broken["reason"] == "export_mismatch"
     assert broken["report"]["passed"] is False
     assert broken["report"]["max_abs_diff"] > 1e-3
+
+
+def test_evaluation_gives_the_metrics_training_reported(trained) -> None:
+    """One epoch: best.pt is the model of epoch 1, whose validation training reported."""
+    tmp, _, spec, training = trained
+    job = {**spec, "kind": "evaluate", "source": {"job_id": "job-trained", "checkpoint": "best"}}
+    code, events, output, _ = run_train_py("timm", tmp, "job-evaluate", job, module="evaluate")
+    assert code == 0, output
+    final = final_status(events)
+    assert final["state"] == "succeeded", output
+    (epoch,) = of_type(training, "metric")
+    result = final["result"]
+    assert result["metrics"]["top1"] == pytest.approx(epoch["metrics"]["top1"])
+    assert result["metrics"]["val_loss"] == pytest.approx(epoch["metrics"]["val_loss"], rel=1e-4)
+    assert final["metrics"] == result["metrics"]
+    assert result["images"] == 9 and result["labels"] == ["circle", "square", "triangle"]
+    matrix = result["confusion_matrix"]
+    assert sum(map(sum, matrix)) == 9 and [sum(row) for row in matrix] == [3, 3, 3]
+    hits = sum(matrix[i][i] for i in range(3))
+    assert hits / 9 == pytest.approx(result["metrics"]["top1"])
+    assert [c["support"] for c in result["per_class"]] == [3, 3, 3]

@@ -150,6 +150,17 @@ class Client:
             self._transport.request("POST", path, safe=False, json=body).json()
         )
 
+    def evaluate_job(
+        self, job_id: str, checkpoint: str = "best", dataset: dict[str, str] | None = None
+    ) -> JobView:
+        """Evaluate a succeeded training job's model on its validation data or `dataset`
+        (`{"uri", "format"}`): the evaluation job."""
+        path = f"/v1/jobs/{_segment(job_id)}/evaluate"
+        body: dict[str, Any] = {"checkpoint": checkpoint, "dataset": dataset}
+        return JobView.model_validate(
+            self._transport.request("POST", path, safe=False, json=body).json()
+        )
+
     def predict(
         self,
         job_id: str,

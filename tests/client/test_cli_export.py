@@ -1,4 +1,4 @@
-"""`trainyard export`: relays the gateway's refusals with exit code 2 (the export itself runs in
+"""`trainyard export` and `trainyard evaluate`: relay the gateway's refusals with exit code 2 (the export itself runs in
 tests/e2e/test_export.py, against a framework that exports)."""
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ def test_export_relays_why_a_job_cannot_be_exported(
     refused = cli("export", job.id, "--format", "onnx", "--checkpoint", "last")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "422" in refused.stderr and "does not export classification" in refused.stderr
+    no_evaluation = cli("evaluate", job.id)
+    assert no_evaluation.returncode == 2
+    assert "422" in no_evaluation.stderr and "does not evaluate" in no_evaluation.stderr
     # A job that has not trained has no model yet.
     queued = api.create_job(queued_spec())
     early = cli("export", queued.id)

@@ -1,7 +1,8 @@
 """After training, through the whole platform: a timm job trains on the real timm service,
 then its model is exported (an export job through the same queue, service, executor and
-event stream, ending with its parity report and the ONNX file it stored) and asked for
-predictions (answered by the service, which keeps the model loaded)."""
+event stream, ending with its parity report and the ONNX file it stored), evaluated (an
+evaluation job, linked from the trained one) and asked for predictions (answered by the
+service, which keeps the model loaded)."""
 
 from __future__ import annotations
 
@@ -171,3 +172,21 @@ def test_a_file_that_is_not_an_image_is_refused(stack: Stack, tmp_path: Path) ->
     body = response.json()
     assert body["message"].startswith("notes.png is not an image")
     assert body["errors"][0]["allowed"] == ["JPEG, PNG, BMP, GIF, TIFF or WebP"]
+
+
+def test_an_evaluation_gives_the_metrics_of_training_and_is_linked_from_it(stack: Stack) -> None:
+    source = stack.trained["id"]
+    response = httpx.post(f"{stack.gateway}/v1/jobs/{source}/evaluate", json={}, timeout=60)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["kind"], created["source_job_id"]) == ("evaluate", source)
+    done = wait_for(stack.gateway, created["id"], {"succeeded", "failed", "lost"}, timeout=600)
+    assert done["state"] == "succeeded", done["error"]
+    # One epoch: best.pt is the model whose validation training reported.
+    assert done["result"]["metrics"]["top1"] == pytest.approx(stack.trained["metrics"]["top1"])
+    assert done["result"]["metrics"]["val_loss"] == pytest.approx(
+        stack.trained["metrics"]["val_loss"], rel=1e-4
+    )
+    assert len(done["result"]["confusion_matrix"]) == 3
+    derived = httpx.get(f"{stack.gateway}/v1/jobs/{source}").json()["derived"]
+    assert {"id": created["id"], "kind": "evaluate", "state": "succeeded"} in derived

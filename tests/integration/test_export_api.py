@@ -1,6 +1,7 @@
-"""`POST /v1/jobs/{id}/export` refusals, each saying what is allowed: a job with no model to
-export (unknown, not succeeded), a format no framework offers, a framework that does not
-export the task. The exports themselves run in tests/e2e/test_export.py and tests/services."""
+"""`POST /v1/jobs/{id}/export` and `…/evaluate` refusals, each saying what is allowed: a job with
+no model (unknown, not succeeded), a format no framework offers, a framework that does not
+export or evaluate. The jobs themselves run in tests/e2e/test_after_training.py and
+tests/services."""
 
 from __future__ import annotations
 
@@ -77,3 +78,21 @@ def test_a_framework_that_does_not_export_the_task_refuses(stack: Stack) -> None
 def test_a_training_job_says_its_kind(stack: Stack) -> None:
     assert stack.succeeded["kind"] == "train"
     assert stack.succeeded["source_job_id"] is None and stack.succeeded["result"] is None
+
+
+def test_evaluate_refusals_say_what_is_allowed(stack: Stack) -> None:
+    url = stack.gateway.url
+    failed = httpx.post(f"{url}/v1/jobs/{stack.failed['id']}/evaluate", json={})
+    assert failed.status_code == 409, failed.text
+    assert failed.json()["errors"][0]["allowed"] == ["succeeded"]
+    # The toy framework trains but does not evaluate: its service says so.
+    refused = httpx.post(f"{url}/v1/jobs/{stack.succeeded['id']}/evaluate", json={})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"field": "kind", "message": "toy does not evaluate models", "allowed": ["train"]}
+    ]
+    wrong = httpx.post(
+        f"{url}/v1/jobs/{stack.succeeded['id']}/evaluate",
+        json={"dataset": {"uri": "/data", "format": "parquet"}},
+    )
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "dataset.format"

@@ -270,6 +270,36 @@ def export(
 
 
 @app.command()
+def evaluate(
+    context: typer.Context,
+    job_id: JobId,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    dataset: Annotated[
+        str | None, typer.Option(help="Another dataset (path, s3://… or ds-…) of its format.")
+    ] = None,
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Evaluate a succeeded training job's model (its validation data by default); the
+    metrics, per-class figures and confusion matrix land in the evaluation job's result."""
+    with connect(context, url, api_key) as client:
+        ref = None
+        if dataset is not None:
+            ref = {"uri": dataset, "format": client.get_job(job_id).spec["dataset"]["format"]}
+        job = client.evaluate_job(job_id, checkpoint, ref)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+            return
+        _finish(client, job, as_json, timeout)
+
+
+@app.command()
 def predict(
     context: typer.Context,
     job_id: JobId,

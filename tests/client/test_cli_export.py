@@ -1,5 +1,5 @@
-"""`trainyard export` and `trainyard evaluate`: relay the gateway's refusals with exit code 2 (the export itself runs in
-tests/e2e/test_export.py, against a framework that exports)."""
+"""`trainyard export` and `trainyard evaluate`: relay the gateway's refusals with exit code 2
+(the jobs themselves run in tests/e2e/test_after_training.py, on a framework that has them)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def evaluate(ctx: TrainingContext) -> dict[str, float]:
     results = YOLO(str(weights)).val(
         data=data,
         imgsz=hp.image_size,
-        batch=hp.batch_size,
+        batch=hp.batch_size * 2,  # the batch training validates with (its trainer's choice)
         device="cpu",
         plots=False,
         project=str(ctx.work_dir / "runs"),

@@ -31,6 +31,7 @@ from trainyard_client.transfers import MultipartUpload, Progress, save_stream, z
 from trainyard_client.transport import Transport
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobList, JobView, LogLine, Logs, Metrics
+from trainyard_wire.predictions import Prediction
 from trainyard_wire.registry import ModelList
 from trainyard_wire.states import TERMINAL
 from trainyard_wire.webhooks import DeliveryList, Webhook, WebhookCreated, WebhookList
@@ -138,6 +139,45 @@ class Client:
         """Continue a job from its last checkpoint: the job that now trains."""
         path = f"/v1/jobs/{_segment(job_id)}/resume"
         return JobView.model_validate(self._transport.request("POST", path, safe=False).json())
+
+    def export_job(
+        self, job_id: str, format: str, checkpoint: str = "best", **checks: Any
+    ) -> JobView:
+        """Export a succeeded training job's model (`format` onnx or torchscript): the export
+        job, which checks the file against the trained model (`checks`: atol,
+        min_top1_agreement, max_images)."""
+        path = f"/v1/jobs/{_segment(job_id)}/export"
+        body = {"format": format, "checkpoint": checkpoint, **checks}
+        return JobView.model_validate(
+            self._transport.request("POST", path, safe=False, json=body).json()
+        )
+
+    def evaluate_job(
+        self, job_id: str, checkpoint: str = "best", dataset: dict[str, str] | None = None
+    ) -> JobView:
+        """Evaluate a succeeded training job's model on its validation data or `dataset`
+        (`{"uri", "format"}`): the evaluation job."""
+        path = f"/v1/jobs/{_segment(job_id)}/evaluate"
+        body: dict[str, Any] = {"checkpoint": checkpoint, "dataset": dataset}
+        return JobView.model_validate(
+            self._transport.request("POST", path, safe=False, json=body).json()
+        )
+
+    def predict(
+        self,
+        job_id: str,
+        images: list[Path],
+        *,
+        checkpoint: str = "best",
+        top_k: int = 5,
+        conf: float = 0.25,
+    ) -> Prediction:
+        """Ask a succeeded training job's model about image files (one answer per image)."""
+        files = [("images", (path.name, path.read_bytes())) for path in images]
+        form = {"checkpoint": checkpoint, "top_k": str(top_k), "conf": str(conf)}
+        path = f"/v1/models/{_segment(job_id)}/predict"
+        response = self._transport.request("POST", path, safe=True, files=files, data=form)
+        return Prediction.model_validate(response.json())
 
     def logs(self, job_id: str, tail: int = 100) -> Logs:
         return Logs.model_validate(self._get(f"/v1/jobs/{_segment(job_id)}/logs", tail=tail))

@@ -17,8 +17,18 @@ from trainyard_gateway.deps import Gateway
 from trainyard_gateway.dispatcher import Dispatcher
 from trainyard_gateway.http_errors import install_error_handlers
 from trainyard_gateway.metrics import install_metrics
+from trainyard_gateway.predictions import LIMITS, MAX_PREDICT_BODY, PREDICT_PREFIX
 from trainyard_gateway.production import check_production_settings
-from trainyard_gateway.routes import callbacks, datasets, jobs, models, system, webhooks, weights
+from trainyard_gateway.routes import (
+    callbacks,
+    datasets,
+    jobs,
+    models,
+    predictions,
+    system,
+    webhooks,
+    weights,
+)
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.webhook_delivery import DeliveryWorker
@@ -70,7 +80,14 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_request_bytes,
-        exempt_prefixes=("/v1/datasets", WEIGHTS_PATH),
+        exempt_prefixes=("/v1/datasets", WEIGHTS_PATH, PREDICT_PREFIX),
+    )
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=MAX_PREDICT_BODY,
+        exempt_prefixes=(),
+        only_prefixes=(PREDICT_PREFIX,),
+        hint=f"{LIMITS})",
     )
     app.include_router(system.router)
     app.include_router(system.public_router, dependencies=[ApiKeyRequired])
@@ -79,6 +96,7 @@ def create_app(
     app.include_router(webhooks.router, dependencies=[ApiKeyRequired])
     app.include_router(weights.router, dependencies=[ApiKeyRequired])
     app.include_router(models.router, dependencies=[ApiKeyRequired])
+    app.include_router(predictions.router, dependencies=[ApiKeyRequired])
     app.include_router(callbacks.router)
     app.include_router(dashboard_router)
     install_metrics(app, db, lambda: registry.frameworks)

@@ -13,15 +13,34 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainyard_wire.errors import error_body
 
+DEFAULT_HINT = "MAX_REQUEST_BYTES); upload datasets through POST /v1/datasets"
+
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt_prefixes: tuple[str, ...]) -> None:
+    """`only_prefixes`: apply to these paths alone (a route with a limit of its own, `hint`
+    saying what it allows)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        exempt_prefixes: tuple[str, ...],
+        only_prefixes: tuple[str, ...] | None = None,
+        hint: str = DEFAULT_HINT,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt_prefixes
+        self.only = only_prefixes
+        self.hint = hint
+
+    def _applies(self, path: str) -> bool:
+        if path.startswith(self.exempt):
+            return False
+        return self.only is None or path.startswith(self.only)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http" or not self._applies(scope["path"]):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -52,7 +71,7 @@ class BodyLimit:
             error_body(
                 413,
                 f"the request body is larger than the gateway accepts ({self.max_bytes} bytes, "
-                "MAX_REQUEST_BYTES); upload datasets through POST /v1/datasets",
+                + self.hint,
             )
         ).encode()
         await send(

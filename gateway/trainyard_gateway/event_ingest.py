@@ -79,6 +79,8 @@ def _apply_status(session: WriteSession, job: Job, event: StatusEvent) -> None:
         }
     if event.metrics:
         job.metrics = {**(job.metrics or {}), **event.metrics}
+    if event.result is not None:
+        job.result = event.result
     if target == JobState.FAILED and error is not None:
         # A distributed run that lost a rank says so itself: the group may start again.
         end_or_retry(session, job, target, error)

@@ -134,12 +134,29 @@ def registered(job: JobRecord) -> RegisteredVersion | None:
     return RegisteredVersion.model_validate(job.registered)
 
 
+def derived_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The export and evaluation jobs made from each job, in one query."""
+    rows = session.execute(
+        select(Job.source_job_id, Job.id, Job.kind, Job.state)
+        .where(Job.source_job_id.in_(job_ids))
+        .order_by(Job.created_at, Job.id)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for source, job_id, kind, state in rows:
+        found.setdefault(str(source), []).append({"id": job_id, "kind": kind, "state": state})
+    return found
+
+
 def job_views(session: ReadSession, jobs: Sequence[JobRecord]) -> list[JobView]:
-    return [job_view(session, job) for job in jobs]
+    derived = derived_of(session, [job.id for job in jobs])
+    return [job_view(session, job, derived.get(job.id, [])) for job in jobs]
 
 
-def job_view(session: ReadSession, job: JobRecord) -> JobView:
-    """What the API answers for a job: its row, plus its place in the queue while queued."""
+def job_view(
+    session: ReadSession, job: JobRecord, known_derived: list[dict[str, Any]] | None = None
+) -> JobView:
+    """What the API answers for a job: its row, plus its place in the queue while queued, and
+    the export and evaluation jobs made from it."""
     total = job.total_epochs or job.spec.get("hyperparams", {}).get("epochs")
     if job.state == JobState.SUCCEEDED:
         percent = 100.0
@@ -176,6 +193,14 @@ def job_view(session: ReadSession, job: JobRecord) -> JobView:
         weights=weights(job),
         init_from=job.init_from,
         registered=registered(job),
+        kind=job.kind,
+        source_job_id=job.source_job_id,
+        result=job.result,
+        derived=(
+            derived_of(session, [job.id]).get(job.id, [])
+            if known_derived is None
+            else known_derived
+        ),
         cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         updated_at=job.updated_at,

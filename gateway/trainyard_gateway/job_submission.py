@@ -129,6 +129,8 @@ def submit(
         attempt=1,
         resumed_from=resumed.id if resumed else None,
         init_from=lineage,
+        kind=spec.kind,
+        source_job_id=spec.source.job_id if spec.source else None,
     )
     session.add(job)
     session.flush()

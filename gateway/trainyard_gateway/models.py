@@ -98,6 +98,11 @@ class Job(Base):
     weights: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A succeeded job with spec.register_as: the registry version it became.
     registered: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # train, export or evaluate (spec.kind); an export's training job, and what the job found
+    # (from its final status: an export's parity report).
+    kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
+    source_job_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),
@@ -106,6 +111,7 @@ class Job(Base):
         Index("ix_jobs_state_listing", "state", "created_at", "id"),
         Index("ix_jobs_project_listing", "project", "created_at", "id"),
         Index("ix_jobs_dataset_id", "dataset_id"),
+        Index("ix_jobs_source_job_id", "source_job_id"),
     )
 
 

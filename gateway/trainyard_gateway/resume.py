@@ -51,6 +51,12 @@ def checkpoint_key_of(session: ReadSession, job: Job, stem: str) -> str | None:
 def resume_spec(session: ReadSession, source: Job) -> JobSpec:
     """The spec of a job that resumes `source`; 409 unless it ended resumable, with a checkpoint."""
     allowed = [state.value for state in RESUMABLE]
+    if source.kind != "train":
+        raise Conflict(
+            f"job {source.id} is an {source.kind} job: only training resumes; "
+            f"make a new {source.kind} job instead",
+            [{"field": "kind", "message": f"job is {source.kind}", "allowed": ["train"]}],
+        )
     if source.state not in allowed:
         raise Conflict(
             f"job {source.id} is {source.state}: only a {', '.join(allowed[:-1])} or "

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from trainyard_wire.predictions import ModelCacheView, Prediction, PredictRun
 from trainyard_wire.runs import Capabilities, Health, RunLookup, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.weights import WEIGHTS_PATH, StoredWeights, WeightsNames, WeightsNamesAnswer
@@ -27,6 +28,8 @@ HEALTH_TIMEOUT = 3.0
 SEED_TIMEOUT = 600.0
 # Run ids asked about in one POST /v1/run-lookup.
 RUNS_PER_CALL = 500
+# A first prediction loads the model (the framework's import, the checkpoint's download).
+PREDICT_TIMEOUT = 300.0
 
 Answer = TypeVar("Answer", bound=BaseModel)
 _RUN_LIST = TypeAdapter(list[RunView])
@@ -204,6 +207,13 @@ class ServiceClient:
 
     def delete_weights(self, model: str) -> None:
         self._call("DELETE", WEIGHTS_PATH, params={"model": model})
+
+    def predict(self, request: PredictRun) -> Prediction:
+        body = request.model_dump(mode="json")
+        return self._model(Prediction, "POST", "/v1/predict", json=body, timeout=PREDICT_TIMEOUT)
+
+    def model_cache(self) -> ModelCacheView:
+        return self._model(ModelCacheView, "GET", "/v1/predict/cache")
 
     # -- plumbing ----------------------------------------------------------------------------
     def _run(self, method: str, path: str, **kwargs: Any) -> RunView:

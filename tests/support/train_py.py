@@ -24,14 +24,15 @@ def run_train_py(
     timeout: float = 180,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    module: str = "train",
 ) -> tuple[int, list[dict[str, Any]], str, float]:
-    """Run `python -m trainyard_<framework>.train` with no CALLBACK_URL.
+    """Run `python -m trainyard_<framework>.<module>` (train, export…) with no CALLBACK_URL.
 
     Returns (exit code, the events it printed, its whole output, seconds).
     """
     started = time.monotonic()
     proc = subprocess.run(
-        [str(environment_python(REPO, framework)), "-m", f"trainyard_{framework}.train"],
+        [str(environment_python(REPO, framework)), "-m", f"trainyard_{framework}.{module}"],
         cwd=cwd,
         env={
             **os.environ,

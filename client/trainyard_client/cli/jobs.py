@@ -1,4 +1,4 @@
-"""Job commands: submit, list, show, logs, cancel, resume, wait, follow."""
+"""Job commands: submit, list, show, logs, cancel, resume, export, predict, wait, follow."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from trainyard_client.cli.job_file import (
     local_dataset_uri,
     parse_init_from,
 )
-from trainyard_client.cli.views import job_detail, jobs_table
+from trainyard_client.cli.views import job_detail, jobs_table, predictions_table
 from trainyard_client.client import Client
 from trainyard_wire.jobs import JobView
 
@@ -261,6 +261,83 @@ def resume(
                 output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
             return
         _finish(client, job, as_json, timeout)
+
+
+@app.command()
+def export(
+    context: typer.Context,
+    job_id: JobId,
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Export a succeeded training job's model; the export job checks the file against the
+    trained model (its parity report is on the job; `show` prints it)."""
+    with connect(context, url, api_key) as client:
+        job = client.export_job(job_id, format, checkpoint)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+            return
+        _finish(client, job, as_json, timeout)
+
+
+@app.command()
+def evaluate(
+    context: typer.Context,
+    job_id: JobId,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    dataset: Annotated[
+        str | None, typer.Option(help="Another dataset (path, s3://… or ds-…) of its format.")
+    ] = None,
+    follow_job: FollowOption = False,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Evaluate a succeeded training job's model (its validation data by default); the
+    metrics, per-class figures and confusion matrix land in the evaluation job's result."""
+    with connect(context, url, api_key) as client:
+        ref = None
+        if dataset is not None:
+            ref = {"uri": dataset, "format": client.get_job(job_id).spec["dataset"]["format"]}
+        job = client.evaluate_job(job_id, checkpoint, ref)
+        if not follow_job:
+            if as_json:
+                output.print_json(job)
+            else:
+                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+            return
+        _finish(client, job, as_json, timeout)
+
+
+@app.command()
+def predict(
+    context: typer.Context,
+    job_id: JobId,
+    images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
+    conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Ask a succeeded training job's model about images: top classes, or boxes with class
+    and score (masks and keypoints in --json)."""
+    with connect(context, url, api_key) as client:
+        prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
+    if as_json:
+        output.print_json(prediction)
+    else:
+        output.stdout().print(predictions_table(prediction))
 
 
 @app.command("follow")

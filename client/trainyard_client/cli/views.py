@@ -17,6 +17,7 @@ from trainyard_client.cli.output import (
 )
 from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobView
+from trainyard_wire.predictions import Prediction
 from trainyard_wire.registry import RegisteredModel
 from trainyard_wire.webhooks import Delivery, Webhook, WebhookCreated
 
@@ -87,6 +88,18 @@ def job_detail(job: JobView) -> RenderableType:
         grid.add_row("fine-tuned from", f"{named}  {source.get('uri', '')}".strip())
     if job.registered:
         grid.add_row("registered", f"{job.registered.name} v{job.registered.version}")
+    if job.kind != "train":
+        grid.add_row("kind", f"{job.kind} of {job.source_job_id}")
+    parity = (job.result or {}).get("parity")
+    if parity:
+        top1 = parity.get("top1_agreement")
+        grid.add_row(
+            "parity",
+            f"{'passed' if parity.get('passed') else 'FAILED'}: max abs diff "
+            f"{parity.get('max_abs_diff')}, mean abs diff {parity.get('mean_abs_diff')}"
+            + ("" if top1 is None else f", top-1 agreement {top1}")
+            + f" on {parity.get('images')} images",
+        )
     if job.metrics:
         grid.add_row("metrics", format_metrics(job.metrics))
     if job.mlflow:
@@ -120,6 +133,27 @@ def error_detail(error: dict[str, Any]) -> RenderableType:
     if not tail:
         return grid
     return Group(grid, Text("last output lines:", style="bold"), Text("\n".join(tail)))
+
+
+def predictions_table(prediction: Prediction) -> Table:
+    """One row per class (classification) or per detection, under its image's name."""
+    table = Table(box=None, header_style="bold")
+    for column in ("IMAGE", "CLASS", "SCORE", "BOX", "EXTRA"):
+        table.add_column(column, no_wrap=True)
+    for image in prediction.predictions:
+        for scored in image.classes or []:
+            table.add_row(image.image, scored.label, f"{scored.probability:.4f}", "", "")
+        for found in image.detections or []:
+            extra = ""
+            if found.keypoints is not None:
+                extra = f"{len(found.keypoints)} keypoints"
+            elif found.polygons is not None:
+                extra = f"mask, {sum(len(p) for p in found.polygons)} points"
+            box = ", ".join(f"{v:.1f}" for v in found.box)
+            table.add_row(image.image, found.label, f"{found.score:.4f}", f"[{box}]", extra)
+        if not image.classes and not image.detections:
+            table.add_row(image.image, "-", "", "", "nothing found")
+    return table
 
 
 def artifacts_table(artifacts: list[Artifact]) -> Table:

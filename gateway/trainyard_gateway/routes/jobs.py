@@ -1,4 +1,4 @@
-"""Public job API: submit, list, inspect, cancel, resume, logs (tail and live), metrics,
+"""Public job API: submit, list, inspect, cancel, resume, export, logs (tail and live), metrics,
 artifacts."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
+from trainyard_gateway.derived_jobs import evaluate_spec, export_spec
 from trainyard_gateway.errors import NotFound
 from trainyard_gateway.job_queries import (
     artifacts,
@@ -29,6 +30,7 @@ from trainyard_gateway.model_registry import check_registry, registered_version
 from trainyard_gateway.queue_limits import check_queue_room
 from trainyard_gateway.resume import resume_spec
 from trainyard_runtime.storage import UnsafeKeyError
+from trainyard_wire.exports import EvaluateRequest, ExportRequest
 from trainyard_wire.jobs import Artifact, JobList, JobView, Logs, Metrics
 from trainyard_wire.registry import ModelVersion
 from trainyard_wire.spec import InitFromModel, JobSpec
@@ -118,6 +120,33 @@ async def resume_job(job_id: str, gateway: GatewayDep) -> JobView:
 def _resume_spec(job_id: str, gateway: Gateway) -> JobSpec:
     with gateway.db.read() as session:
         return resume_spec(session, get_job(session, job_id))
+
+
+@router.post("/{job_id}/export", status_code=201, response_model=JobView)
+async def export_job(job_id: str, body: ExportRequest, gateway: GatewayDep) -> JobView:
+    """An export job for this succeeded training job's model (`format`, `checkpoint` best or
+    last): it exports, checks the file against the PyTorch model on the validation images and
+    stores it as an artifact; 409 for a job with no model, 422 for a format not offered."""
+    spec = await run_in_threadpool(_export_spec, job_id, body, gateway)
+    return await create_job(spec, gateway)
+
+
+def _export_spec(job_id: str, body: ExportRequest, gateway: Gateway) -> JobSpec:
+    with gateway.db.read() as session:
+        return export_spec(session, get_job(session, job_id), body)
+
+
+@router.post("/{job_id}/evaluate", status_code=201, response_model=JobView)
+async def evaluate_job(job_id: str, body: EvaluateRequest, gateway: GatewayDep) -> JobView:
+    """An evaluation job for this succeeded training job's model, on its own validation data or
+    `dataset` (same format); its metrics and details land in the evaluation job's `result`."""
+    spec = await run_in_threadpool(_evaluate_spec, job_id, body, gateway)
+    return await create_job(spec, gateway)
+
+
+def _evaluate_spec(job_id: str, body: EvaluateRequest, gateway: Gateway) -> JobSpec:
+    with gateway.db.read() as session:
+        return evaluate_spec(session, get_job(session, job_id), body)
 
 
 @router.get("/{job_id}/logs", response_model=Logs)

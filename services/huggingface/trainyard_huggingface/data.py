@@ -10,10 +10,11 @@ def _rgb(image: Any) -> Any:
     return image.convert("RGB")  # grey or RGBA files; a named function pickles for workers
 
 
-def make_datasets(root: Path, image_size: int, mean: list[float], std: list[float]):
-    from torchvision import datasets, transforms
+def eval_transform(image_size: int, mean: list[float], std: list[float]):
+    """An image as the model takes it (training has no augmentation, so this is its transform)."""
+    from torchvision import transforms
 
-    transform = transforms.Compose(
+    return transforms.Compose(
         [
             transforms.Lambda(_rgb),
             transforms.Resize((image_size, image_size)),
@@ -21,6 +22,12 @@ def make_datasets(root: Path, image_size: int, mean: list[float], std: list[floa
             transforms.Normalize(mean, std),
         ]
     )
+
+
+def make_datasets(root: Path, image_size: int, mean: list[float], std: list[float]):
+    from torchvision import datasets
+
+    transform = eval_transform(image_size, mean, std)
     return (
         datasets.ImageFolder(str(root / "train"), transform=transform),
         datasets.ImageFolder(str(root / "val"), transform=transform),

@@ -89,6 +89,13 @@ def _load_weights(folder: Path, model: str) -> None:
 
 WEIGHTS = WeightsSupport(name_for=models.weights_name, published=_publishes, load=_load_weights)
 
+
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_huggingface.predict import HuggingfacePredictor
+
+    return HuggingfacePredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="huggingface",
     tasks=_tasks,
@@ -109,4 +116,7 @@ PLUGIN = FrameworkPlugin(
         "trainyard_huggingface.data",
         "trainyard_huggingface.checkpoint",
     ),
+    export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
+    predictor=_predictor,
+    evaluates=True,
 )

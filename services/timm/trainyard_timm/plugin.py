@@ -105,6 +105,13 @@ def _load_weights(folder: Path, model: str) -> None:
 
 WEIGHTS = WeightsSupport(name_for=str, published=_publishes, load=_load_weights)
 
+
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_timm.predict import TimmPredictor
+
+    return TimmPredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="timm",
     tasks=_tasks,
@@ -117,4 +124,7 @@ PLUGIN = FrameworkPlugin(
     distributed=DistributedSupport(cpu_processes=True, gpu_processes=True, multi_node=True),
     # What a run imports before its first step (loop.py and with it torch, timm, torchvision).
     warm_imports=("torch", "torchvision", "timm", "trainyard_timm.loop"),
+    export_formats=lambda task: ["onnx", "torchscript"] if task == "classification" else [],
+    predictor=_predictor,
+    evaluates=True,
 )

@@ -141,6 +141,13 @@ def _load_weights(folder: Path, model: str) -> None:
 
 WEIGHTS = WeightsSupport(name_for=weights_name, published=_publishes, load=_load_weights)
 
+
+def _predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from trainyard_ultralytics.predict import UltralyticsPredictor
+
+    return UltralyticsPredictor(checkpoint, spec)
+
+
 PLUGIN = FrameworkPlugin(
     name="ultralytics",
     tasks=_tasks,
@@ -155,4 +162,8 @@ PLUGIN = FrameworkPlugin(
     # Not ultralytics itself: a run points YOLO_CONFIG_DIR at its own folder before importing
     # it, and ultralytics reads its settings from there as it is imported.
     warm_imports=("torch", "torchvision"),
+    # ultralytics' exporter, the formats that need no GPU toolchain (export.py), every task.
+    export_formats=lambda _task: ["onnx", "torchscript"],
+    predictor=_predictor,
+    evaluates=True,
 )

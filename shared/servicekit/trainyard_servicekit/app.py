@@ -29,9 +29,11 @@ from trainyard_servicekit.executors.warm_starter import WarmStarter
 from trainyard_servicekit.http_api import ApiError, install_error_handlers, require_token
 from trainyard_servicekit.metrics import install_service_metrics, record_run_started
 from trainyard_servicekit.plugin import Capabilities, FrameworkPlugin
+from trainyard_servicekit.predictions import ModelPredictions
 from trainyard_servicekit.settings import ServiceSettings
 from trainyard_servicekit.weights_api import install_weights_routes
 from trainyard_servicekit.weights_support import pretrained_problems
+from trainyard_wire.predictions import ModelCacheView, Prediction, PredictRun
 from trainyard_wire.runs import Health, RunLookup, RunView, StartRun, ValidateRun
 from trainyard_wire.spec import JobSpec, processes_per_node
 
@@ -199,7 +201,7 @@ class TrainingService:
                     f"{weight}); try again when one ends",
                 )
             launch = LaunchSpec(
-                self.plugin.train_module,
+                self.plugin.module_for(request.spec.kind),
                 self.run_environment(request),
                 request.attempt,
                 ranks_per_node=self.ranks_per_node(request.spec),
@@ -292,6 +294,13 @@ def create_service_app(
         title=f"Trainyard {plugin.name} training service", version="0.1.0", lifespan=lifespan
     )
     app.state.service = service
+    predictions = ModelPredictions(
+        plugin,
+        settings.resolved_storage_uri(),
+        (settings.data_dir / "services" / plugin.name / "models").resolve(),
+        settings.predict_cache_bytes,
+    )
+    app.state.predictions = predictions
     install_error_handlers(app, StartRun)
     install_service_metrics(app, service)
 
@@ -342,6 +351,15 @@ def create_service_app(
             return JSONResponse(view.model_dump(mode="json"), status_code=200)
         record_run_started(plugin.name, view)
         return view
+
+    @app.post("/v1/predict", response_model=Prediction, dependencies=[Internal])
+    def predict(body: PredictRun) -> Prediction:
+        """Predict with a succeeded training job's model, kept loaded for the next call."""
+        return predictions.predict(body)
+
+    @app.get("/v1/predict/cache", response_model=ModelCacheView, dependencies=[Internal])
+    def predict_cache() -> ModelCacheView:
+        return predictions.cache.view()
 
     @app.get("/v1/runs", response_model=list[RunView], dependencies=[Internal])
     def list_runs() -> list[RunView]:

@@ -6,6 +6,7 @@ import difflib
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -71,6 +72,13 @@ class FrameworkPlugin:
     default_port: int = 0
     # How it spreads one job over processes and nodes; by default it does not.
     distributed: DistributedSupport = field(default_factory=DistributedSupport)
+    # task -> the formats an export job of that task may ask for (none: the task has no export).
+    export_formats: Callable[[str], list[str]] = field(default=lambda _task: [])
+    # (checkpoint file, the training job's spec) -> a loaded model that predicts
+    # (trainyard_servicekit.model_cache.Predictor); None: the framework does not predict.
+    predictor: Callable[[Path, JobSpec], Any] | None = None
+    # Whether it runs evaluation jobs (`trainyard_<name>.evaluate`).
+    evaluates: bool = False
 
     def __post_init__(self) -> None:
         if not self.train_module:
@@ -80,10 +88,21 @@ class FrameworkPlugin:
                 raise ValueError(f"plugin {self.name!r} needs a default_port")
             object.__setattr__(self, "default_port", SERVICE_PORTS[self.name])
 
+    def predict_tasks(self) -> list[str]:
+        """The tasks a predictor answers for: every task it trains, when it has one."""
+        return sorted(self.tasks()) if self.predictor is not None else []
+
+    def module_for(self, kind: str) -> str:
+        """What `python -m` runs for a job of this kind: train.py, or `trainyard_<name>.<kind>`."""
+        return self.train_module if kind == "train" else f"trainyard_{self.name}.{kind}"
+
     def capabilities(self) -> Capabilities:
         return Capabilities(
             framework=self.name,
-            tasks=self.tasks(),
+            tasks={
+                task: support.model_copy(update={"export_formats": self.export_formats(task)})
+                for task, support in self.tasks().items()
+            },
             options_schema=self.options_model.model_json_schema(),
             versions={
                 "python": platform.python_version(),
@@ -151,8 +170,33 @@ class FrameworkPlugin:
             problems
             + self._early_stopping_problems(spec, support)
             + distributed_problems(self.name, self.distributed, spec)
+            + self._export_problems(spec)
+            + self._evaluate_problems(spec)
             + self.extra_checks(spec)
         )
+
+    def _evaluate_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        if spec.kind != "evaluate" or self.evaluates:
+            return []
+        kinds = ["train", "export"] if any(map(self.export_formats, self.tasks())) else ["train"]
+        return [problem("kind", f"{self.name} does not evaluate models", kinds)]
+
+    def _export_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
+        """An export job must ask for a format this framework exports the task to."""
+        if spec.export is None:
+            return []
+        formats = self.export_formats(spec.task)
+        if spec.export.format in formats:
+            return []
+        return [
+            problem(
+                "export.format",
+                f"{self.name} does not export {spec.task} models to {spec.export.format}"
+                if formats
+                else f"{self.name} does not export {spec.task} models",
+                formats,
+            )
+        ]
 
     def _local_dataset_problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         """A local dataset path must name what exists on the machine the run will see."""

@@ -30,6 +30,8 @@ class ServiceSettings(BaseSettings):
     # Subprocess runs fork from a process that has already imported torch and the framework
     # (executors/warm_runner.py); off: every run is a fresh `python -m`.
     warm_starts: bool = Field(True, validation_alias="WARM_STARTS")
+    # How much the models kept loaded for predictions may take, by their weights' size.
+    predict_cache_bytes: int = Field(2 * 1024**3, ge=0, validation_alias="PREDICT_CACHE_BYTES")
     heartbeat_interval: float = Field(
         DEFAULT_HEARTBEAT_INTERVAL, gt=0, validation_alias=str(RunVariable.HEARTBEAT_INTERVAL)
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -54,6 +54,8 @@ class StatusEvent(_Event):
     stopped_early: StoppedEarly | None = None
     # On a succeeded run with spec.register_as: the version it registered.
     registered: RegisteredVersion | None = None
+    # What an export or evaluation job found (an export's parity report), succeeded or failed.
+    result: dict[str, Any] | None = None
 
 
 class HeartbeatEvent(_Event):
@@ -79,7 +81,7 @@ class LogEvent(_Event):
 class ArtifactEvent(_Event):
     type: Literal["artifact"] = "artifact"
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["checkpoint", "metrics", "file"] = "checkpoint"
+    kind: Literal["checkpoint", "metrics", "file", "export"] = "checkpoint"
     uri: str = Field(max_length=2048)
     size: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

@@ -31,6 +31,9 @@ class FailureReason(StrEnum):
     RESUME_FINISHED = "resume_finished"
     NO_EPOCHS = "no_epochs"
     REGISTRATION_FAILED = "registration_failed"  # spec.register_as: the registry refused
+    # export: the exported file answered differently from the model it came from
+    EXPORT_MISMATCH = "export_mismatch"
+    EXPORT_FAILED = "export_failed"  # the exporter or the exported file's runtime raised
     # memory, from the exception, the exit or the pod
     OOM_KILLED = "oom_killed"  # the kernel's OOM killer (or Kubernetes' OOMKilled)
     CUDA_OOM = "cuda_oom"  # the GPU ran out of memory

@@ -76,6 +76,13 @@ class JobView(BaseModel):
     weights: WeightsUsed | None = None
     # A succeeded job with spec.register_as: the model registry version it became.
     registered: RegisteredVersion | None = None
+    # train, export or evaluate; for the last two, the training job whose model they use and
+    # what they found (an export's parity report).
+    kind: str = "train"
+    source_job_id: str | None = None
+    result: dict[str, Any] | None = None
+    # The export and evaluation jobs made from this one: {"id", "kind", "state"}, oldest first.
+    derived: list[dict[str, Any]] = []
     cancel_requested: bool
     created_at: datetime
     updated_at: datetime

@@ -88,6 +88,8 @@ class TaskSupport(BaseModel):
     models_exhaustive: bool = True
     # The metrics a run of this task reports per epoch: what early_stopping.metric may name.
     metrics: list[str] = []
+    # The formats an export job of this task may ask for (POST /v1/jobs/{id}/export).
+    export_formats: list[str] = []
 
 
 class DistributedSupport(BaseModel):

@@ -18,6 +18,15 @@ from pydantic import (
 Task = Literal["classification", "detection", "segmentation", "pose"]
 DatasetFormat = Literal["imagefolder", "yolo", "coco"]
 ExecutorName = Literal["subprocess", "kubernetes"]
+# What a job does: train a model, or export or evaluate one a training job made. Every kind
+# goes through the same queue, services, executors and events; the service runs
+# `python -m trainyard_<framework>.<kind>` for it.
+JobKind = Literal["train", "export", "evaluate"]
+JOB_KINDS: tuple[str, ...] = ("train", "export", "evaluate")
+CheckpointName = Literal["best", "last"]
+# Export formats across frameworks; each service says which its tasks offer (export_formats).
+ExportFormat = Literal["onnx", "torchscript"]
+EXPORT_FORMATS: tuple[str, ...] = ("onnx", "torchscript")
 
 TASKS: tuple[str, ...] = ("classification", "detection", "segmentation", "pose")
 DATASET_FORMATS: tuple[str, ...] = ("imagefolder", "yolo", "coco")
@@ -182,6 +191,30 @@ InitFrom = Annotated[
 ]
 
 
+class ModelSource(StrictModel):
+    """The trained model an export or evaluation job works on: a training job's checkpoint."""
+
+    job_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    checkpoint: CheckpointName = "best"
+    key: str | None = Field(
+        None,
+        max_length=2048,
+        description="The checkpoint's storage key (the gateway fills it in from the job).",
+    )
+
+
+class ExportSettings(StrictModel):
+    """How an export job exports its source model and checks the exported file."""
+
+    format: ExportFormat
+    # The largest absolute difference between the exported model's outputs and PyTorch's on
+    # the validation images (after softmax for classifiers) that still counts as the same model.
+    atol: float = Field(1e-3, gt=0, le=1)
+    # The share of validation images on which both must agree on the top class.
+    min_top1_agreement: float = Field(1.0, ge=0, le=1)
+    max_images: int = Field(32, ge=1, le=1000, description="Validation images compared.")
+
+
 class JobSpec(StrictModel):
     framework: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     task: Task
@@ -248,3 +281,19 @@ class JobSpec(StrictModel):
                 "give init_from alone, or pretrained=true without init_from"
             )
         return value
+
+    kind: JobKind = "train"
+    source: ModelSource | None = Field(
+        None, description="For kind export and evaluate: the training job's model to use."
+    )
+    export: ExportSettings | None = Field(None, description="For kind export: the format.")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> JobSpec:
+        if self.kind == "train" and (self.source is not None or self.export is not None):
+            raise ValueError("source and export are for kind export or evaluate, not train")
+        if self.kind != "train" and self.source is None:
+            raise ValueError(f"a job of kind {self.kind} needs source (the trained model)")
+        if (self.kind == "export") != (self.export is not None):
+            raise ValueError("export settings go with kind export, and only with it")
+        return self

@@ -3,6 +3,7 @@
 datasets/{dataset_id}/…
 checkpoints/projects/{project}/jobs/{job_id}/{best,last}.<ext>
 models/pretrained/{framework}/{model}/…   (the shared weights cache, with its manifest.json)
+exports/projects/{project}/jobs/{export_job_id}/model.<format suffix>
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from trainyard_runtime.storage.base import check_key
 
 CHECKPOINTS = "checkpoints/"
 PRETRAINED = "models/pretrained/"
+EXPORTS = "exports/"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class CheckpointPlace:
 
 def checkpoint_key(project: str, job_id: str, filename: str) -> str:
     return check_key(f"{CHECKPOINTS}projects/{project}/jobs/{job_id}/{filename}")
+
+
+def export_key(project: str, job_id: str, filename: str) -> str:
+    """Where an export job keeps the file it exported (beside nothing else: one per job)."""
+    return check_key(f"{EXPORTS}projects/{project}/jobs/{job_id}/{filename}")
 
 
 def parse_checkpoint_key(key: str) -> CheckpointPlace | None:

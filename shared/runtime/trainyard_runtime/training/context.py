@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trainyard_runtime.reporter import DEFAULT_FINAL_DELIVERY_TIMEOUT
 from trainyard_runtime.run_environment import DEFAULT_CHECKPOINT_INTERVAL
 from trainyard_runtime.storage import Storage, StoredObject
-from trainyard_runtime.storage.layout import checkpoint_key
+from trainyard_runtime.storage.layout import checkpoint_key, export_key
 from trainyard_runtime.tracking import NullTracker, Tracker
 from trainyard_runtime.training.early_stopping import EarlyStopper
 from trainyard_runtime.training.errors import TrainingError
@@ -82,6 +82,9 @@ class TrainingContext:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    # What an export or evaluation job found; the final status carries it, succeeded or failed.
+    result: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.early_stopper is None and self.spec.early_stopping is not None:
@@ -204,6 +207,13 @@ class TrainingContext:
             self._last_periodic = time.monotonic()
         self.checkpoints[name] = stored
         self.tracker.checkpoint(local, filename)
+        return stored
+
+    def save_artifact(self, local: Path, filename: str, kind: str = "export") -> StoredObject:
+        """Upload an export job's file under `exports/` and report it as an artifact."""
+        stored = self.storage.put_file(local, export_key(self.spec.project, self.job_id, filename))
+        assert stored.sha256 is not None
+        self.reporter.artifact(filename, stored.uri, stored.size, stored.sha256, kind=kind)
         return stored
 
     def save_periodic(self, last: Path, best: Path | None = None) -> StoredObject:

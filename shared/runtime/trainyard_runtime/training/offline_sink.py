@@ -30,7 +30,16 @@ class OfflineSink:
         """Output already reaches the terminal; nothing to forward."""
 
     def artifact(self, name: str, uri: str, size: int, sha256: str, kind: str = "checkpoint"):
-        self._print({"type": "artifact", "name": name, "uri": uri, "size": size})
+        self._print(
+            {
+                "type": "artifact",
+                "name": name,
+                "kind": kind,
+                "uri": uri,
+                "size": size,
+                "sha256": sha256,
+            }
+        )
 
     def tracking(self, **fields: Any) -> None:
         self._print({"type": "tracking", **fields})

@@ -91,6 +91,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
         continue_run_id=env.mlflow_run_id,
     )
     code = 0
+    ctx: TrainingContext | None = None
     try:
         sink.status("running")
         print(f"[trainyard] job {env.job_id}: {env.spec.framework} {env.spec.model}", flush=True)
@@ -125,6 +126,8 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             extra["stopped_early"] = ctx.stopped_early.model_dump()
         if registered:
             extra["registered"] = registered.model_dump()
+        if ctx.result is not None:
+            extra["result"] = ctx.result
         sink.status("succeeded", metrics=final, **extra)
     except Cancelled:
         print("[trainyard] stop requested: training cancelled", flush=True)
@@ -144,6 +147,7 @@ def run_training(train: TrainFn, env: RunEnvironment | None = None) -> NoReturn:
             message=str(exc)[:8000] or type(exc).__name__,
             exit_code=code,
             log_tail=list(capture.tail),
+            **({"result": ctx.result} if ctx is not None and ctx.result is not None else {}),
         )
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

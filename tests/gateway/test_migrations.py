@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import insert
+from sqlalchemy import MetaData, Table, insert
 
 from trainyard_gateway.db import Database, alembic_config, migrate
 from trainyard_gateway.job_queries import job_view, logged_artifacts
-from trainyard_gateway.models import Job, JobEvent
+from trainyard_gateway.models import Job
 
 
 def _upgrade_to(db: Database, revision: str) -> None:
@@ -90,8 +90,10 @@ def test_jobs_stored_before_0008_get_their_artifacts_early_stop_and_weights(
             event(6, "status", {"state": "succeeded", "stopped_early": stopped}),
         ]
         with db.engine.begin() as conn:
-            conn.execute(insert(Job.__table__), jobs)
-            conn.execute(insert(JobEvent.__table__), events)
+            # The tables as they stood then: the models' defaults name columns added later.
+            stored = MetaData()
+            conn.execute(insert(Table("jobs", stored, autoload_with=conn)), jobs)
+            conn.execute(insert(Table("job_events", stored, autoload_with=conn)), events)
         migrate(db.engine)
         with db.read() as session:
             done = session.get(Job, "job-done")

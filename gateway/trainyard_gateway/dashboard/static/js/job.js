@@ -1,9 +1,15 @@
 // One job: state and progress, live logs, a chart per metric, error details, artifacts, actions
-// (cancel; run again and resume open the New job page with its spec).
+// (cancel; run again and resume open the New job page with its spec). A succeeded training job
+// also offers evaluate, export and predict, and lists the jobs made from it; an evaluation or
+// export job shows what it found.
 
-import { api, apiKey, authHeaders, errorFrom, jobPath } from "./api.js";
+import { afterTrainingActions, derivedJobs, exportFormats } from "./after_training.js";
+import { api, jobPath } from "./api.js";
+import { artifactLink } from "./download.js";
 import { lineChart } from "./chart.js";
 import { every } from "./poll.js";
+import { predictPanel } from "./predict.js";
+import { evaluationResult, exportResult } from "./results.js";
 import { followLogs } from "./sse.js";
 import {
   ACTIVE,
@@ -51,6 +57,8 @@ function header(job, actions) {
     el(
       "dl",
       { class: "facts" },
+      job.kind !== "train" ? fact("Kind", job.kind) : null,
+      job.source_job_id ? fact("Model of", el("a", { href: `#/jobs/${encodeURIComponent(job.source_job_id)}`, class: "mono", id: "source-job" }, job.source_job_id)) : null,
       fact("Framework", job.framework),
       fact("Task", job.task),
       fact("Model", el("span", { class: "mono" }, job.model)),
@@ -115,32 +123,15 @@ function errorDetails(job) {
   );
 }
 
-// A download that carries the API key: the gateway's own artifact route needs it.
-async function downloadWithKey(url, name) {
-  const response = await fetch(url, { headers: authHeaders() });
-  if (!response.ok) throw await errorFrom(response);
-  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-}
-
 function artifactsTable(job, onProblem) {
   if (!job.artifacts.length) {
     return el("p", { class: "muted" }, TERMINAL.has(job.state) ? "No artifacts." : "None yet.");
   }
   const row = (artifact) => {
-    const sameOrigin = new URL(artifact.download_url, location.href).origin === location.origin;
-    const onclick = (event) => {
-      if (!sameOrigin || !apiKey.get()) return; // a plain link works: no key, or presigned
-      event.preventDefault();
-      downloadWithKey(artifact.download_url, artifact.name).catch(onProblem);
-    };
     return el(
       "tr",
       {},
-      el("td", {}, el("a", { href: artifact.download_url, download: artifact.name, onclick, class: "artifact-link" }, artifact.name)),
+      el("td", {}, artifactLink(artifact, onProblem)),
       el("td", {}, artifact.kind),
       el("td", { class: "num" }, formatBytes(artifact.size)),
       el("td", { class: "mono small", title: artifact.sha256 }, `${artifact.sha256.slice(0, 16)}…`),
@@ -182,6 +173,9 @@ export function mount(root, { id }) {
   const actions = el("div", { class: "actions" });
   const head = el("div");
   const error = el("div");
+  const result = el("div");
+  const derived = el("div");
+  const predict = el("div");
   const charts = el("div", { class: "charts" });
   const artifacts = el("div");
   const spec = el("pre", { class: "code" });
@@ -192,6 +186,9 @@ export function mount(root, { id }) {
     message,
     head,
     error,
+    result,
+    derived,
+    predict,
     el("section", { class: "card" }, el("h2", {}, "Metrics"), charts),
     logs.panel,
     el("section", { class: "card" }, el("h2", {}, "Artifacts"), artifacts),
@@ -213,8 +210,25 @@ export function mount(root, { id }) {
     }
   }
 
+  // A succeeded training job's model: evaluate and export it (in the formats its framework
+  // offers for the task, asked once), ask it about an image.
+  let formats = null;
+  const isModel = () => job.kind === "train" && job.state === "succeeded";
+  async function showModelTools() {
+    if (!isModel() || formats !== null) return;
+    formats = [];
+    if (!predict.firstChild) predict.replaceChildren(predictPanel(job));
+    try {
+      formats = await exportFormats(job);
+    } catch (problem) {
+      showProblem(new Error(`Export formats unavailable: ${problem.message}`));
+    }
+    renderActions();
+  }
+
   function renderActions() {
     const buttons = [];
+    if (isModel() && formats !== null) buttons.push(afterTrainingActions(job, formats, showProblem));
     if (ACTIVE.has(job.state) && !job.cancel_requested) {
       buttons.push(el("button", {
         class: "danger",
@@ -260,6 +274,10 @@ export function mount(root, { id }) {
     renderActions();
     head.replaceChildren(header(job, actions));
     error.replaceChildren(errorDetails(job) || "");
+    const found = { evaluate: () => evaluationResult(job), export: () => exportResult(job, showProblem) }[job.kind];
+    result.replaceChildren((found && found()) || "");
+    derived.replaceChildren(derivedJobs(job) || "");
+    await showModelTools();
     artifacts.replaceChildren(artifactsTable(job, showProblem));
     spec.textContent = JSON.stringify(job.spec, null, 2);
     await loadMetrics();

@@ -1,9 +1,11 @@
-"""A succeeded training job's page in a real browser: predict on a dropped image, start an
-evaluation, and read what it found (metrics, per-class table, confusion matrix).
+"""A succeeded training job's page in a real browser: predict on a dropped image (top classes;
+boxes, masks and keypoints drawn over it), start an evaluation or an export, and read what each
+found (metrics, per-class table, confusion matrix; the parity report and the exported file).
 
 The toy service runs with TOY_COLOUR_MODEL=1: its model tells the synthetic shapes apart by
 colour (circle red, square green, triangle blue; toy_framework/predict.py), a real computation
-on the pixels, so each image's answer is known without training a network.
+on the pixels, so each image's answer is known without training a network; its export writes
+that rule as a torch module (ONNX or TorchScript) and checks the file in its own runtime.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -20,12 +23,20 @@ from playwright.sync_api import Page, expect
 from tests.support.dashboard import API_KEY, get_job, screenshot, submit, wait_ended
 from tests.support.datasets import tiny_dataset
 from tests.support.jobs import toy_spec
+from tests.support.processes import framework_python
 from trainyard_client import Client
 
 
 @pytest.fixture(scope="module")
 def stack(module_processes, tmp_path_factory):
-    _, service_url = module_processes.toy_service(TOY_COLOUR_MODEL="1")
+    # The timm environment's interpreter: the toy's export needs torch and onnxruntime.
+    _, service_url = module_processes.service(
+        "toy",
+        python=framework_python("timm"),
+        module="toy_framework",
+        HEARTBEAT_INTERVAL="0.5",
+        TOY_COLOUR_MODEL="1",
+    )
     gateway = module_processes.gateway(
         TRAINYARD_EXTRA_SERVICES=f"toy={service_url}",
         TRAINYARD_API_KEYS=API_KEY,
@@ -68,8 +79,6 @@ def drop_file(page: Page, selector: str, name: str, data: bytes) -> None:
 def test_dropped_image_gets_the_models_top_classes(stack, page):
     page.goto(f"{stack.url}/#/jobs/{stack.trained}")
     expect(page.locator("#evaluate-job")).to_be_visible()
-    # The toy offers no export format for classification: no Export button.
-    expect(page.locator("#export-job")).to_have_count(0)
 
     drop_file(page, "#predict-drop", "green.png", png((60, 200, 80)))
     classes = page.locator("#prediction .top-classes li")
@@ -110,6 +119,7 @@ def test_evaluate_opens_the_evaluation_with_its_confusion_matrix(stack, page):
     result = evaluation["result"]
 
     expect(page.locator("#source-job")).to_have_text(stack.trained)
+    expect(page.locator("#run-again")).to_have_count(0)  # it is made from its model, not a spec
     cells = page.locator("#confusion-matrix td.cell")
     expect(cells).to_have_count(9)
     shown = cells.evaluate_all("cells => cells.map(c => Number(c.dataset.count))")
@@ -170,3 +180,33 @@ def test_boxes_masks_and_keypoints_are_drawn_over_the_dropped_image(stack, page)
             points = circle.locator("polygon.mask").get_attribute("points")
             assert points == "2,3 12,3 12,11 2,11"
     screenshot(page, "predict-pose.png")
+
+
+def test_export_opens_the_export_with_its_parity_report_and_file(stack, page):
+    page.goto(f"{stack.url}/#/jobs/{stack.trained}")
+    # The formats the framework declares for the task (GET /v1/frameworks).
+    formats = page.locator("#export-format option")
+    expect(formats).to_have_text(["onnx", "torchscript"])
+    page.select_option("#export-format", "torchscript")
+    page.locator("#export-job").click()
+    expect(page).not_to_have_url(re.compile(f"#/jobs/{stack.trained}$"))
+    export_id = page.url.rsplit("/", 1)[-1]
+    assert wait_ended(stack, export_id, timeout=120)["state"] == "succeeded"
+    export = get_job(stack, export_id)
+    assert export["kind"] == "export" and export["source_job_id"] == stack.trained
+    parity = export["result"]["parity"]
+
+    report = page.locator("#export-result")
+    expect(report.locator("h2")).to_have_text("Export: torchscript")
+    expect(report.locator("#parity [data-field='passed'] dd")).to_have_text("yes")
+    expect(report.locator("#parity [data-field='images'] dd")).to_have_text(str(parity["images"]))
+    shown = float(report.locator("#parity [data-field='max_abs_diff'] dd").inner_text())
+    assert shown == pytest.approx(parity["max_abs_diff"], rel=1e-3, abs=1e-12)
+    link = report.locator("#export-file a.artifact-link")
+    expect(link).to_have_text("model.torchscript")
+    expect(link).to_have_attribute("href", f"/v1/jobs/{export_id}/artifacts/model.torchscript")
+    with page.expect_download() as download:
+        link.click()
+    stored = next(a for a in export["artifacts"] if a["name"] == "model.torchscript")
+    assert Path(download.value.path()).stat().st_size == stored["size"]
+    screenshot(page, "export.png")

@@ -6,7 +6,7 @@ serves (default `toy`), `TOY_OPTIONS_MODEL` (`module:Class`) takes that options 
 real plugin module, and `TOY_EXTRA_OPTIONS` adds options to its schema, a JSON object of
 `{name: {type, default, description, minimum, maximum, enum}}`. Options the toy does not act on
 are checked by the service like any other and ignored by its train.py. `TOY_COLOUR_MODEL=1` lets
-it predict and evaluate (with the colour rule of `toy_framework.predict`).
+it predict, evaluate and export (the colour rule of `toy_framework.predict`).
 """
 
 from __future__ import annotations
@@ -92,10 +92,14 @@ def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
         device=lambda: "cpu",
         options_model=options_model(environ),
         warm_imports=("toy_framework.plugin",),
-        # TOY_COLOUR_MODEL=1: it predicts and evaluates (toy_framework.predict says how);
+        # TOY_COLOUR_MODEL=1: it predicts, evaluates and exports (toy_framework.predict says
+        # how; the export needs an interpreter with torch and onnxruntime);
         # without it, the toy stands for a framework that only trains.
         predictor=_toy_predictor if colour_model else None,
         evaluates=colour_model,
+        export_formats=lambda task: (
+            ["onnx", "torchscript"] if colour_model and task == "classification" else []
+        ),
     )
 
 

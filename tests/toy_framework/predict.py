@@ -4,7 +4,8 @@ triangle blue).
 
 A real, deterministic computation on the pixels, so a test can send an image and know the
 answer without training anything: the predictions (`ToyPredictor`) and the evaluation
-(`toy_framework.evaluate`) both use `colour_scores`. For detection, segmentation and pose it
+(`toy_framework.evaluate`) both use `colour_scores`, and the export (`toy_framework.export`)
+writes the same rule as a torch module. For detection, segmentation and pose it
 finds, per class, the pixels where the class's channel leads the other two (`colour_regions`):
 their bounding box, the box's outline as the mask, its corners as keypoints.
 """
@@ -25,11 +26,17 @@ SHARPNESS = 12.0
 LEAD = 60
 
 
+def colour_weights(classes: int) -> list[list[float]]:
+    """The model's one layer: per class, +1 for its channel's mean, -1/2 for each other's."""
+    return [[1.0 if c == i % 3 else -0.5 for c in range(3)] for i in range(classes)]
+
+
 def colour_scores(image: Any, classes: int) -> list[float]:
     """Per class, how much its channel outweighs the other two over the image, in [-1, 1]."""
-    pixels = list(image.convert("RGB").getdata())
-    means = [sum(pixel[c] for pixel in pixels) / (255.0 * len(pixels)) for c in range(3)]
-    return [means[i % 3] - (sum(means) - means[i % 3]) / 2 for i in range(classes)]
+    import numpy as np
+
+    means = np.asarray(image.convert("RGB"), dtype=np.float64).mean(axis=(0, 1)) / 255
+    return [float(np.dot(row, means)) for row in colour_weights(classes)]
 
 
 def probabilities(scores: list[float]) -> list[float]:

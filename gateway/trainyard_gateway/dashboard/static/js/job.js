@@ -177,6 +177,7 @@ export function mount(root, { id }) {
   const derived = el("div");
   const predict = el("div");
   const charts = el("div", { class: "charts" });
+  const metricsCard = el("section", { class: "card" }, el("h2", {}, "Metrics"), charts);
   const artifacts = el("div");
   const spec = el("pre", { class: "code" });
   const logs = logPanel();
@@ -189,7 +190,7 @@ export function mount(root, { id }) {
     result,
     derived,
     predict,
-    el("section", { class: "card" }, el("h2", {}, "Metrics"), charts),
+    metricsCard,
     logs.panel,
     el("section", { class: "card" }, el("h2", {}, "Artifacts"), artifacts),
     el("section", { class: "card" }, el("details", {}, el("summary", {}, "Job spec"), spec)),
@@ -241,7 +242,9 @@ export function mount(root, { id }) {
     const startFrom = (how) => () => {
       location.hash = `#/new?${how}=${encodeURIComponent(job.id)}`;
     };
-    buttons.push(el("button", { class: "ghost", type: "button", id: "run-again", onclick: startFrom("from") }, "Run again"));
+    if (job.kind === "train") {
+      buttons.push(el("button", { class: "ghost", type: "button", id: "run-again", onclick: startFrom("from") }, "Run again"));
+    }
     if (RESUMABLE.has(job.state)) {
       buttons.push(el("button", { class: "primary", type: "button", id: "resume-job", onclick: startFrom("resume") }, "Resume…"));
     }
@@ -254,6 +257,8 @@ export function mount(root, { id }) {
     if (key === lastMetrics) return;
     lastMetrics = key;
     const names = Object.keys(metrics.series);
+    // An evaluation or export reports no epochs: what it found is shown above.
+    metricsCard.hidden = job.kind !== "train" && !names.length;
     charts.replaceChildren(
       ...(names.length
         ? names.map((name) => lineChart(name, metrics.series[name]))

@@ -214,6 +214,7 @@ export function mount(root, { id }) {
   // A succeeded training job's model: evaluate and export it (in the formats its framework
   // offers for the task, asked once), ask it about an image.
   let formats = null;
+  let modelActions = null; // made once, so a chosen format stays chosen while the page polls
   const isModel = () => job.kind === "train" && job.state === "succeeded";
   async function showModelTools() {
     if (!isModel() || formats !== null) return;
@@ -224,12 +225,13 @@ export function mount(root, { id }) {
     } catch (problem) {
       showProblem(new Error(`Export formats unavailable: ${problem.message}`));
     }
+    modelActions = afterTrainingActions(job, formats, showProblem);
     renderActions();
   }
 
   function renderActions() {
     const buttons = [];
-    if (isModel() && formats !== null) buttons.push(afterTrainingActions(job, formats, showProblem));
+    if (isModel() && modelActions) buttons.push(modelActions);
     if (ACTIVE.has(job.state) && !job.cancel_requested) {
       buttons.push(el("button", {
         class: "danger",
@@ -287,7 +289,8 @@ export function mount(root, { id }) {
     spec.textContent = JSON.stringify(job.spec, null, 2);
     await loadMetrics();
     if (notice && notice.status === 0) showProblem(null);
-    return !TERMINAL.has(job.state); // a finished job changes no more: stop polling
+    // A finished job changes no more, but the jobs made from its model do: poll while they run.
+    return !TERMINAL.has(job.state) || job.derived.some((each) => ACTIVE.has(each.state));
   }
 
   const stopLogs = followLogs(jobPath(id, "/logs/stream?tail=1000"), {

@@ -53,3 +53,15 @@ def test_an_unknown_format_is_refused() -> None:
         JobSpec.model_validate(
             {**BASE, "kind": "export", "source": SOURCE, "export": {"format": "tflite"}}
         )
+
+
+def test_an_export_or_evaluation_runs_the_module_beside_train_py() -> None:
+    from trainyard_servicekit import FrameworkPlugin
+
+    platform = FrameworkPlugin(name="timm", tasks=dict)
+    assert platform.module_for("train") == "trainyard_timm.train"
+    assert platform.module_for("evaluate") == "trainyard_timm.evaluate"
+    elsewhere = FrameworkPlugin(
+        name="toy", tasks=dict, default_port=8009, train_module="toy_framework.train"
+    )
+    assert elsewhere.module_for("export") == "toy_framework.export"

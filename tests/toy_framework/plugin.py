@@ -5,7 +5,8 @@ a real schema makes without training that framework: `TOY_FRAMEWORK` names the f
 serves (default `toy`), `TOY_OPTIONS_MODEL` (`module:Class`) takes that options model from a
 real plugin module, and `TOY_EXTRA_OPTIONS` adds options to its schema, a JSON object of
 `{name: {type, default, description, minimum, maximum, enum}}`. Options the toy does not act on
-are checked by the service like any other and ignored by its train.py.
+are checked by the service like any other and ignored by its train.py. `TOY_COLOUR_MODEL=1` lets
+it predict, evaluate and export (the colour rule of `toy_framework.predict`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import importlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from trainyard_servicekit import FrameworkPlugin, TaskSupport
+from trainyard_wire.spec import JobSpec
 
 
 class ToyOptions(BaseModel):
@@ -66,23 +69,44 @@ def options_model(environ: Mapping[str, str]) -> type[BaseModel]:
     return create_model("ToyOptions", __base__=ToyOptions, **fields)
 
 
+def _tasks(colour_model: bool) -> dict[str, TaskSupport]:
+    """Classification; with the colour model also the tasks it finds boxes for (in images of
+    an ImageFolder set, which is all the toy reads)."""
+    support = TaskSupport(
+        dataset_formats=["imagefolder"],
+        models=["counter", "counter-wide"],
+        metrics=["loss", "accuracy"],
+    )
+    more = ("detection", "segmentation", "pose") if colour_model else ()
+    return {task: support for task in ("classification", *more)}
+
+
 def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
+    colour_model = environ.get("TOY_COLOUR_MODEL") == "1"
     return FrameworkPlugin(
         name=environ.get("TOY_FRAMEWORK") or "toy",
         train_module="toy_framework.train",
         default_port=8009,
-        tasks=lambda: {
-            "classification": TaskSupport(
-                dataset_formats=["imagefolder"],
-                models=["counter", "counter-wide"],
-                metrics=["loss", "accuracy"],
-            )
-        },
+        tasks=lambda: _tasks(colour_model),
         versions=lambda: {"toy": "1.0"},
         device=lambda: "cpu",
         options_model=options_model(environ),
         warm_imports=("toy_framework.plugin",),
+        # TOY_COLOUR_MODEL=1: it predicts, evaluates and exports (toy_framework.predict says
+        # how; the export needs an interpreter with torch and onnxruntime);
+        # without it, the toy stands for a framework that only trains.
+        predictor=_toy_predictor if colour_model else None,
+        evaluates=colour_model,
+        export_formats=lambda task: (
+            ["onnx", "torchscript"] if colour_model and task == "classification" else []
+        ),
     )
+
+
+def _toy_predictor(checkpoint: Path, spec: JobSpec) -> Any:
+    from toy_framework.predict import ToyPredictor
+
+    return ToyPredictor(checkpoint, spec)
 
 
 PLUGIN = toy_plugin({})

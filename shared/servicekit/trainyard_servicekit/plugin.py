@@ -77,7 +77,7 @@ class FrameworkPlugin:
     # (checkpoint file, the training job's spec) -> a loaded model that predicts
     # (trainyard_servicekit.model_cache.Predictor); None: the framework does not predict.
     predictor: Callable[[Path, JobSpec], Any] | None = None
-    # Whether it runs evaluation jobs (`trainyard_<name>.evaluate`).
+    # Whether it runs evaluation jobs (`evaluate`, the module beside its train module).
     evaluates: bool = False
 
     def __post_init__(self) -> None:
@@ -93,8 +93,12 @@ class FrameworkPlugin:
         return sorted(self.tasks()) if self.predictor is not None else []
 
     def module_for(self, kind: str) -> str:
-        """What `python -m` runs for a job of this kind: train.py, or `trainyard_<name>.<kind>`."""
-        return self.train_module if kind == "train" else f"trainyard_{self.name}.{kind}"
+        """What `python -m` runs for a job of this kind: train.py, or the module named after the
+        kind beside it (`trainyard_<name>.export`, `trainyard_<name>.evaluate`)."""
+        if kind == "train":
+            return self.train_module
+        package, _, _ = self.train_module.rpartition(".")
+        return f"{package}.{kind}" if package else kind
 
     def capabilities(self) -> Capabilities:
         return Capabilities(

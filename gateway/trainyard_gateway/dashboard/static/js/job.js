@@ -1,9 +1,15 @@
 // One job: state and progress, live logs, a chart per metric, error details, artifacts, actions
-// (cancel; run again and resume open the New job page with its spec).
+// (cancel; run again and resume open the New job page with its spec). A succeeded training job
+// also offers evaluate, export and predict, and lists the jobs made from it; an evaluation or
+// export job shows what it found.
 
-import { api, apiKey, authHeaders, errorFrom, jobPath } from "./api.js";
+import { afterTrainingActions, derivedJobs, exportFormats } from "./after_training.js";
+import { api, jobPath } from "./api.js";
+import { artifactLink } from "./download.js";
 import { lineChart } from "./chart.js";
 import { every } from "./poll.js";
+import { predictPanel } from "./predict.js";
+import { evaluationResult, exportResult } from "./results.js";
 import { followLogs } from "./sse.js";
 import {
   ACTIVE,
@@ -51,6 +57,8 @@ function header(job, actions) {
     el(
       "dl",
       { class: "facts" },
+      job.kind !== "train" ? fact("Kind", job.kind) : null,
+      job.source_job_id ? fact("Model of", el("a", { href: `#/jobs/${encodeURIComponent(job.source_job_id)}`, class: "mono", id: "source-job" }, job.source_job_id)) : null,
       fact("Framework", job.framework),
       fact("Task", job.task),
       fact("Model", el("span", { class: "mono" }, job.model)),
@@ -115,32 +123,15 @@ function errorDetails(job) {
   );
 }
 
-// A download that carries the API key: the gateway's own artifact route needs it.
-async function downloadWithKey(url, name) {
-  const response = await fetch(url, { headers: authHeaders() });
-  if (!response.ok) throw await errorFrom(response);
-  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-}
-
 function artifactsTable(job, onProblem) {
   if (!job.artifacts.length) {
     return el("p", { class: "muted" }, TERMINAL.has(job.state) ? "No artifacts." : "None yet.");
   }
   const row = (artifact) => {
-    const sameOrigin = new URL(artifact.download_url, location.href).origin === location.origin;
-    const onclick = (event) => {
-      if (!sameOrigin || !apiKey.get()) return; // a plain link works: no key, or presigned
-      event.preventDefault();
-      downloadWithKey(artifact.download_url, artifact.name).catch(onProblem);
-    };
     return el(
       "tr",
       {},
-      el("td", {}, el("a", { href: artifact.download_url, download: artifact.name, onclick, class: "artifact-link" }, artifact.name)),
+      el("td", {}, artifactLink(artifact, onProblem)),
       el("td", {}, artifact.kind),
       el("td", { class: "num" }, formatBytes(artifact.size)),
       el("td", { class: "mono small", title: artifact.sha256 }, `${artifact.sha256.slice(0, 16)}…`),
@@ -182,7 +173,11 @@ export function mount(root, { id }) {
   const actions = el("div", { class: "actions" });
   const head = el("div");
   const error = el("div");
+  const result = el("div");
+  const derived = el("div");
+  const predict = el("div");
   const charts = el("div", { class: "charts" });
+  const metricsCard = el("section", { class: "card" }, el("h2", {}, "Metrics"), charts);
   const artifacts = el("div");
   const spec = el("pre", { class: "code" });
   const logs = logPanel();
@@ -192,7 +187,10 @@ export function mount(root, { id }) {
     message,
     head,
     error,
-    el("section", { class: "card" }, el("h2", {}, "Metrics"), charts),
+    result,
+    derived,
+    predict,
+    metricsCard,
     logs.panel,
     el("section", { class: "card" }, el("h2", {}, "Artifacts"), artifacts),
     el("section", { class: "card" }, el("details", {}, el("summary", {}, "Job spec"), spec)),
@@ -213,8 +211,27 @@ export function mount(root, { id }) {
     }
   }
 
+  // A succeeded training job's model: evaluate and export it (in the formats its framework
+  // offers for the task, asked once), ask it about an image.
+  let formats = null;
+  let modelActions = null; // made once, so a chosen format stays chosen while the page polls
+  const isModel = () => job.kind === "train" && job.state === "succeeded";
+  async function showModelTools() {
+    if (!isModel() || formats !== null) return;
+    formats = [];
+    if (!predict.firstChild) predict.replaceChildren(predictPanel(job));
+    try {
+      formats = await exportFormats(job);
+    } catch (problem) {
+      showProblem(new Error(`Export formats unavailable: ${problem.message}`));
+    }
+    modelActions = afterTrainingActions(job, formats, showProblem);
+    renderActions();
+  }
+
   function renderActions() {
     const buttons = [];
+    if (isModel() && modelActions) buttons.push(modelActions);
     if (ACTIVE.has(job.state) && !job.cancel_requested) {
       buttons.push(el("button", {
         class: "danger",
@@ -227,7 +244,9 @@ export function mount(root, { id }) {
     const startFrom = (how) => () => {
       location.hash = `#/new?${how}=${encodeURIComponent(job.id)}`;
     };
-    buttons.push(el("button", { class: "ghost", type: "button", id: "run-again", onclick: startFrom("from") }, "Run again"));
+    if (job.kind === "train") {
+      buttons.push(el("button", { class: "ghost", type: "button", id: "run-again", onclick: startFrom("from") }, "Run again"));
+    }
     if (RESUMABLE.has(job.state)) {
       buttons.push(el("button", { class: "primary", type: "button", id: "resume-job", onclick: startFrom("resume") }, "Resume…"));
     }
@@ -240,6 +259,8 @@ export function mount(root, { id }) {
     if (key === lastMetrics) return;
     lastMetrics = key;
     const names = Object.keys(metrics.series);
+    // An evaluation or export reports no epochs: what it found is shown above.
+    metricsCard.hidden = job.kind !== "train" && !names.length;
     charts.replaceChildren(
       ...(names.length
         ? names.map((name) => lineChart(name, metrics.series[name]))
@@ -260,11 +281,16 @@ export function mount(root, { id }) {
     renderActions();
     head.replaceChildren(header(job, actions));
     error.replaceChildren(errorDetails(job) || "");
+    const found = { evaluate: () => evaluationResult(job), export: () => exportResult(job, showProblem) }[job.kind];
+    result.replaceChildren((found && found()) || "");
+    derived.replaceChildren(derivedJobs(job) || "");
+    await showModelTools();
     artifacts.replaceChildren(artifactsTable(job, showProblem));
     spec.textContent = JSON.stringify(job.spec, null, 2);
     await loadMetrics();
     if (notice && notice.status === 0) showProblem(null);
-    return !TERMINAL.has(job.state); // a finished job changes no more: stop polling
+    // A finished job changes no more, but the jobs made from its model do: poll while they run.
+    return !TERMINAL.has(job.state) || job.derived.some((each) => ACTIVE.has(each.state));
   }
 
   const stopLogs = followLogs(jobPath(id, "/logs/stream?tail=1000"), {

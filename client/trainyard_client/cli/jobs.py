@@ -198,10 +198,7 @@ def show(
     """A job's state, progress, metrics, error and artifacts."""
     with connect(context, url, api_key) as client:
         job = client.get_job(job_id)
-    if as_json:
-        output.print_json(job)
-    else:
-        output.stdout().print(job_detail(job))
+    output.print_result(job, as_json, job_detail)
 
 
 @app.command()
@@ -326,10 +323,7 @@ def predict(
     and score (masks and keypoints in --json)."""
     with connect(context, url, api_key) as client:
         prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
-    if as_json:
-        output.print_json(prediction)
-    else:
-        output.stdout().print(predictions_table(prediction))
+    output.print_result(prediction, as_json, predictions_table)
 
 
 @app.command("follow")

@@ -38,6 +38,7 @@ TimeoutOption = Annotated[
     float | None,
     typer.Option("--timeout", help="Give up after this many seconds (exit 124).", min=0),
 ]
+CheckpointOption = Annotated[str, typer.Option(help="best or last")]
 FollowOption = Annotated[
     bool, typer.Option("--follow", help="Follow the job to its end; exit with its outcome.")
 ]
@@ -269,7 +270,7 @@ def export(
     context: typer.Context,
     job_id: JobId,
     format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     follow_job: FollowOption = False,
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
@@ -287,7 +288,7 @@ def export(
 def evaluate(
     context: typer.Context,
     job_id: JobId,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     dataset: Annotated[
         str | None, typer.Option(help="Another dataset (path, s3://… or ds-…) of its format.")
     ] = None,
@@ -312,7 +313,7 @@ def predict(
     context: typer.Context,
     job_id: JobId,
     images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
     conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
     as_json: JsonOption = False,

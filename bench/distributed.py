@@ -11,24 +11,21 @@ imports and process starts count on neither side: the ratio is the platform's co
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.direct_run import run_direct_script
 from bench.jobs import unix_time
 from bench.measure import ratio
 from bench.report import Table, progress
-from bench.stack import REPO, Stack, framework_python
+from bench.stack import Stack
 from trainyard_client import Client
 from trainyard_dev.launcher import SERVICES
 from trainyard_dev.synthetic import make_classification
 
 NAME = "distributed"
 TIMEOUT = 900
-DIRECT = REPO / "bench" / "direct"
 PROCESSES = (1, 2)
 
 
@@ -97,34 +94,15 @@ def throughput(stamps: list[float], train_images: int) -> float:
 
 
 def by_hand(case: Case, job: dict[str, Any], out: Path, train_images: int) -> Result:
-    out.mkdir(parents=True)
-    spec_path = out / "spec.json"
-    spec_path.write_text(json.dumps(job))
-    python = str(framework_python(case.framework))
-    script = str(DIRECT / f"{case.framework}_direct.py")
     processes = job["distributed"]["processes_per_node"]
     launcher = (
-        [python, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+        ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
         if processes > 1
-        else [python]
+        else []
     )
-    proc = subprocess.run(
-        [*launcher, script, str(spec_path), str(out)],
-        cwd=out,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
-    )
-    (out / "output.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{case.framework} by hand failed:\n{proc.stderr[-3000:]}")
-    reports = [
-        json.loads(line.removeprefix("BENCH "))
-        for line in proc.stdout.splitlines()
-        if line.startswith("BENCH ")
-    ]
+    reports = run_direct_script(
+        case.framework, job, out, TIMEOUT, f"{case.framework} by hand", launcher
+    ).reports
     stamps = [r["time"] for r in reports if "epoch" in r]
     final = next(r for r in reports if "metrics" in r)["metrics"]
     return Result(throughput(stamps, train_images), final[case.metric])

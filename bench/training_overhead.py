@@ -8,20 +8,18 @@ runs alternate (direct, Trainyard, Trainyard, direct) so drift hits both alike.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.direct_run import run_direct_script
 from bench.jobs import unix_time
 from bench.measure import sec
 from bench.report import Table, progress
-from bench.stack import REPO, Stack, framework_python
+from bench.stack import Stack
 from trainyard_client import Client
 from trainyard_dev.launcher import SERVICES
 from trainyard_dev.synthetic import make_classification, make_yolo
@@ -37,7 +35,6 @@ RUNS = 3
 # stamps, so polling sooner measures nothing better and only competes with the training.
 POLL_SECONDS = 1.0
 TIMEOUT = 300  # for one run, either way
-DIRECT = REPO / "bench" / "direct"
 
 
 @dataclass(frozen=True)
@@ -113,28 +110,8 @@ def job_spec(case: Case, dataset: Path, quick: bool) -> dict[str, Any]:
 def run_direct(case: Case, spec: dict[str, Any], out: Path) -> Run:
     """The plain script, timed from its start until it prints its result (its interpreter's
     teardown after that is no part of either side's time)."""
-    out.mkdir(parents=True)
-    spec_path = out / "spec.json"
-    spec_path.write_text(json.dumps(spec))
-    argv = [str(framework_python(case.framework)), str(DIRECT / f"{case.framework}_direct.py")]
-    started = time.time()
-    proc = subprocess.run(
-        [*argv, str(spec_path), str(out)],
-        cwd=out,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
-    )
-    (out / "output.log").write_text(proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"direct {case.framework} run failed:\n{proc.stderr[-3000:]}")
-    reports = [
-        json.loads(line.removeprefix("BENCH "))
-        for line in proc.stdout.splitlines()
-        if line.startswith("BENCH ")
-    ]
+    direct = run_direct_script(case.framework, spec, out, TIMEOUT, f"direct {case.framework} run")
+    started, reports = direct.started, direct.reports
     first = next(r["time"] for r in reports if r.get("epoch") == 1)
     result = next(r for r in reports if "metrics" in r)
     return Run(result["time"] - started, first - started, result["metrics"])

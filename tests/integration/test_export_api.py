@@ -5,43 +5,27 @@ tests/services."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.datasets import tiny_dataset
-from tests.support.jobs import submit, toy_spec, wait_for
-from tests.support.processes import Gateway, Processes
-
-
-@dataclass
-class Stack:
-    gateway: Gateway
-    succeeded: dict[str, Any]
-    failed: dict[str, Any]
+from tests.support.finished_jobs import FinishedJobs, finished_jobs
+from tests.support.processes import Processes
 
 
 @pytest.fixture(scope="module")
-def stack(module_processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    _, service_url = module_processes.toy_service(CHECKPOINT_INTERVAL_SECONDS="0")
-    gateway = module_processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
-    dataset = tiny_dataset(tmp_path_factory.mktemp("export") / "ds")
-    succeeded = submit(gateway.url, toy_spec(dataset, hyperparams={"epochs": 1}))
-    failed = submit(gateway.url, toy_spec(dataset, options={"fail_at_epoch": 1}))
-    return Stack(
-        gateway,
-        wait_for(gateway.url, succeeded["id"], {"succeeded"}),
-        wait_for(gateway.url, failed["id"], {"failed"}),
+def stack(module_processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> FinishedJobs:
+    return finished_jobs(
+        module_processes, tmp_path_factory.mktemp("export"), CHECKPOINT_INTERVAL_SECONDS="0"
     )
 
 
-def export(stack: Stack, job_id: str, body: dict[str, Any]) -> httpx.Response:
+def export(stack: FinishedJobs, job_id: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{stack.gateway.url}/v1/jobs/{job_id}/export", json=body, timeout=30)
 
 
-def test_a_job_that_did_not_succeed_has_no_model_to_export(stack: Stack) -> None:
+def test_a_job_that_did_not_succeed_has_no_model_to_export(stack: FinishedJobs) -> None:
     response = export(stack, stack.failed["id"], {"format": "onnx"})
     assert response.status_code == 409, response.text
     body = response.json()
@@ -51,12 +35,12 @@ def test_a_job_that_did_not_succeed_has_no_model_to_export(stack: Stack) -> None
     ]
 
 
-def test_an_unknown_job_is_404(stack: Stack) -> None:
+def test_an_unknown_job_is_404(stack: FinishedJobs) -> None:
     response = export(stack, "job-0000000000000000", {"format": "onnx"})
     assert response.status_code == 404, response.text
 
 
-def test_an_unknown_format_says_which_are(stack: Stack) -> None:
+def test_an_unknown_format_says_which_are(stack: FinishedJobs) -> None:
     response = export(stack, stack.succeeded["id"], {"format": "tflite"})
     assert response.status_code == 422, response.text
     (error,) = response.json()["errors"]
@@ -64,7 +48,7 @@ def test_an_unknown_format_says_which_are(stack: Stack) -> None:
     assert error["message"] == "Input should be 'onnx' or 'torchscript'"
 
 
-def test_a_framework_that_does_not_export_the_task_refuses(stack: Stack) -> None:
+def test_a_framework_that_does_not_export_the_task_refuses(stack: FinishedJobs) -> None:
     """The toy framework offers no export: its service says so, and nothing is queued."""
     before = httpx.get(f"{stack.gateway.url}/v1/jobs").json()["items"]
     response = export(stack, stack.succeeded["id"], {"format": "onnx", "checkpoint": "last"})
@@ -75,12 +59,12 @@ def test_a_framework_that_does_not_export_the_task_refuses(stack: Stack) -> None
     assert len(httpx.get(f"{stack.gateway.url}/v1/jobs").json()["items"]) == len(before)
 
 
-def test_a_training_job_says_its_kind(stack: Stack) -> None:
+def test_a_training_job_says_its_kind(stack: FinishedJobs) -> None:
     assert stack.succeeded["kind"] == "train"
     assert stack.succeeded["source_job_id"] is None and stack.succeeded["result"] is None
 
 
-def test_evaluate_refusals_say_what_is_allowed(stack: Stack) -> None:
+def test_evaluate_refusals_say_what_is_allowed(stack: FinishedJobs) -> None:
     url = stack.gateway.url
     failed = httpx.post(f"{url}/v1/jobs/{stack.failed['id']}/evaluate", json={})
     assert failed.status_code == 409, failed.text

@@ -4,47 +4,27 @@ predictions themselves run in tests/e2e/test_predict.py against a real framework
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import httpx
 import pytest
 
-from tests.support.datasets import tiny_dataset
-from tests.support.jobs import submit, toy_spec, wait_for
-from tests.support.processes import Gateway, Processes
+from tests.support.finished_jobs import FinishedJobs, finished_jobs
+from tests.support.processes import Processes
 from trainyard_wire.predictions import MAX_PREDICT_IMAGE_BYTES, MAX_PREDICT_IMAGES
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # what is inside is the service's to judge
 
 
-@dataclass
-class Stack:
-    gateway: Gateway
-    succeeded: dict[str, Any]
-    failed: dict[str, Any]
-
-
 @pytest.fixture(scope="module")
-def stack(module_processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> Stack:
-    _, service_url = module_processes.toy_service()
-    gateway = module_processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service_url}")
-    dataset = tiny_dataset(tmp_path_factory.mktemp("predict") / "ds")
-    succeeded = submit(gateway.url, toy_spec(dataset, hyperparams={"epochs": 1}))
-    failed = submit(gateway.url, toy_spec(dataset, options={"fail_at_epoch": 1}))
-    return Stack(
-        gateway,
-        wait_for(gateway.url, succeeded["id"], {"succeeded"}),
-        wait_for(gateway.url, failed["id"], {"failed"}),
-    )
+def stack(module_processes: Processes, tmp_path_factory: pytest.TempPathFactory) -> FinishedJobs:
+    return finished_jobs(module_processes, tmp_path_factory.mktemp("predict"))
 
 
-def predict(stack: Stack, job_id: str, images: list[tuple[str, bytes]]) -> httpx.Response:
+def predict(stack: FinishedJobs, job_id: str, images: list[tuple[str, bytes]]) -> httpx.Response:
     files = [("images", (name, data, "image/png")) for name, data in images]
     return httpx.post(f"{stack.gateway.url}/v1/models/{job_id}/predict", files=files, timeout=60)
 
 
-def test_too_many_images_says_how_many_are_allowed(stack: Stack) -> None:
+def test_too_many_images_says_how_many_are_allowed(stack: FinishedJobs) -> None:
     images = [(f"{i}.png", PNG) for i in range(MAX_PREDICT_IMAGES + 1)]
     response = predict(stack, stack.succeeded["id"], images)
     assert response.status_code == 422, response.text
@@ -53,7 +33,7 @@ def test_too_many_images_says_how_many_are_allowed(stack: Stack) -> None:
     assert body["errors"][0]["allowed"] == [f"1 to {MAX_PREDICT_IMAGES} images"]
 
 
-def test_an_image_too_large_is_413_with_the_limit(stack: Stack) -> None:
+def test_an_image_too_large_is_413_with_the_limit(stack: FinishedJobs) -> None:
     response = predict(
         stack, stack.succeeded["id"], [("big.png", PNG.ljust(MAX_PREDICT_IMAGE_BYTES + 1, b"\0"))]
     )
@@ -61,26 +41,26 @@ def test_an_image_too_large_is_413_with_the_limit(stack: Stack) -> None:
     assert f"big.png is larger than {MAX_PREDICT_IMAGE_BYTES} bytes" in response.json()["message"]
 
 
-def test_an_empty_file_is_refused(stack: Stack) -> None:
+def test_an_empty_file_is_refused(stack: FinishedJobs) -> None:
     response = predict(stack, stack.succeeded["id"], [("empty.png", b"")])
     assert response.status_code == 422, response.text
     assert "empty.png is empty" in response.json()["message"]
 
 
-def test_no_images_is_refused(stack: Stack) -> None:
+def test_no_images_is_refused(stack: FinishedJobs) -> None:
     response = httpx.post(f"{stack.gateway.url}/v1/models/{stack.succeeded['id']}/predict")
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "images"
 
 
-def test_a_job_that_did_not_succeed_has_no_model(stack: Stack) -> None:
+def test_a_job_that_did_not_succeed_has_no_model(stack: FinishedJobs) -> None:
     response = predict(stack, stack.failed["id"], [("a.png", PNG)])
     assert response.status_code == 409, response.text
     assert response.json()["errors"][0]["allowed"] == ["succeeded"]
     assert predict(stack, "job-0000000000000000", [("a.png", PNG)]).status_code == 404
 
 
-def test_a_framework_without_predictions_says_so(stack: Stack) -> None:
+def test_a_framework_without_predictions_says_so(stack: FinishedJobs) -> None:
     response = predict(stack, stack.succeeded["id"], [("a.png", PNG)])
     assert response.status_code == 422, response.text
     body = response.json()

@@ -14,14 +14,8 @@ import subprocess
 import pytest
 
 from tests.services.test_huggingface import run_train, spec
-from tests.support.exports import (
-    check_with_broken_weight,
-    export_spec,
-    exported_file,
-    final_status,
-    run_export,
-)
-from tests.support.train_py import REPO, checkpoint, of_type, run_train_py, sha256
+from tests.support.exports import TRAINED, break_exported_onnx, evaluate_trained, export_trained
+from tests.support.train_py import REPO, checkpoint
 from trainyard_dev.launcher import environment_python
 from trainyard_dev.synthetic import make_classification
 
@@ -33,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("hf-export")
     data = make_classification(tmp / "shapes", train_per_class=6, val_per_class=3, size=32)
     job = spec(data, hyperparams={"epochs": 1})
-    code, events, output, _ = run_train(tmp, "job-trained", job, timeout=600)
+    code, events, output, _ = run_train(tmp, TRAINED, job, timeout=600)
     assert code == 0, output
     return tmp, data, job, events
 
@@ -41,37 +35,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_passes_its_parity_check(trained, fmt: str) -> None:
     tmp, _, job, _ = trained
-    job_id = f"job-export-{fmt}"
-    code, events, output, _ = run_export(
-        "huggingface", tmp, job_id, export_spec(job, "job-trained", fmt)
-    )
-    assert code == 0, output
-    final = final_status(events)
-    assert final["state"] == "succeeded", output
+    final = export_trained("huggingface", tmp, job, fmt)
     parity = final["result"]["parity"]
     assert parity["passed"] is True and parity["images"] == 8
     assert parity["top1_agreement"] == 1.0 and parity["max_abs_diff"] <= 1e-3
     assert parity["outputs"][0]["shape"] == [8, 3]  # logits of three classes per image
-    name = f"model.{fmt}"
-    (artifact,) = of_type(events, "artifact")
-    assert (artifact["name"], artifact["kind"]) == (name, "export")
-    assert artifact["sha256"] == sha256(exported_file(tmp, job_id, name))
 
 
 def test_a_perturbed_onnx_file_fails_with_export_mismatch(trained) -> None:
     tmp, data, job, _ = trained
-    job_spec = export_spec(job, "job-trained", "onnx")
-    code, _, output, _ = run_export("huggingface", tmp, "job-export-to-break", job_spec)
-    assert code == 0, output
-    answers = check_with_broken_weight(
-        "huggingface",
-        checkpoint(tmp, "job-trained", "best.pt"),
-        exported_file(tmp, "job-export-to-break", "model.onnx"),
-        data,
-        job_spec,
-    )
-    assert answers["as_exported"]["reason"] is None
-    assert answers["broken"]["reason"] == "export_mismatch"
+    break_exported_onnx("huggingface", tmp, job, data)
 
 
 # Run in the huggingface environment: the service's predictor on the validation images.
@@ -89,21 +62,14 @@ print(json.dumps([a["classes"][0]["label"] for a in predictor.predict(images, 1,
 
 def test_evaluation_and_predictions_agree_with_training(trained) -> None:
     tmp, data, job, training = trained
-    spec = {**job, "kind": "evaluate", "source": {"job_id": "job-trained", "checkpoint": "best"}}
-    code, events, output, _ = run_train_py(
-        "huggingface", tmp, "job-evaluate", spec, module="evaluate", timeout=600
-    )
-    assert code == 0, output
-    final = final_status(events)
-    assert final["state"] == "succeeded", output
-    (epoch,) = of_type(training, "metric")
-    assert final["metrics"]["accuracy"] == pytest.approx(epoch["metrics"]["accuracy"])
-    assert final["metrics"]["val_loss"] == pytest.approx(epoch["metrics"]["val_loss"], rel=1e-4)
+    final, trained_metrics = evaluate_trained("huggingface", tmp, job, training, timeout=600)
+    assert final["metrics"]["accuracy"] == pytest.approx(trained_metrics["accuracy"])
+    assert final["metrics"]["val_loss"] == pytest.approx(trained_metrics["val_loss"], rel=1e-4)
 
     images = sorted((data / "val").rglob("*.png"))
     out = subprocess.run(
         [str(environment_python(REPO, "huggingface")), "-c", _PREDICT]
-        + [str(checkpoint(tmp, "job-trained", "best.pt")), json.dumps(job)]
+        + [str(checkpoint(tmp, TRAINED, "best.pt")), json.dumps(job)]
         + [str(path) for path in images],
         capture_output=True,
         text=True,

@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.exports import (
-    check_with_broken_weight,
-    export_spec,
-    exported_file,
-    final_status,
-    run_export,
-)
-from tests.support.train_py import checkpoint, of_type, run_train_py, sha256
+from tests.support.exports import TRAINED, break_exported_onnx, evaluate_trained, export_trained
+from tests.support.train_py import run_train_py
 from trainyard_dev.synthetic import make_classification
 
 pytestmark = pytest.mark.e2e
@@ -37,7 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
         "resources": {"gpu": 0},
         "project": "tests",
     }
-    code, events, output, _ = run_train_py("timm", tmp, "job-trained", spec)
+    code, events, output, _ = run_train_py("timm", tmp, TRAINED, spec)
     assert code == 0, output
     return tmp, data, spec, events
 
@@ -45,41 +39,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_export_passes_its_parity_check(trained, fmt: str) -> None:
     tmp, _, spec, _ = trained
-    job = f"job-export-{fmt}"
-    code, events, output, _ = run_export("timm", tmp, job, export_spec(spec, "job-trained", fmt))
-    assert code == 0, output
-    final = final_status(events)
-    assert final["state"] == "succeeded", output
+    final = export_trained("timm", tmp, spec, fmt)
     parity = final["result"]["parity"]
     assert parity["passed"] is True
     assert parity["images"] == 8 and parity["format"] == fmt
     assert parity["top1_agreement"] == 1.0
     assert parity["max_abs_diff"] <= 1e-3
     assert final["metrics"]["parity_top1_agreement"] == 1.0
-    name = "model.onnx" if fmt == "onnx" else "model.torchscript"
-    (artifact,) = of_type(events, "artifact")
-    assert (artifact["name"], artifact["kind"]) == (name, "export")
-    stored = exported_file(tmp, job, name)
-    assert artifact["size"] == stored.stat().st_size
-    assert artifact["sha256"] == sha256(stored)
 
 
 def test_a_perturbed_onnx_file_fails_with_export_mismatch(trained) -> None:
     tmp, data, spec, _ = trained
-    job = "job-export-to-break"
-    job_spec = export_spec(spec, "job-trained", "onnx")
-    code, _, output, _ = run_export("timm", tmp, job, job_spec)
-    assert code == 0, output
-    answers = check_with_broken_weight(
-        "timm",
-        checkpoint(tmp, "job-trained", "best.pt"),
-        exported_file(tmp, job, "model.onnx"),
-        data,
-        job_spec,
-    )
-    assert answers["as_exported"]["reason"] is None
-    broken = answers["broken"]
-    assert broken["reason"] == "export_mismatch"
+    broken = break_exported_onnx("timm", tmp, spec, data)
     assert broken["report"]["passed"] is False
     assert broken["report"]["max_abs_diff"] > 1e-3
 
@@ -87,15 +58,10 @@ def test_a_perturbed_onnx_file_fails_with_export_mismatch(trained) -> None:
 def test_evaluation_gives_the_metrics_training_reported(trained) -> None:
     """One epoch: best.pt is the model of epoch 1, whose validation training reported."""
     tmp, _, spec, training = trained
-    job = {**spec, "kind": "evaluate", "source": {"job_id": "job-trained", "checkpoint": "best"}}
-    code, events, output, _ = run_train_py("timm", tmp, "job-evaluate", job, module="evaluate")
-    assert code == 0, output
-    final = final_status(events)
-    assert final["state"] == "succeeded", output
-    (epoch,) = of_type(training, "metric")
+    final, trained_metrics = evaluate_trained("timm", tmp, spec, training)
     result = final["result"]
-    assert result["metrics"]["top1"] == pytest.approx(epoch["metrics"]["top1"])
-    assert result["metrics"]["val_loss"] == pytest.approx(epoch["metrics"]["val_loss"], rel=1e-4)
+    assert result["metrics"]["top1"] == pytest.approx(trained_metrics["top1"])
+    assert result["metrics"]["val_loss"] == pytest.approx(trained_metrics["val_loss"], rel=1e-4)
     assert final["metrics"] == result["metrics"]
     assert result["images"] == 9 and result["labels"] == ["circle", "square", "triangle"]
     matrix = result["confusion_matrix"]

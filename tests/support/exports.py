@@ -1,5 +1,6 @@
-"""Export jobs run by hand (`python -m trainyard_<fw>.export`, no gateway), and the check of an
-exported file that a test has broken on purpose."""
+"""Export and evaluation jobs run by hand (`python -m trainyard_<fw>.export`, no gateway) on a
+model trained as job `job-trained`, and the check of an exported file that a test has broken on
+purpose."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.support.train_py import REPO, of_type, run_train_py
+from tests.support.train_py import REPO, checkpoint, of_type, run_train_py, sha256
 from trainyard_dev.launcher import environment_python
+
+TRAINED = "job-trained"  # the training job the after-training tests export and evaluate
 
 
 def export_spec(
@@ -28,6 +31,46 @@ def run_export(
     framework: str, tmp: Path, job_id: str, spec: dict[str, Any], cwd: Path | None = None
 ) -> tuple[int, list[dict[str, Any]], str, float]:
     return run_train_py(framework, tmp, job_id, spec, module="export", timeout=300, cwd=cwd)
+
+
+def export_trained(
+    framework: str, tmp: Path, train_spec: dict[str, Any], fmt: str, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Export job-trained's best checkpoint to `fmt` as job-export-{fmt}; its final status,
+    once it succeeded and stored its one artifact, model.{fmt}, as it says."""
+    job_id = f"job-export-{fmt}"
+    spec = export_spec(train_spec, TRAINED, fmt)
+    code, events, output, _ = run_export(framework, tmp, job_id, spec, cwd)
+    assert code == 0, output
+    final = final_status(events)
+    assert final["state"] == "succeeded", output
+    name = f"model.{fmt}"
+    (artifact,) = of_type(events, "artifact")
+    assert (artifact["name"], artifact["kind"]) == (name, "export")
+    stored = exported_file(tmp, job_id, name)
+    assert artifact["size"] == stored.stat().st_size
+    assert artifact["sha256"] == sha256(stored)
+    return final
+
+
+def evaluate_trained(
+    framework: str,
+    tmp: Path,
+    train_spec: dict[str, Any],
+    training_events: list[dict[str, Any]],
+    **run_options: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate job-trained's best checkpoint on its own validation data; (the evaluation's
+    final status, once it succeeded; the metrics training reported for its one epoch)."""
+    spec = {**train_spec, "kind": "evaluate", "source": {"job_id": TRAINED, "checkpoint": "best"}}
+    code, events, output, _ = run_train_py(
+        framework, tmp, "job-evaluate", spec, module="evaluate", **run_options
+    )
+    assert code == 0, output
+    final = final_status(events)
+    assert final["state"] == "succeeded", output
+    (epoch,) = of_type(training_events, "metric")
+    return final, epoch["metrics"]
 
 
 def exported_file(tmp: Path, job_id: str, name: str, project: str = "tests") -> Path:
@@ -102,3 +145,25 @@ def check_with_broken_weight(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def break_exported_onnx(
+    framework: str, tmp: Path, train_spec: dict[str, Any], dataset: Path, cwd: Path | None = None
+) -> dict[str, Any]:
+    """Export job-trained to ONNX, then check that file as written (it passes) and with its
+    weights perturbed (it fails with export_mismatch); the perturbed file's answer."""
+    job_id = "job-export-to-break"
+    spec = export_spec(train_spec, TRAINED, "onnx")
+    code, _, output, _ = run_export(framework, tmp, job_id, spec, cwd)
+    assert code == 0, output
+    answers = check_with_broken_weight(
+        framework,
+        checkpoint(tmp, TRAINED, "best.pt"),
+        exported_file(tmp, job_id, "model.onnx"),
+        dataset,
+        spec,
+    )
+    assert answers["as_exported"]["reason"] is None
+    assert answers["broken"]["reason"] == "export_mismatch"
+    broken: dict[str, Any] = answers["broken"]
+    return broken

@@ -25,10 +25,7 @@ def list_artifacts(
     """A job's artifacts with size and sha256."""
     with connect(context, url, api_key) as client:
         artifacts = client.artifacts(job_id)
-    if as_json:
-        output.print_json(artifacts)
-    else:
-        output.stdout().print(artifacts_table(artifacts))
+    output.print_result(artifacts, as_json, artifacts_table)
 
 
 @app.command()

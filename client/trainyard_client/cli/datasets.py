@@ -65,10 +65,7 @@ def list_datasets(
     """Datasets, newest first."""
     with connect(context, url, api_key) as client:
         datasets = client.list_datasets(limit=limit)
-    if as_json:
-        output.print_json(datasets)
-    else:
-        output.stdout().print(datasets_table(datasets))
+    output.print_result(datasets, as_json, datasets_table)
 
 
 @app.command()
@@ -99,7 +96,4 @@ def delete(
 
 
 def _print(dataset: DatasetView, as_json: bool) -> None:
-    if as_json:
-        output.print_json(dataset)
-    else:
-        output.stdout().print(dataset_detail(dataset))
+    output.print_result(dataset, as_json, dataset_detail)

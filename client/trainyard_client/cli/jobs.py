@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
@@ -38,12 +38,30 @@ TimeoutOption = Annotated[
     float | None,
     typer.Option("--timeout", help="Give up after this many seconds (exit 124).", min=0),
 ]
+CheckpointOption = Annotated[str, typer.Option(help="best or last")]
 FollowOption = Annotated[
     bool, typer.Option("--follow", help="Follow the job to its end; exit with its outcome.")
 ]
 
 
-def _finish(client: Client, job: JobView, as_json: bool, timeout: float | None) -> None:
+def _print_state(job: JobView, note: str = "") -> None:
+    """One line for a job: its id and its coloured state, then an optional note."""
+    output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state), note))
+
+
+def _show_or_finish(
+    client: Client, job: JobView, follow_job: bool, as_json: bool, timeout: float | None
+) -> None:
+    """A job just made: print it (JSON or one line), or with --follow follow it to its end."""
+    if follow_job:
+        _finish(client, job, as_json, timeout)
+    if as_json:
+        output.print_json(job)
+    else:
+        _print_state(job)
+
+
+def _finish(client: Client, job: JobView, as_json: bool, timeout: float | None) -> NoReturn:
     """Follow a job to its end and exit with its outcome: 0, 1 (failed/lost), 130."""
     try:
         if as_json:
@@ -127,15 +145,9 @@ def submit(
     with connect(context, url, api_key) as client:
         _fill_dataset_format(client, spec)
         job = client.create_job(spec)
-        if not follow_job:
-            if as_json:
-                output.print_json(job)
-            else:
-                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
-            return
-        if not as_json:
+        if follow_job and not as_json:
             output.stdout().print(f"submitted {job.id}", markup=False)
-        _finish(client, job, as_json, timeout)
+        _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
 def _fill_dataset_format(client: Client, spec: dict[str, Any]) -> None:
@@ -187,10 +199,7 @@ def show(
     """A job's state, progress, metrics, error and artifacts."""
     with connect(context, url, api_key) as client:
         job = client.get_job(job_id)
-    if as_json:
-        output.print_json(job)
-    else:
-        output.stdout().print(job_detail(job))
+    output.print_result(job, as_json, job_detail)
 
 
 @app.command()
@@ -237,8 +246,7 @@ def cancel(
     if as_json:
         output.print_json(job)
         return
-    note = "" if job.state == "cancelled" else "  (stop requested)"
-    output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state), note))
+    _print_state(job, "" if job.state == "cancelled" else "  (stop requested)")
 
 
 @app.command()
@@ -254,13 +262,7 @@ def resume(
     """Continue a job from its last checkpoint; prints the job that now trains."""
     with connect(context, url, api_key) as client:
         job = client.resume_job(job_id)
-        if not follow_job:
-            if as_json:
-                output.print_json(job)
-            else:
-                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
-            return
-        _finish(client, job, as_json, timeout)
+        _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
 @app.command()
@@ -268,7 +270,7 @@ def export(
     context: typer.Context,
     job_id: JobId,
     format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript")] = "onnx",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     follow_job: FollowOption = False,
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
@@ -279,20 +281,14 @@ def export(
     trained model (its parity report is on the job; `show` prints it)."""
     with connect(context, url, api_key) as client:
         job = client.export_job(job_id, format, checkpoint)
-        if not follow_job:
-            if as_json:
-                output.print_json(job)
-            else:
-                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
-            return
-        _finish(client, job, as_json, timeout)
+        _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
 @app.command()
 def evaluate(
     context: typer.Context,
     job_id: JobId,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     dataset: Annotated[
         str | None, typer.Option(help="Another dataset (path, s3://… or ds-…) of its format.")
     ] = None,
@@ -309,13 +305,7 @@ def evaluate(
         if dataset is not None:
             ref = {"uri": dataset, "format": client.get_job(job_id).spec["dataset"]["format"]}
         job = client.evaluate_job(job_id, checkpoint, ref)
-        if not follow_job:
-            if as_json:
-                output.print_json(job)
-            else:
-                output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
-            return
-        _finish(client, job, as_json, timeout)
+        _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
 @app.command()
@@ -323,7 +313,7 @@ def predict(
     context: typer.Context,
     job_id: JobId,
     images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: CheckpointOption = "best",
     top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
     conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
     as_json: JsonOption = False,
@@ -334,10 +324,7 @@ def predict(
     and score (masks and keypoints in --json)."""
     with connect(context, url, api_key) as client:
         prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
-    if as_json:
-        output.print_json(prediction)
-    else:
-        output.stdout().print(predictions_table(prediction))
+    output.print_result(prediction, as_json, predictions_table)
 
 
 @app.command("follow")
@@ -369,7 +356,7 @@ def wait(
     if as_json:
         output.print_json(job)
     else:
-        output.stdout().print(Text.assemble(f"{job.id} ", output.state_text(job.state)))
+        _print_state(job)
     code = outcome_exit_code(job.state)
     if code != OK:
         raise typer.Exit(code)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -37,6 +37,8 @@ STATE_STYLES = {
     "starting": "blue",
     "queued": "dim",
 }
+T = TypeVar("T")
+
 PIPE_WIDTH = 200  # rich wraps at 80 columns off a terminal; tables in logs need more
 
 
@@ -70,6 +72,14 @@ def as_json(data: Any) -> Any:
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(as_json(data), indent=2) + "\n")
     sys.stdout.flush()
+
+
+def print_result(data: T, json_only: bool, view: Callable[[T], RenderableType]) -> None:
+    """A command's answer: JSON for scripts with --json, else `view` of it for people."""
+    if json_only:
+        print_json(data)
+    else:
+        stdout().print(view(data))
 
 
 def print_error(error: TrainyardError) -> None:

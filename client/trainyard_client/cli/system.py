@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from trainyard_client.cli import output
 from trainyard_client.cli.common import GATEWAY_ERROR, ApiKeyOption, JsonOption, UrlOption, connect
-from trainyard_client.cli.views import frameworks_table, models_table
+from trainyard_client.cli.views import frameworks_table, headed_table, models_table
 
 app = typer.Typer()
 
@@ -23,10 +22,7 @@ def frameworks(
     """Every training service: health, device, tasks with dataset formats, models, URL."""
     with connect(context, url, api_key) as client:
         services = client.frameworks()
-    if as_json:
-        output.print_json(services)
-    else:
-        output.stdout().print(frameworks_table(services))
+    output.print_result(services, as_json, frameworks_table)
 
 
 @app.command()
@@ -39,10 +35,7 @@ def models(
     """Registered models and their versions (fine-tune from one: --init-from NAME@VERSION)."""
     with connect(context, url, api_key) as client:
         registered = client.models()
-    if as_json:
-        output.print_json(registered)
-    else:
-        output.stdout().print(models_table(registered.items))
+    output.print_result(registered, as_json, lambda found: models_table(found.items))
 
 
 @app.command()
@@ -62,9 +55,7 @@ def status(
         console = output.stdout()
         verdict = Text("ready", "green") if ready.get("ready") else Text("not ready", "red")
         console.print(Text.assemble(f"gateway {where} ", verdict))
-        table = Table(box=None, header_style="bold")
-        for column in ("SERVICE", "HEALTHY", "URL", "ERROR"):
-            table.add_column(column)
+        table = headed_table("SERVICE", "HEALTHY", "URL", "ERROR")
         for name, service in sorted((ready.get("services") or {}).items()):
             healthy = Text("yes", "green") if service.get("healthy") else Text("no", "red")
             table.add_row(name, healthy, service.get("url") or "-", service.get("error") or "")

@@ -20,6 +20,7 @@ from trainyard_wire.jobs import Artifact, JobView
 from trainyard_wire.predictions import Prediction
 from trainyard_wire.registry import RegisteredModel
 from trainyard_wire.webhooks import Delivery, Webhook, WebhookCreated
+from trainyard_wire.weights import WeightsView
 
 MODELS_SHOWN = 6
 
@@ -31,10 +32,18 @@ def progress_text(job: JobView) -> str:
     return f"{progress.epoch or 0}/{progress.total_epochs} ({progress.percent:.0f}%)"
 
 
-def jobs_table(jobs: list[JobView]) -> Table:
+def headed_table(*columns: str, no_wrap: bool = False) -> Table:
+    """A borderless table with bold column headings, the shape of every listing here."""
     table = Table(box=None, header_style="bold")
-    for column in ("ID", "STATE", "FRAMEWORK", "TASK", "MODEL", "PROJECT", "EPOCHS", "CREATED"):
-        table.add_column(column, no_wrap=True)
+    for column in columns:
+        table.add_column(column, no_wrap=no_wrap)
+    return table
+
+
+def jobs_table(jobs: list[JobView]) -> Table:
+    table = headed_table(
+        "ID", "STATE", "FRAMEWORK", "TASK", "MODEL", "PROJECT", "EPOCHS", "CREATED", no_wrap=True
+    )
     for job in jobs:
         table.add_row(
             job.id,
@@ -137,9 +146,7 @@ def error_detail(error: dict[str, Any]) -> RenderableType:
 
 def predictions_table(prediction: Prediction) -> Table:
     """One row per class (classification) or per detection, under its image's name."""
-    table = Table(box=None, header_style="bold")
-    for column in ("IMAGE", "CLASS", "SCORE", "BOX", "EXTRA"):
-        table.add_column(column, no_wrap=True)
+    table = headed_table("IMAGE", "CLASS", "SCORE", "BOX", "EXTRA", no_wrap=True)
     for image in prediction.predictions:
         for scored in image.classes or []:
             table.add_row(image.image, scored.label, f"{scored.probability:.4f}", "", "")
@@ -157,9 +164,7 @@ def predictions_table(prediction: Prediction) -> Table:
 
 
 def artifacts_table(artifacts: list[Artifact]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("NAME", "KIND", "SIZE", "SHA256", "CREATED"):
-        table.add_column(column, no_wrap=True)
+    table = headed_table("NAME", "KIND", "SIZE", "SHA256", "CREATED", no_wrap=True)
     for artifact in artifacts:
         table.add_row(
             artifact.name,
@@ -172,9 +177,9 @@ def artifacts_table(artifacts: list[Artifact]) -> Table:
 
 
 def datasets_table(datasets: list[DatasetView]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "NAME", "FORMAT", "SOURCE", "SIZE", "SUMMARY", "CREATED"):
-        table.add_column(column, no_wrap=True)
+    table = headed_table(
+        "ID", "NAME", "FORMAT", "SOURCE", "SIZE", "SUMMARY", "CREATED", no_wrap=True
+    )
     for dataset in datasets:
         table.add_row(
             dataset.id,
@@ -213,9 +218,7 @@ def dataset_detail(dataset: DatasetView) -> Table:
 
 
 def frameworks_table(frameworks: list[dict[str, Any]]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("FRAMEWORK", "HEALTHY", "DEVICE", "TASKS (FORMATS)", "MODELS", "URL"):
-        table.add_column(column)
+    table = headed_table("FRAMEWORK", "HEALTHY", "DEVICE", "TASKS (FORMATS)", "MODELS", "URL")
     for service in frameworks:
         capabilities = service.get("capabilities") or {}
         tasks = capabilities.get("tasks") or {}
@@ -237,9 +240,7 @@ def frameworks_table(frameworks: list[dict[str, Any]]) -> Table:
 
 
 def webhooks_table(webhooks: list[Webhook]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "URL", "PROJECT", "EVENTS", "CREATED"):
-        table.add_column(column, no_wrap=True)
+    table = headed_table("ID", "URL", "PROJECT", "EVENTS", "CREATED", no_wrap=True)
     for webhook in webhooks:
         table.add_row(
             webhook.id,
@@ -264,9 +265,9 @@ def webhook_detail(webhook: Webhook) -> Table:
 
 
 def deliveries_table(deliveries: list[Delivery]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("DELIVERY", "EVENT", "JOB", "STATUS", "TRIES", "LAST ERROR", "NEXT TRY"):
-        table.add_column(column, no_wrap=True)
+    table = headed_table(
+        "DELIVERY", "EVENT", "JOB", "STATUS", "TRIES", "LAST ERROR", "NEXT TRY", no_wrap=True
+    )
     for delivery in deliveries:
         table.add_row(
             delivery.delivery_id,
@@ -281,9 +282,9 @@ def deliveries_table(deliveries: list[Delivery]) -> Table:
 
 
 def models_table(models: list[RegisteredModel]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("MODEL", "VERSION", "JOB", "FRAMEWORK", "ARCHITECTURE", "METRICS", "CREATED"):
-        table.add_column(column)
+    table = headed_table(
+        "MODEL", "VERSION", "JOB", "FRAMEWORK", "ARCHITECTURE", "METRICS", "CREATED"
+    )
     for model in models:
         for version in model.versions:
             table.add_row(
@@ -295,4 +296,18 @@ def models_table(models: list[RegisteredModel]) -> Table:
                 format_metrics(version.metrics),
                 format_time(version.created_at),
             )
+    return table
+
+
+def weights_table(weights: list[WeightsView]) -> Table:
+    table = headed_table("ID", "FRAMEWORK", "MODEL", "SIZE", "SHA256", "CREATED", no_wrap=True)
+    for each in weights:
+        table.add_row(
+            each.id,
+            each.framework,
+            each.model,
+            format_bytes(each.size),
+            each.sha256[:12],
+            format_time(each.created_at),
+        )
     return table

@@ -61,10 +61,7 @@ def list_webhooks(
     """Registered webhooks (without their secrets)."""
     with connect(context, url, api_key) as client:
         webhooks = client.list_webhooks(project=project)
-    if as_json:
-        output.print_json(webhooks)
-    else:
-        output.stdout().print(webhooks_table(webhooks))
+    output.print_result(webhooks, as_json, webhooks_table)
 
 
 @app.command()
@@ -95,7 +92,4 @@ def deliveries(
     """A webhook's deliveries, newest first: status, tries, last error, next try."""
     with connect(context, url, api_key) as client:
         page = client.webhook_deliveries(webhook_id, status=status, limit=limit)
-    if as_json:
-        output.print_json(page)
-    else:
-        output.stdout().print(deliveries_table(page.items))
+    output.print_result(page, as_json, lambda found: deliveries_table(found.items))

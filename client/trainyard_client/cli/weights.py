@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from trainyard_client.cli import output
 from trainyard_client.cli.common import ApiKeyOption, JsonOption, UrlOption, connect
-from trainyard_client.cli.output import format_bytes, format_time
-from trainyard_wire.weights import WeightsView
+from trainyard_client.cli.views import weights_table
 
 app = typer.Typer(
     help="Pretrained weights seeded for air-gapped clusters: upload, list, delete.",
@@ -38,10 +36,7 @@ def upload(
         output.transfer_bar(f"upload {path.name}") as progress,
     ):
         weights = client.upload_weights(path, framework, model, progress=progress)
-    if as_json:
-        output.print_json(weights)
-    else:
-        output.stdout().print(weights_table([weights]))
+    output.print_result([weights], as_json, weights_table)
 
 
 @app.command("list")
@@ -54,10 +49,7 @@ def list_weights(
     """Every seeded model's weights."""
     with connect(context, url, api_key) as client:
         weights = client.list_weights()
-    if as_json:
-        output.print_json(weights)
-    else:
-        output.stdout().print(weights_table(weights))
+    output.print_result(weights, as_json, weights_table)
 
 
 @app.command()
@@ -71,19 +63,3 @@ def delete(
     with connect(context, url, api_key) as client:
         client.delete_weights(weights_id)
     output.stdout().print(f"deleted {weights_id}", markup=False)
-
-
-def weights_table(weights: list[WeightsView]) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in ("ID", "FRAMEWORK", "MODEL", "SIZE", "SHA256", "CREATED"):
-        table.add_column(column, no_wrap=True)
-    for each in weights:
-        table.add_row(
-            each.id,
-            each.framework,
-            each.model,
-            format_bytes(each.size),
-            each.sha256[:12],
-            format_time(each.created_at),
-        )
-    return table

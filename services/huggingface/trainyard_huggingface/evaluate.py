@@ -7,14 +7,13 @@ from trainyard_runtime.training import TrainingContext, run_training
 
 
 def evaluate(ctx: TrainingContext) -> dict[str, float]:
-    import numpy as np
     import torch
 
     from trainyard_huggingface.build import load_checkpoint
     from trainyard_huggingface.data import make_datasets
     from trainyard_runtime.datasets.imagefolder import imagefolder_classes
     from trainyard_runtime.evaluation import (
-        classification_report,
+        evaluate_classifier,
         evaluation_result,
         require_same_classes,
     )
@@ -29,18 +28,9 @@ def evaluate(ctx: TrainingContext) -> dict[str, float]:
     )
     loader = torch.utils.data.DataLoader(val, batch_size=ctx.spec.hyperparams.batch_size)
     extra = {"interpolate_pos_encoding": True} if payload.get("interpolate_pos_encoding") else {}
-    scores, targets, loss_sum = [], [], 0.0
-    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
-    with torch.inference_mode():
-        for images, target in loader:
-            logits = model(pixel_values=images, **extra).logits.float()
-            loss_sum += float(criterion(logits, target))
-            scores.append(logits.numpy())
-            targets.append(target.numpy())
-    metrics, details = classification_report(
-        np.concatenate(targets), np.concatenate(scores), labels
+    metrics, details = evaluate_classifier(
+        lambda images: model(pixel_values=images, **extra).logits, loader, labels, len(val)
     )
-    metrics["val_loss"] = loss_sum / max(len(val), 1)
     metrics["accuracy"] = metrics["top1"]  # what training reports per epoch
     return evaluation_result(ctx, metrics, details)
 

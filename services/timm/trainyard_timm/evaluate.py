@@ -10,13 +10,12 @@ from trainyard_runtime.training import TrainingContext, run_training
 
 
 def evaluate(ctx: TrainingContext) -> dict[str, float]:
-    import numpy as np
     import torch
     from torchvision import datasets
 
     from trainyard_runtime.datasets.imagefolder import imagefolder_classes
     from trainyard_runtime.evaluation import (
-        classification_report,
+        evaluate_classifier,
         evaluation_result,
         require_same_classes,
     )
@@ -30,18 +29,7 @@ def evaluate(ctx: TrainingContext) -> dict[str, float]:
     _, eval_tf = build_transforms(payload["image_size"], payload["mean"], payload["std"], False)
     val = datasets.ImageFolder(str(ctx.dataset_dir / "val"), transform=eval_tf, loader=_rgb)
     loader = torch.utils.data.DataLoader(val, batch_size=ctx.spec.hyperparams.batch_size)
-    scores, targets, loss_sum = [], [], 0.0
-    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
-    with torch.inference_mode():
-        for images, target in loader:
-            logits = model(images).float()
-            loss_sum += float(criterion(logits, target))
-            scores.append(logits.numpy())
-            targets.append(target.numpy())
-    metrics, details = classification_report(
-        np.concatenate(targets), np.concatenate(scores), labels
-    )
-    metrics["val_loss"] = loss_sum / max(len(val), 1)
+    metrics, details = evaluate_classifier(model, loader, labels, len(val))
     return evaluation_result(ctx, metrics, details)
 
 

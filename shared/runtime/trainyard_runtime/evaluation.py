@@ -1,5 +1,5 @@
 """What an evaluation job (`spec.kind == "evaluate"`) reports for a classifier, from its scores
-on a labelled set (numpy).
+on a labelled set (numpy), and the torch loop over that set every framework's classifier shares.
 
 top-1 and (with 5 classes or more) top-5 accuracy as fractions, per-class precision and recall
 of the top-1 answer, and the confusion matrix (rows: true class, columns: predicted), so the
@@ -8,6 +8,7 @@ numbers match the ones training reported per epoch for the same model and data.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,32 @@ def classification_report(
         "confusion_matrix": confusion.tolist(),
         "images": int(count),
     }
+
+
+def evaluate_classifier(
+    logits_of: Callable[[Any], Any],
+    batches: Iterable[tuple[Any, Any]],
+    labels: list[str],
+    count: int,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """A torch classifier's report over (images, targets) batches, `logits_of` answering a
+    batch's logits, plus val_loss: the mean cross-entropy over its `count` images, as training
+    reports it. torch is imported when called."""
+    import torch
+
+    scores, targets, loss_sum = [], [], 0.0
+    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
+    with torch.inference_mode():
+        for images, target in batches:
+            logits = logits_of(images).float()
+            loss_sum += float(criterion(logits, target))
+            scores.append(logits.numpy())
+            targets.append(target.numpy())
+    metrics, details = classification_report(
+        np.concatenate(targets), np.concatenate(scores), labels
+    )
+    metrics["val_loss"] = loss_sum / max(count, 1)
+    return metrics, details
 
 
 def require_same_classes(trained: list[str], found: list[str]) -> None:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
-from trainyard_runtime.storage.base import check_key
+from trainyard_runtime.storage import Storage
+from trainyard_runtime.training.checkpoint_fetch import fetching_checkpoint, starting_checkpoint_key
 from trainyard_runtime.training.errors import TrainingError
 from trainyard_wire.failures import FailureReason
 from trainyard_wire.spec import InitFromUri, JobSpec
@@ -45,25 +45,9 @@ def init_uri(spec: JobSpec) -> str | None:
 
 
 def fetch_init_point(storage: Storage, uri: str, into: Path) -> InitPoint:
-    try:
-        key = storage.key_for(uri) if "://" in uri else check_key(uri)
-    except UnsafeKeyError as exc:
-        raise TrainingError(
-            FailureReason.CHECKPOINT_INVALID,
-            f"init_from {uri!r} is not a checkpoint in this storage: {exc}",
-        ) from None
-    try:
-        if not storage.exists(key):
-            raise TrainingError(
-                FailureReason.CHECKPOINT_UNAVAILABLE,
-                f"the checkpoint to fine-tune from, {key}, is not in storage {storage.root_uri}",
-            )
+    key = starting_checkpoint_key(storage, uri, "init_from", FailureReason.CHECKPOINT_INVALID)
+    with fetching_checkpoint(storage, key, "to fine-tune from"):
         local = storage.get_file(key, into / f"init-{PurePosixPath(key).name}")
-    except (OSError, StorageError) as exc:
-        raise TrainingError(
-            FailureReason.CHECKPOINT_UNAVAILABLE,
-            f"could not fetch the checkpoint {key} to fine-tune from: {exc}",
-        ) from exc
     print(f"[trainyard] fine-tuning from {storage.uri_for(key)}", flush=True)
     return InitPoint(key=key, checkpoint=local)
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from trainyard_runtime.storage import Storage, StorageError, UnsafeKeyError
-from trainyard_runtime.storage.base import check_key
-from trainyard_runtime.training.errors import TrainingError
+from trainyard_runtime.storage import Storage
+from trainyard_runtime.training.checkpoint_fetch import fetching_checkpoint, starting_checkpoint_key
 from trainyard_wire.failures import FailureReason
 
 
@@ -25,13 +24,9 @@ class ResumePoint:
 
 def resume_key(storage: Storage, resume_from: str) -> str:
     """The storage key `resume_from` names (a key, or a URI under this storage)."""
-    try:
-        return storage.key_for(resume_from) if "://" in resume_from else check_key(resume_from)
-    except UnsafeKeyError as exc:
-        raise TrainingError(
-            FailureReason.RESUME_INVALID,
-            f"resume_from {resume_from!r} is not a checkpoint in this storage: {exc}",
-        ) from None
+    return starting_checkpoint_key(
+        storage, resume_from, "resume_from", FailureReason.RESUME_INVALID
+    )
 
 
 def best_key_beside(key: str) -> str:
@@ -42,21 +37,11 @@ def best_key_beside(key: str) -> str:
 
 def fetch_resume_point(storage: Storage, resume_from: str, into: Path) -> ResumePoint:
     key = resume_key(storage, resume_from)
-    try:
-        if not storage.exists(key):
-            raise TrainingError(
-                FailureReason.CHECKPOINT_UNAVAILABLE,
-                f"the checkpoint to resume from, {key}, is not in storage {storage.root_uri}",
-            )
+    with fetching_checkpoint(storage, key, "to resume from"):
         checkpoint = storage.get_file(key, into / f"resume-{PurePosixPath(key).name}")
         best_key = best_key_beside(key)
         best = None
         if best_key != key and storage.exists(best_key):
             best = storage.get_file(best_key, into / f"resume-{PurePosixPath(best_key).name}")
-    except (OSError, StorageError) as exc:
-        raise TrainingError(
-            FailureReason.CHECKPOINT_UNAVAILABLE,
-            f"could not fetch the checkpoint {key} to resume from: {exc}",
-        ) from exc
     print(f"[trainyard] resuming from {storage.uri_for(key)}", flush=True)
     return ResumePoint(key=key, checkpoint=checkpoint, best=best)

@@ -35,7 +35,7 @@ def main(spec_path: Path, out: Path) -> None:
     device = choose_device(spec.resources.gpu)
     if world > 1:
         start_process_group(device)
-    model = models.create(spec.model, len(classes), False, opts.drop_rate, None)
+    model = models.create(spec.model, len(classes), opts.drop_rate, None)
     mean, std = models.normalization(model)
     data = build_loaders(dataset, spec, mean, std, opts.augment, device, rank, world)
     model.to(device)

@@ -375,6 +375,7 @@ def test_service_health_capabilities_and_validation(
             "cpu_processes": False,
             "gpu_processes": True,
             "multi_node": False,
+            "own_launcher": True,
         }
         cpu_ranks = problems(validate(distributed={"processes_per_node": 2}))
         refused = cpu_ranks["distributed.processes_per_node"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from trainyard_servicekit.executors.base import LaunchSpec
-from trainyard_servicekit.executors.kubernetes.job import CONTAINER, job_name
+from trainyard_servicekit.executors.kubernetes.names import CONTAINER, job_name
 from trainyard_servicekit.executors.launch_command import (
     RELAY_PORT,
     RENDEZVOUS_PORT,

@@ -6,13 +6,14 @@ read, and what the official client sends as is. Building them needs no cluster.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
 from trainyard_runtime.run_environment import RunVariable
 from trainyard_servicekit.executors.base import LaunchSpec
+from trainyard_servicekit.executors.kubernetes.distributed import make_indexed
+from trainyard_servicekit.executors.kubernetes.names import CONTAINER, job_name
 from trainyard_servicekit.executors.kubernetes.settings import KubernetesSettings
 from trainyard_servicekit.executors.launch_command import local_command
 
@@ -21,23 +22,12 @@ LABEL_FRAMEWORK = "trainyard.io/framework"
 LABEL_PROJECT = "trainyard.io/project"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "trainyard"
-CONTAINER = "train"
 WORK_DIR = "/workspace"
 DEV_CODE_DIR = "/opt/trainyard/dev"
 TOKEN_KEY = "callback-token"  # noqa: S105 - a key name, not a secret
 HF_TOKEN_KEY = str(RunVariable.HF_TOKEN)  # the key in the Secret KUBERNETES_HF_TOKEN_SECRET names
 # Run variables a Job never holds as plain text: they come from Secrets by reference.
 SECRET_VARIABLES = frozenset({str(RunVariable.CALLBACK_TOKEN), str(RunVariable.HF_TOKEN)})
-
-
-def job_name(run_id: str) -> str:
-    """A DNS-1123 label (<= 63 characters) that is the same for the same run id, always."""
-    base = re.sub(r"[^a-z0-9-]+", "-", run_id.lower()).strip("-") or "run"
-    name = f"trainyard-{base}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
-    return f"{name[:52].rstrip('-')}-{digest}"
 
 
 def secret_name(run_id: str) -> str:
@@ -184,9 +174,6 @@ def build_job(launch: LaunchSpec, settings: KubernetesSettings) -> dict[str, Any
         },
     }
     if spec.distributed.nodes > 1:
-        # Imported here: distributed.py builds on this module's names.
-        from trainyard_servicekit.executors.kubernetes.distributed import make_indexed
-
         make_indexed(job, launch)
     return job
 

@@ -22,6 +22,7 @@ from tests.support.processes import process_alive
 from trainyard_runtime.failure import OomKillCounter
 from trainyard_runtime.run_environment import RunEnvironment
 from trainyard_servicekit.executors import LaunchSpec, RunInfo, RunNotFound, RunStatus
+from trainyard_servicekit.executors.cpu_threads import thread_defaults
 from trainyard_servicekit.executors.device_pool import DevicePool, DevicesBusy
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord
@@ -196,6 +197,19 @@ def test_the_run_gets_its_environment_and_workdir(executor, tmp_path):
     run_dir: Path = executor.run_dir("ok2")
     assert executor.logs("ok2") == [f"ok2 toy {run_dir / 'work'} exit_code"]
     assert (run_dir / "work").is_dir()
+
+
+def test_the_run_threads_sleep_when_idle_unless_the_service_says_otherwise(executor, tmp_path):
+    """Spinning OpenMP threads of runs sharing cores slow each other down many times over:
+    a run gets OMP_WAIT_POLICY=PASSIVE, warm or cold, unless the service sets its own."""
+    (tmp_path / "modules" / "omp_prog.py").write_text(
+        "import os\nprint(os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
+    )
+    launch(executor, "omp", "omp_prog")
+    assert wait_finished(executor, "omp").status == RunStatus.SUCCEEDED
+    assert executor.logs("omp") == ["PASSIVE"]
+    assert thread_defaults({"OMP_WAIT_POLICY": "ACTIVE"}) == {}
+    assert thread_defaults({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def test_follow_logs_streams_lines_until_the_run_ends(executor, tmp_path):

@@ -41,6 +41,7 @@ from trainyard_servicekit.executors.base import (
     RunNotFound,
     RunStatus,
 )
+from trainyard_servicekit.executors.cpu_threads import thread_defaults
 from trainyard_servicekit.executors.device_pool import DevicePool
 from trainyard_servicekit.executors.launch_command import local_command, uses_launcher
 from trainyard_servicekit.executors.logfile import tail_lines, tail_start
@@ -131,7 +132,7 @@ class SubprocessExecutor(Executor):
         status_file.unlink(missing_ok=True)
         # The service's own environment (storage credentials, caches, PATH), then the run's.
         run_env = launch.environment.placed(run_dir / "work", exit_code_file)
-        env = {**os.environ, **run_env.to_env()}
+        env = {**os.environ, **thread_defaults(os.environ), **run_env.to_env()}
         devices = self._devices(launch)
         if devices is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trainyard_servicekit.executors.cpu_threads import thread_defaults
 from trainyard_wire.runs import WarmRunnerHealth
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ STARTUP_VARIABLES = (
     "LD_LIBRARY_PATH",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "OMP_WAIT_POLICY",
     "PYTHONHASHSEED",
     "PYTHONOPTIMIZE",
     "PYTHONWARNINGS",
@@ -121,7 +123,8 @@ class WarmStarter:
 
     def _launch(self) -> None:
         ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The thread policy a cold run gets: libgomp reads it once, when torch is imported.
+        env = {**os.environ, **thread_defaults(os.environ), "PYTHONUNBUFFERED": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as output:
             proc = subprocess.Popen(

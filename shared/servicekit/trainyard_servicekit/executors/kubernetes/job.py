@@ -12,6 +12,7 @@ from typing import Any
 
 from trainyard_runtime.run_environment import RunVariable
 from trainyard_servicekit.executors.base import LaunchSpec
+from trainyard_servicekit.executors.cpu_threads import pod_thread_settings
 from trainyard_servicekit.executors.kubernetes.distributed import make_indexed
 from trainyard_servicekit.executors.kubernetes.names import CONTAINER, job_name
 from trainyard_servicekit.executors.kubernetes.settings import KubernetesSettings
@@ -60,9 +61,10 @@ def cpu_quantity(cpu: float) -> str:
 
 def _env(launch: LaunchSpec, settings: KubernetesSettings) -> list[dict[str, Any]]:
     run_env = launch.environment.placed(Path(WORK_DIR)).to_env()
+    threads = pod_thread_settings(launch.spec.resources.cpu, launch.ranks_per_node)
     env: list[dict[str, Any]] = [
         {"name": key, "value": value}
-        for key, value in sorted(run_env.items())
+        for key, value in sorted({**threads, **run_env}.items())
         if key not in SECRET_VARIABLES and value != ""
     ]
     # Never copied into the Job as plain text: the token lives in the per-run Secret.

@@ -32,9 +32,11 @@ def run_direct_script(
     timeout: float,
     what: str,
     launcher: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> DirectRun:
     """Run `<framework env>/bin/python [launcher…] <framework>_direct.py SPEC OUT` in `out` (its
-    output kept in output.log); `what` names the run in the error when it fails."""
+    output kept in output.log); `what` names the run in the error when it fails; `env` is added
+    to this process's environment."""
     out.mkdir(parents=True)
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -46,7 +48,7 @@ def run_direct_script(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         check=False,
     )
     (out / "output.log").write_text(proc.stdout + proc.stderr)

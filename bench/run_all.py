@@ -25,6 +25,7 @@ from bench import (
     distributed,
     framework_start,
     log_streaming,
+    shared_cores,
     start_latency,
     storage,
     training_overhead,
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         weights_tiers,
         framework_start,
         training_overhead,
+        shared_cores,
         distributed,
     )
 }

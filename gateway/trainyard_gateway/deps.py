@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from trainyard_gateway.db import Database, ReadSession, WriteSession
 from trainyard_gateway.dispatcher import Dispatcher
+from trainyard_gateway.encoded_views import EncodedViews
 from trainyard_gateway.services import ServiceRegistry
 from trainyard_gateway.settings import GatewaySettings
 from trainyard_gateway.webhook_delivery import DeliveryWorker
@@ -24,6 +25,7 @@ class Gateway:
     dispatcher: Dispatcher
     storage: Storage
     deliveries: DeliveryWorker
+    views: EncodedViews = field(default_factory=EncodedViews)
 
 
 async def get_gateway(request: Request) -> Gateway:

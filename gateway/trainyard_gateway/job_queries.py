@@ -32,6 +32,11 @@ JobRecord = Job | Row[Any]
 JOBS = Job.__table__
 # Built once: a statement made per request costs more to build than to run on SQLite.
 _ONE_JOB = select(JOBS).where(JOBS.c.id == bindparam("job_id"))
+_DERIVED = (
+    select(JOBS.c.source_job_id, JOBS.c.id, JOBS.c.kind, JOBS.c.state)
+    .where(JOBS.c.source_job_id.in_(bindparam("ids", expanding=True)))
+    .order_by(JOBS.c.created_at, JOBS.c.id)
+)
 
 
 def get_job(session: ReadSession, job_id: str, *, for_update: bool = False) -> Job:
@@ -136,11 +141,7 @@ def registered(job: JobRecord) -> RegisteredVersion | None:
 
 def derived_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The export and evaluation jobs made from each job, in one query."""
-    rows = session.execute(
-        select(Job.source_job_id, Job.id, Job.kind, Job.state)
-        .where(Job.source_job_id.in_(job_ids))
-        .order_by(Job.created_at, Job.id)
-    )
+    rows = session.connection().execute(_DERIVED, {"ids": job_ids})
     found: dict[str, list[dict[str, Any]]] = {}
     for source, job_id, kind, state in rows:
         found.setdefault(str(source), []).append({"id": job_id, "kind": kind, "state": state})
@@ -234,9 +235,11 @@ def list_jobs(
     project: str | None,
     limit: int,
     cursor: str | None,
+    columns: Sequence[Any] = (JOBS,),
 ) -> tuple[list[Row[Any]], str | None]:
-    """A page of jobs, newest first, as rows to read."""
-    query = select(JOBS).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    """A page of jobs, newest first, as rows to read (of `columns`: id and created_at among
+    them, for the cursor)."""
+    query = select(*columns).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
     if state:
         query = query.where(Job.state == state)
     if framework:

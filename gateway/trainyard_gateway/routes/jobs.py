@@ -8,21 +8,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel
 
 from trainyard_gateway.cancellation import cancel
 from trainyard_gateway.deps import Gateway, GatewayDep, ReadSessionDep
 from trainyard_gateway.derived_jobs import evaluate_spec, export_spec
+from trainyard_gateway.encoded_views import job_json, page_json
 from trainyard_gateway.errors import NotFound
 from trainyard_gateway.job_queries import (
     artifacts,
     get_job,
     job_view,
-    job_views,
-    list_jobs,
     log_lines,
     metrics,
-    read_job,
 )
 from trainyard_gateway.job_submission import check_spec, submit
 from trainyard_gateway.log_stream import stream_logs
@@ -61,12 +58,6 @@ def _store_job(spec: JobSpec, gateway: Gateway, registered: ModelVersion | None)
         return job_view(session, job)
 
 
-def json_answer(model: BaseModel) -> Response:
-    """The answer serialised once, by the model itself: a route that returns a model has it
-    checked against its response model again and then encoded, both in Python."""
-    return Response(model.model_dump_json(), media_type="application/json")
-
-
 @router.get("", response_model=JobList)
 async def list_all(
     gateway: GatewayDep,
@@ -78,7 +69,8 @@ async def list_all(
 ) -> Response:
     def page() -> Response:  # the whole read in one worker thread
         with gateway.db.read() as session:
-            jobs, next_cursor = list_jobs(
+            encoded = page_json(
+                gateway.views,
                 session,
                 state=state.value if state else None,
                 framework=framework,
@@ -86,7 +78,7 @@ async def list_all(
                 limit=limit,
                 cursor=cursor,
             )
-            return json_answer(JobList(items=job_views(session, jobs), next_cursor=next_cursor))
+            return Response(encoded, media_type="application/json")
 
     return await run_in_threadpool(page)
 
@@ -95,7 +87,8 @@ async def list_all(
 async def get_one(job_id: str, gateway: GatewayDep) -> Response:
     def one() -> Response:  # the whole read in one worker thread
         with gateway.db.read() as session:
-            return json_answer(job_view(session, read_job(session, job_id)))
+            encoded = job_json(gateway.views, session, job_id)
+            return Response(encoded, media_type="application/json")
 
     return await run_in_threadpool(one)
 

@@ -101,9 +101,9 @@ def _encoded(
         for job in full:
             answer = job_view(session, job, derived.get(job.id, [])).model_dump_json().encode()
             answers[job.id] = answer
-            key = keys[job.id]
-            if key is not None:
-                views.put(key, answer)
+            kept_as = keys[job.id]
+            if kept_as is not None:
+                views.put(kept_as, answer)
     # A job deleted between the two reads is left out, as if the page had been read later.
     return [answers[row.id] for row in rows if row.id in answers]
 

@@ -65,15 +65,18 @@ def still_full(framework: str, running: int, capacity: int, unit: str = "jobs") 
 
 
 def weigher(health: Health | None) -> Callable[[dict[str, Any]], int]:
-    """The slots a stored spec takes on the service that reported `health`."""
+    """The slots a stored spec takes on the service that reported `health`. A job that needs
+    more than the whole capacity (the service's was lowered after it was queued) counts as all
+    of it: started on an idle service, it is refused there (422) instead of blocking the queue."""
     if health is None:
         return one_slot
 
     def weigh(spec: dict[str, Any]) -> int:
         try:
-            return health.slots(JobSpec.model_validate(spec))
+            slots = health.slots(JobSpec.model_validate(spec))
         except ValidationError:  # an older schema's spec: its start fails it, one slot till then
             return 1
+        return max(1, min(slots, health.capacity))
 
     return weigh
 

@@ -271,6 +271,8 @@ def test_a_claim_takes_jobs_by_their_slots_and_stops_at_one_that_does_not_fit(
     add(job_store, *jobs)
     weigh = weigher(health)
     assert [weigh(each.spec) for each in jobs] == [1, 2, 1]
+    # More than the whole capacity: all of it (started when the service is idle, refused there).
+    assert weigh({**jobs[1].spec, "distributed": {"processes_per_node": 4}}) == 2
     with job_store.write() as session:
         claimed = claim_queued(session, "toy", 8, "http://toy.test", 2, weigh)
     assert [(each.job_id, each.slots) for each in claimed] == [("job-0", 1)]

@@ -9,6 +9,7 @@ event).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -51,6 +52,11 @@ class Claimed:
     attempt: int
     mlflow: dict[str, Any] | None
     callback_token: str
+    slots: int = 1  # of the service's capacity (a distributed run's processes on one node)
+
+
+def one_slot(spec: dict[str, Any]) -> int:
+    return 1
 
 
 def _edge(current: JobState, target: JobState) -> dict[str, Any]:
@@ -61,24 +67,36 @@ def _edge(current: JobState, target: JobState) -> dict[str, Any]:
 
 
 def claim_queued(
-    session: WriteSession, framework: str, limit: int, service_url: str
+    session: WriteSession,
+    framework: str,
+    limit: int,
+    service_url: str,
+    slots: int | None = None,
+    weigh: Callable[[dict[str, Any]], int] = one_slot,
 ) -> list[Claimed]:
-    """Take up to `limit` of the framework's queued jobs, best first (`queued -> starting`).
+    """Take up to `limit` of the framework's queued jobs, best first (`queued -> starting`),
+    together taking at most `slots` of the service's capacity (each job what `weigh` says).
 
+    The first job that does not fit stops the claim: it waits at the head of the queue for
+    room, and the jobs behind it wait too, so a larger job is never passed over for ever.
     One transaction for the whole batch. On PostgreSQL the rows are locked as they are read and
     rows another worker holds are skipped; each UPDATE only changes a row that is still
     `queued`, which keeps every database (SQLite: one writer at a time) safe. Each claimed job
     gets a new callback token (its hash is stored) and the service it starts on.
     """
+    room = limit if slots is None else slots
     rows = session.execute(
         select(Job.id, Job.spec, Job.attempt, Job.mlflow)
         .where(Job.state == JobState.QUEUED, Job.framework == framework)
         .order_by(Job.priority.desc(), Job.created_at, Job.id)
-        .limit(limit)
+        .limit(min(limit, room))  # every job takes one slot at least
         .with_for_update(skip_locked=True)
     ).all()
     claimed: list[Claimed] = []
     for job_id, spec, attempt, mlflow in rows:
+        weight = weigh(spec)
+        if weight > room:
+            break
         token = new_token()
         changes = {
             **_edge(JobState.QUEUED, JobState.STARTING),
@@ -90,7 +108,8 @@ def claim_queued(
             update(Job).where(Job.id == job_id, Job.state == JobState.QUEUED).values(**changes)
         )
         if cast(CursorResult[Any], result).rowcount == 1:
-            claimed.append(Claimed(job_id, dict(spec), attempt, mlflow, token))
+            claimed.append(Claimed(job_id, dict(spec), attempt, mlflow, token, weight))
+            room -= weight
     return claimed
 
 

@@ -2,9 +2,10 @@
 
 Jobs are claimed (`queued -> starting`), as many as there are free slots, in one short write
 transaction that also counts the framework's busy jobs, so no gateway worker starts more than
-the service's capacity; the service is called after that commit, and what it answered is
-recorded in another short one. The service's start is idempotent on the job id, so a retried
-start never trains twice.
+the service's capacity. Slots are counted as the service counts them (`Health.slots`): where its
+executor runs on its own machine, a distributed run takes one per process of its node. The
+service is called after that commit, and what it answered is recorded in another short one.
+The service's start is idempotent on the job id, so a retried start never trains twice.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,7 +21,7 @@ from sqlalchemy import func, or_, select, update
 
 from trainyard_gateway.cancellation import RunToStop, stop_run
 from trainyard_gateway.db import Database, ReadSession, WriteSession
-from trainyard_gateway.job_state import Claimed, claim_queued, requeue, transition
+from trainyard_gateway.job_state import Claimed, claim_queued, one_slot, requeue, transition
 from trainyard_gateway.metrics import record_dispatch
 from trainyard_gateway.models import Job
 from trainyard_gateway.retries import continued_mlflow_run
@@ -34,7 +36,7 @@ from trainyard_gateway.settings import GatewaySettings
 from trainyard_runtime.logs import job_scoped
 from trainyard_wire.errors import describe_errors, summarize
 from trainyard_wire.failures import FailureReason
-from trainyard_wire.runs import StartRun
+from trainyard_wire.runs import Health, StartRun
 from trainyard_wire.spec import JobSpec
 from trainyard_wire.states import ACTIVE, JobState, is_terminal
 
@@ -50,16 +52,33 @@ CLAIMS_PER_TRANSACTION = 8
 BUSY_RETRY_FIRST = 0.05
 
 
-def no_slot(framework: str, capacity: int | None) -> str:
+def no_slot(framework: str, capacity: int | None, unit: str = "jobs") -> str:
     most = f"at most {capacity}" if capacity is not None else "no more"
-    return f"waiting for a free slot: the {framework} service runs {most} jobs at once"
+    return f"waiting for a free slot: the {framework} service runs {most} {unit} at once"
 
 
-def still_full(framework: str, running: int, capacity: int) -> str:
+def still_full(framework: str, running: int, capacity: int, unit: str = "jobs") -> str:
     return (
         f"waiting for a free slot: the {framework} service still runs {running} of {capacity} "
-        "jobs (a run that reported its end is exiting)"
+        f"{unit} (a run that reported its end is exiting)"
     )
+
+
+def weigher(health: Health | None) -> Callable[[dict[str, Any]], int]:
+    """The slots a stored spec takes on the service that reported `health`. A job that needs
+    more than the whole capacity (the service's was lowered after it was queued) counts as all
+    of it: started on an idle service, it is refused there (422) instead of blocking the queue."""
+    if health is None:
+        return one_slot
+
+    def weigh(spec: dict[str, Any]) -> int:
+        try:
+            slots = health.slots(JobSpec.model_validate(spec))
+        except ValidationError:  # an older schema's spec: its start fails it, one slot till then
+            return 1
+        return max(1, min(slots, health.capacity))
+
+    return weigh
 
 
 def queue_reasons(session: ReadSession, framework: str) -> set[str | None]:
@@ -80,22 +99,44 @@ def frameworks_waiting(session: ReadSession) -> set[str]:
     )
 
 
-def busy_count(session: ReadSession, framework: str) -> int:
-    """The framework's jobs starting or running, counted in the store every worker shares."""
-    busy = session.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(Job.framework == framework, Job.state.in_([s.value for s in ACTIVE]))
+def busy_count(
+    session: ReadSession, framework: str, weigh: Callable[[dict[str, Any]], int] = one_slot
+) -> int:
+    """The slots the framework's jobs starting or running take, counted in the store every
+    worker shares (one per job unless `weigh` says otherwise)."""
+    active = Job.framework == framework, Job.state.in_([s.value for s in ACTIVE])
+    if weigh is one_slot:
+        busy = session.scalar(select(func.count()).select_from(Job).where(*active))
+        return int(busy or 0)
+    return sum(weigh(spec) for spec in session.scalars(select(Job.spec).where(*active)))
+
+
+def head_slots(session: ReadSession, framework: str, weigh: Callable[[dict[str, Any]], int]) -> int:
+    """The slots the framework's next queued job takes (the claim stops at it until it fits)."""
+    spec = session.scalar(
+        select(Job.spec)
+        .where(Job.state == JobState.QUEUED, Job.framework == framework)
+        .order_by(Job.priority.desc(), Job.created_at, Job.id)
+        .limit(1)
     )
-    return int(busy or 0)
+    return 1 if spec is None else weigh(spec)
 
 
-def free_slots(session: ReadSession, framework: str, capacity: int | None) -> int:
-    """Slots left: the service's capacity minus the framework's busy jobs; a service that
-    reports none has its own 429 as the only limit."""
+def free_slots(
+    session: ReadSession,
+    framework: str,
+    capacity: int | None,
+    weigh: Callable[[dict[str, Any]], int] = one_slot,
+) -> int:
+    """Slots left: the service's capacity minus the slots of the framework's busy jobs; a
+    service that reports none has its own 429 as the only limit."""
     if capacity is None:
         return MAX_STARTS_PER_ROUND
-    return min(capacity - busy_count(session, framework), MAX_STARTS_PER_ROUND)
+    return min(capacity - busy_count(session, framework, weigh), MAX_STARTS_PER_ROUND)
+
+
+def slot_unit(health: Health | None) -> str:
+    return health.slot_unit if health else "jobs"
 
 
 def hold_framework(session: WriteSession, framework: str) -> None:
@@ -144,10 +185,13 @@ class Scheduler:
         """Start as many of the framework's queued jobs, best first, as its service has room for."""
         status = self.registry.status(framework)
         if status.healthy and status.capacity is not None:
+            weigh, unit = weigher(status.health), slot_unit(status.health)
             with self.db.read() as session:
-                full = free_slots(session, framework, status.capacity) <= 0
+                full = free_slots(session, framework, status.capacity, weigh) < head_slots(
+                    session, framework, weigh
+                )
             if full:  # a final report wakes the next round
-                self._mark_waiting(framework, no_slot(framework, status.capacity))
+                self._mark_waiting(framework, no_slot(framework, status.capacity, unit))
                 return
         # A slot is free in the job store (or the service is away): ask the service, since a
         # run that reported its end may still be exiting and hold its slot there.
@@ -157,9 +201,12 @@ class Scheduler:
             return
         capacity = status.capacity
         running = status.health.running if status.health else 0
-        if capacity is not None and running >= capacity:
+        weigh, unit = weigher(status.health), slot_unit(status.health)
+        with self.db.read() as session:
+            head = head_slots(session, framework, weigh)
+        if capacity is not None and capacity - running < head:
             self._try_again_soon(framework)
-            self._mark_waiting(framework, still_full(framework, running, capacity))
+            self._mark_waiting(framework, still_full(framework, running, capacity, unit))
             return
         self._busy_pause.pop(framework, None)
         reason: str | None = None
@@ -171,9 +218,15 @@ class Scheduler:
         while room and reason is None and budget > 0:
             with self.db.write() as session:
                 hold_framework(session, framework)  # the count and the claims stay true
-                free = min(free_slots(session, framework, capacity), CLAIMS_PER_TRANSACTION, budget)
-                claimed = claim_queued(session, framework, free, status.url) if free > 0 else []
-            budget -= len(claimed)
+                free = min(free_slots(session, framework, capacity, weigh), budget)
+                claimed = (
+                    claim_queued(
+                        session, framework, CLAIMS_PER_TRANSACTION, status.url, free, weigh
+                    )
+                    if free > 0
+                    else []
+                )
+            budget -= sum(job.slots for job in claimed)
             room = len(claimed) == CLAIMS_PER_TRANSACTION  # more may fit: claim again
             for index, job in enumerate(claimed):
                 reason = self._start(job.job_id, job, framework)
@@ -181,7 +234,7 @@ class Scheduler:
                     self._requeue([each.job_id for each in claimed[index:]], reason)
                     room = False
                     break
-        self._mark_waiting(framework, reason or no_slot(framework, capacity))
+        self._mark_waiting(framework, reason or no_slot(framework, capacity, unit))
 
     def _mark_waiting(self, framework: str, reason: str) -> None:
         """Say why the framework's queued jobs wait; a write only when one says otherwise."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 import httpx
 from sqlalchemy import create_engine, text
 
 from tests.support.datasets import tiny_dataset
-from tests.support.jobs import submit, toy_spec
+from tests.support.jobs import get_job, submit, toy_spec, wait_for, wait_for_epoch
+from tests.support.processes import framework_python
 
 JOBS = 200
 CAPACITY = 2
@@ -86,3 +88,51 @@ def test_two_hundred_jobs_against_capacity_two(tmp_path, processes, internal_hea
     if waiting["state"] == "queued":
         assert waiting["queue"]["position"] >= 1
         assert "free slot" in waiting["queue"]["reason"] or waiting["queue"]["reason"] is None
+
+
+def test_a_distributed_job_takes_a_slot_per_process(tmp_path, processes, internal_headers):
+    """The service counts its capacity in processes: a job of 2 processes fills a service of
+    capacity 2, and the gateway counts it so too (the plain job behind it waits in the queue,
+    never started only to be refused). The toy runs on the timm interpreter (torchrun)."""
+    hold = tmp_path / "go-on"
+    _, service = processes.service(
+        "toy",
+        python=framework_python("timm"),
+        module="toy_framework",
+        HEARTBEAT_INTERVAL="0.5",
+        MAX_CONCURRENT_RUNS="2",
+        TOY_DISTRIBUTED="1",
+    )
+    gateway = processes.gateway(TRAINYARD_EXTRA_SERVICES=f"toy={service}", DISPATCH_INTERVAL="0.1")
+    dataset = tiny_dataset(tmp_path / "ds")
+    quick = {"epoch_seconds": 0.0, "lines_per_epoch": 1}
+    distributed = submit(
+        gateway.url,
+        toy_spec(
+            dataset,
+            hyperparams={"epochs": 2},
+            distributed={"processes_per_node": 2},
+            options={**quick, "hold_file": str(hold)},
+        ),
+    )
+    plain = submit(gateway.url, toy_spec(dataset, hyperparams={"epochs": 1}, options=quick))
+
+    wait_for_epoch(gateway.url, distributed["id"], 1, timeout=180)
+    waiting = get_job(gateway.url, plain["id"])
+    assert waiting["state"] == "queued", waiting
+    assert waiting["queue"]["reason"] == (
+        "waiting for a free slot: the toy service runs at most 2 processes at once"
+    )
+    health = httpx.get(f"{service}/health", timeout=30).json()
+    assert (health["running"], health["capacity"]) == (2, 2)
+    runs = httpx.get(f"{service}/v1/runs", headers=internal_headers, timeout=30).json()
+    assert [run["run_id"] for run in runs] == [distributed["id"]]
+
+    hold.touch()
+    first = wait_for(gateway.url, distributed["id"], {"succeeded", "failed"}, timeout=180)
+    second = wait_for(gateway.url, plain["id"], {"succeeded", "failed"}, timeout=180)
+    assert (first["state"], second["state"]) == ("succeeded", "succeeded"), (first, second)
+    started, ended = (
+        datetime.fromisoformat(t) for t in (second["started_at"], first["finished_at"])
+    )
+    assert started >= ended

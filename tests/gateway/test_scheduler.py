@@ -28,9 +28,11 @@ from tests.support.fake_service import (
 )
 from trainyard_gateway.app import create_app
 from trainyard_gateway.db import Database, migrate
+from trainyard_gateway.job_state import claim_queued
 from trainyard_gateway.models import Job, utcnow
-from trainyard_gateway.scheduler import busy_count
+from trainyard_gateway.scheduler import busy_count, head_slots, weigher
 from trainyard_wire.failures import FailureReason
+from trainyard_wire.runs import Health
 
 
 def add(db: Database, *jobs: Job) -> None:
@@ -246,3 +248,37 @@ def test_one_round_claims_as_many_jobs_as_there_are_free_slots(job_store: Databa
         states = dict(session.execute(select(Job.id, Job.state)).all())
         assert busy_count(session, "toy") == 3
     assert [states[f"job-{i}"] for i in range(5)] == ["starting"] * 3 + ["queued"] * 2
+
+
+def test_a_claim_takes_jobs_by_their_slots_and_stops_at_one_that_does_not_fit(
+    job_store: Database,
+) -> None:
+    """Slots as a service that counts processes counts them: the 2-process job behind a plain
+    one does not fit in the 2 slots left, so it and the plain job behind it wait."""
+    health = Health(
+        status="ok",
+        framework="toy",
+        versions={},
+        device="cpu",
+        running=0,
+        capacity=2,
+        process_executors=["subprocess"],
+        default_executor="subprocess",
+    )
+    start = utcnow() - timedelta(minutes=1)
+    jobs = [queued_job(f"job-{i}", created_at=start + timedelta(seconds=i)) for i in range(3)]
+    jobs[1].spec = {**jobs[1].spec, "distributed": {"processes_per_node": 2}}
+    add(job_store, *jobs)
+    weigh = weigher(health)
+    assert [weigh(each.spec) for each in jobs] == [1, 2, 1]
+    # More than the whole capacity: all of it (started when the service is idle, refused there).
+    assert weigh({**jobs[1].spec, "distributed": {"processes_per_node": 4}}) == 2
+    with job_store.write() as session:
+        claimed = claim_queued(session, "toy", 8, "http://toy.test", 2, weigh)
+    assert [(each.job_id, each.slots) for each in claimed] == [("job-0", 1)]
+    with job_store.read() as session:
+        assert busy_count(session, "toy", weigh) == 1
+        assert head_slots(session, "toy", weigh) == 2
+    # On a cluster (one slot per Job), the same jobs weigh one each.
+    on_cluster = weigher(health.model_copy(update={"default_executor": "kubernetes"}))
+    assert [on_cluster(each.spec) for each in jobs] == [1, 1, 1]

@@ -9,6 +9,7 @@ about. Training over two nodes itself is run by test_two_nodes_locally.py.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from kubernetes.client import ApiClient, BatchV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
@@ -19,13 +20,19 @@ from trainyard_servicekit.executors.kubernetes.distributed import (
     service_name,
 )
 from trainyard_servicekit.executors.kubernetes.executor import KubernetesExecutor
-from trainyard_servicekit.executors.kubernetes.job import job_name
+from trainyard_servicekit.executors.kubernetes.job import (
+    KubernetesSettings,
+    build_callback_secret,
+    build_job,
+    job_name,
+)
 
 from .controlplane import NAMESPACE as NS
 from .executor_support import pods_of, status_is, wait_for
-from .jobs import launch
+from .jobs import TOKEN, launch
 
 RUN = "job-two-pods"
+SPEAKING = "job-rank-zero-speaks"
 
 
 def service_gone(admin: ApiClient) -> bool:
@@ -84,3 +91,43 @@ def test_an_indexed_job_of_two_pods_fails_as_a_whole_and_takes_its_service_along
     # The finished Job goes (as ttlSecondsAfterFinished would delete it): its Service goes too.
     BatchV1Api(admin).delete_namespaced_job(job_name(RUN), NS, propagation_policy="Foreground")
     wait_for(lambda: service_gone(admin), timeout=120)
+
+
+def test_the_log_is_rank_zeros_and_a_failed_pod_is_named_by_its_node_rank(
+    admin: ApiClient, executor: KubernetesExecutor, tmp_path: Path
+) -> None:
+    """The executor's Indexed Job, each pod running the test workload in place of the launcher
+    (no torch here) with steps by its completion index: node 1 fails once the test lets it."""
+    let_go = tmp_path / "node-1-fails"
+    run = launch(
+        SPEAKING,
+        distributed={"nodes": 2},
+        seconds=120,
+        output="node 0 speaks for the group\\n",
+        per_node={
+            "1": {"output": "node 1 line\\n", "hold_file": str(let_go), "seconds": 0, "exit": 3}
+        },
+    )
+    job = build_job(run, KubernetesSettings())
+    job["spec"]["template"]["spec"]["containers"][0]["command"] = ["python", "-m", "kube.workload"]
+    created = BatchV1Api(admin).create_namespaced_job(NS, job)
+    secret = build_callback_secret(run, job, created.metadata.uid, TOKEN)
+    CoreV1Api(admin).create_namespaced_secret(NS, secret)
+    try:
+        wait_for(status_is(executor, SPEAKING, RunStatus.RUNNING))
+        wait_for(lambda: "node 0 speaks for the group" in executor.logs(SPEAKING))
+        assert executor.logs(SPEAKING) == ["node 0 speaks for the group"]
+        follow = executor.follow_logs(SPEAKING)
+        assert next(follow) == "node 0 speaks for the group"
+        follow.close()
+
+        let_go.touch()
+        wait_for(status_is(executor, SPEAKING, RunStatus.FAILED), timeout=120)
+        info = executor.status(SPEAKING)
+        # Node 1's exit failed the Job; node 0, stopped by the Job controller, is not blamed.
+        assert info.exit_code == 3, info.reason
+        assert info.reason is not None and "PodFailurePolicy" in info.reason
+        assert f"; node rank 1 (pod {job_name(SPEAKING)}-1-" in info.reason
+        assert info.reason.endswith("the container exited with code 3 (Error)"), info.reason
+    finally:
+        executor.stop(SPEAKING, grace_seconds=0)

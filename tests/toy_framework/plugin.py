@@ -7,6 +7,8 @@ real plugin module, and `TOY_EXTRA_OPTIONS` adds options to its schema, a JSON o
 `{name: {type, default, description, minimum, maximum, enum}}`. Options the toy does not act on
 are checked by the service like any other and ignored by its train.py. `TOY_COLOUR_MODEL=1` lets
 it predict, evaluate and export (the colour rule of `toy_framework.predict`).
+`TOY_DISTRIBUTED=1` lets a job run several processes on the CPU (`spec.distributed`): the
+service's launcher starts one toy train.py per rank, so its interpreter needs torch (torchrun).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from trainyard_servicekit import FrameworkPlugin, TaskSupport
+from trainyard_wire.runs import DistributedSupport
 from trainyard_wire.spec import JobSpec
 
 
@@ -100,6 +103,7 @@ def toy_plugin(environ: Mapping[str, str]) -> FrameworkPlugin:
         export_formats=lambda task: (
             ["onnx", "torchscript"] if colour_model and task == "classification" else []
         ),
+        distributed=DistributedSupport(cpu_processes=environ.get("TOY_DISTRIBUTED") == "1"),
     )
 
 

@@ -102,6 +102,13 @@ def submit(
     project: Annotated[str | None, typer.Option()] = None,
     name: Annotated[str | None, typer.Option()] = None,
     priority: Annotated[int | None, typer.Option(help="-100…100, higher first.")] = None,
+    nodes: Annotated[
+        int | None, typer.Option(help="Machines (pods) one distributed job runs on.")
+    ] = None,
+    processes_per_node: Annotated[
+        int | None,
+        typer.Option(help="Training processes per node (default: one per GPU, else 1)."),
+    ] = None,
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", help="Framework option key=value (repeatable)."),
@@ -138,6 +145,8 @@ def submit(
         "name": name,
         "priority": priority,
         "register_as": register_as,
+        "distributed.nodes": nodes,
+        "distributed.processes_per_node": processes_per_node,
     }
     spec = build_spec(load_job_file(file) if file else {}, flags, option or [])
     if init_from:

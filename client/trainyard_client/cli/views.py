@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -19,6 +20,7 @@ from trainyard_wire.datasets import DatasetView
 from trainyard_wire.jobs import Artifact, JobView
 from trainyard_wire.predictions import Prediction
 from trainyard_wire.registry import RegisteredModel
+from trainyard_wire.spec import JobSpec, processes_per_node, world_size
 from trainyard_wire.webhooks import Delivery, Webhook, WebhookCreated
 from trainyard_wire.weights import WeightsView
 
@@ -30,6 +32,22 @@ def progress_text(job: JobView) -> str:
     if progress.total_epochs is None:
         return "-"
     return f"{progress.epoch or 0}/{progress.total_epochs} ({progress.percent:.0f}%)"
+
+
+def distributed_text(spec: dict[str, Any]) -> str | None:
+    """`2 nodes x 2 processes per node (4 processes)` for a job of several processes."""
+    try:
+        parsed = JobSpec.model_validate(spec)
+    except ValidationError:  # a spec of a newer gateway: shown as its JSON elsewhere
+        return None
+    world = world_size(parsed)
+    if world == 1:
+        return None
+    nodes = parsed.distributed.nodes
+    return (
+        f"{nodes} node{'s' if nodes > 1 else ''} x {processes_per_node(parsed)} processes "
+        f"per node ({world} processes)"
+    )
 
 
 def headed_table(*columns: str, no_wrap: bool = False) -> Table:
@@ -75,6 +93,9 @@ def job_detail(job: JobView) -> RenderableType:
     grid.add_row("project", job.project + (f"  name: {job.name}" if job.name else ""))
     grid.add_row("dataset", f"{dataset.get('uri')} ({dataset.get('format')})")
     grid.add_row("hyperparams", format_metrics(spec.get("hyperparams")))
+    shape = distributed_text(spec)
+    if shape:
+        grid.add_row("distributed", shape)
     if spec.get("options"):
         grid.add_row("options", format_metrics(spec["options"]))
     progress = job.progress

@@ -35,7 +35,7 @@ from trainyard_servicekit.weights_api import install_weights_routes
 from trainyard_servicekit.weights_support import pretrained_problems
 from trainyard_wire.predictions import ModelCacheView, Prediction, PredictRun
 from trainyard_wire.runs import Health, RunLookup, RunView, StartRun, ValidateRun
-from trainyard_wire.spec import JobSpec, processes_per_node
+from trainyard_wire.spec import JobSpec, capacity_slots, processes_per_node
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class TrainingService:
     @staticmethod
     def weight(executor: Executor, spec: JobSpec) -> int:
         """How much of the executor's capacity a run of `spec` takes."""
-        return processes_per_node(spec) if executor.runs_on_this_machine else 1
+        return capacity_slots(spec, executor.runs_on_this_machine)
 
     def problems(self, spec: JobSpec) -> list[dict[str, Any]]:
         executor = self.executors.get(spec.executor or self.default.name)
@@ -322,6 +322,8 @@ def create_service_app(
             device=caps.device,
             running=sum(service.load(each) for each in executors),
             capacity=sum(service.capacity(each) for each in executors),
+            process_executors=[each.name for each in executors if each.runs_on_this_machine],
+            default_executor=service.default.name,
             warm_runner=next(
                 (
                     each.warm.health()

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from trainyard_wire.spec import JobSpec, StrictModel
+from trainyard_wire.spec import JobSpec, StrictModel, capacity_slots
 
 # The internal token services accept when none is configured: for development only.
 DEV_INTERNAL_TOKEN = "dev-internal-token"  # noqa: S105 - the documented development default
@@ -79,6 +79,21 @@ class Health(BaseModel):
     running: int
     capacity: int
     warm_runner: WarmRunnerHealth | None = None  # None: its executor has none (Kubernetes)
+    # How `running` and `capacity` count: a run on one of these executors (they run on the
+    # service's own machine) takes one slot per process of its node; a run elsewhere (a Job on
+    # a cluster) takes one. An older service names none: one slot per run.
+    process_executors: list[str] = []
+    default_executor: str | None = None
+
+    def slots(self, spec: JobSpec) -> int:
+        """The slots of `running` and `capacity` a run of `spec` takes on this service."""
+        executor = spec.executor or self.default_executor
+        return capacity_slots(spec, executor in self.process_executors)
+
+    @property
+    def slot_unit(self) -> str:
+        """What a slot of the default executor is, for people: a process or a job."""
+        return "processes" if self.default_executor in self.process_executors else "jobs"
 
 
 class TaskSupport(BaseModel):

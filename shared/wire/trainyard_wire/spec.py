@@ -97,6 +97,13 @@ def processes_per_node(spec: JobSpec) -> int:
     return spec.resources.gpu or 1
 
 
+def capacity_slots(spec: JobSpec, counts_processes: bool) -> int:
+    """The share of a service's capacity one run of `spec` takes: its processes on one node
+    where the service counts processes (its executor runs on the service's machine), else one
+    run. The service and the gateway both count with this, so their counts agree."""
+    return processes_per_node(spec) if counts_processes else 1
+
+
 def world_size(spec: JobSpec) -> int:
     """How many training processes the job runs in all."""
     return spec.distributed.nodes * processes_per_node(spec)

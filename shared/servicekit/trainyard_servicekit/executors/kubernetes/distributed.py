@@ -21,7 +21,32 @@ from trainyard_servicekit.executors.launch_command import (
 )
 
 COMPLETION_INDEX = "JOB_COMPLETION_INDEX"
+# The Job controller writes a pod's index under this key as an annotation, and (Kubernetes
+# 1.28 on) as a label too.
 COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+
+
+def completion_index(pod: dict[str, Any]) -> int | None:
+    """A pod's index in its Indexed Job (its node rank); None for a pod of a plain Job."""
+    meta = pod.get("metadata") or {}
+    for where in ("labels", "annotations"):
+        value = (meta.get(where) or {}).get(COMPLETION_INDEX_ANNOTATION)
+        if value is not None and str(value).isdigit():
+            return int(value)
+    return None
+
+
+def speaking_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The pod whose log is the run's: node rank 0's in an Indexed Job (its launcher speaks for
+    the group), else (a plain Job) the newest."""
+    first = [pod for pod in pods if completion_index(pod) == 0]
+    return newest(first or pods)
+
+
+def newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not pods:
+        return None
+    return max(pods, key=lambda p: str(p.get("metadata", {}).get("creationTimestamp") or ""))
 
 
 def service_name(run_id: str) -> str:

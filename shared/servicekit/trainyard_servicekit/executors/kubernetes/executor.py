@@ -28,7 +28,7 @@ from trainyard_servicekit.executors.kubernetes.api import (
     call,
     load_api_client,
 )
-from trainyard_servicekit.executors.kubernetes.distributed import build_service
+from trainyard_servicekit.executors.kubernetes.distributed import build_service, speaking_pod
 from trainyard_servicekit.executors.kubernetes.job import (
     CONTAINER,
     LABEL_JOB_ID,
@@ -320,16 +320,14 @@ class KubernetesExecutor(Executor):
             self.runs.gone(run_id)
         return info
 
-    def _newest_pod(self, run_id: str) -> str | None:
-        pods = self.runs.pods(run_id)
-        if not pods:
-            return None
-        pod = max(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""))
-        return str(pod["metadata"]["name"])
+    def _log_pod(self, run_id: str) -> str | None:
+        """The pod whose log is the run's: rank 0's of several, else the newest."""
+        pod = speaking_pod(self.runs.pods(run_id))
+        return None if pod is None else str(pod["metadata"]["name"])
 
     def logs(self, run_id: str, tail: int | None = None) -> list[str]:
         self.status(run_id)
-        pod = self._newest_pod(run_id)
+        pod = self._log_pod(run_id)
         if tail == 0 or pod is None:
             return []
         _, core = self._apis()
@@ -352,9 +350,10 @@ class KubernetesExecutor(Executor):
         return str(text).splitlines()
 
     def follow_logs(self, run_id: str, tail: int | None = None) -> Iterator[str]:
-        """The pod's log streamed by the API server (`follow=true`) until the container ends."""
+        """The pod's log (rank 0's of several) streamed by the API server (`follow=true`) until
+        the container ends."""
         self.status(run_id)
-        pod = self._newest_pod(run_id)
+        pod = self._log_pod(run_id)
         if pod is None:
             return
         _, core = self._apis()

@@ -11,7 +11,8 @@ from typing import Any
 
 from trainyard_runtime.failure import FailureReason, kubernetes_reason
 from trainyard_servicekit.executors.base import RunStatus
-from trainyard_servicekit.executors.kubernetes.job import CONTAINER
+from trainyard_servicekit.executors.kubernetes.distributed import completion_index, newest
+from trainyard_servicekit.executors.kubernetes.names import CONTAINER
 
 IMAGE_PULL_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 CONFIG_WAITS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
@@ -43,10 +44,31 @@ def _condition(obj: dict[str, Any], *types: str) -> dict[str, Any] | None:
     return None
 
 
-def _newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not pods:
-        return None
-    return max(pods, key=lambda p: str(p.get("metadata", {}).get("creationTimestamp") or ""))
+def _failed_first(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The pod whose failure failed the run: of the pods that failed on their own (not deleted,
+    or deleted by an eviction), the one that ended first. When one pod of an Indexed Job fails,
+    the Job controller deletes the others; their ends are not the cause."""
+
+    def on_its_own(pod: dict[str, Any]) -> bool:
+        deleted = bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+        return not deleted or _condition(pod, "DisruptionTarget") is not None
+
+    def ended(pod: dict[str, Any]) -> str:
+        terminated = _container_state(pod).get("terminated") or {}
+        return str(terminated.get("finishedAt") or "~")  # not written yet: last
+
+    failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    failed = [p for p in failed if on_its_own(p)] or failed
+    return min(failed, key=ended) if failed else None
+
+
+def _pod_named(job: dict[str, Any], pod: dict[str, Any], problem: str) -> str:
+    """The problem, with the pod's node rank when the Job has several pods."""
+    index = completion_index(pod)
+    if index is None or ((job.get("spec") or {}).get("completions") or 1) <= 1:
+        return problem
+    name = (pod.get("metadata") or {}).get("name")
+    return f"node rank {index} (pod {name}): {problem}"
 
 
 def _container_state(pod: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +127,9 @@ def _failure(job: dict[str, Any], cond: dict[str, Any], pod: dict[str, Any] | No
     else:
         text = f"{reason}: {cond.get('message') or 'the Job failed'}"
     problem = pod_problem(pod)[0] if pod else None
-    return f"{text}; {problem}" if problem else text
+    if pod is None or problem is None:
+        return text
+    return f"{text}; {_pod_named(job, pod, problem)}"
 
 
 def _failure_reason(cond: dict[str, Any], pod: dict[str, Any] | None) -> FailureReason:
@@ -126,7 +150,7 @@ def observe(
     started = parse_time(status.get("startTime")) or parse_time(
         job.get("metadata", {}).get("creationTimestamp")
     )
-    pod = _newest(pods)
+    pod = _failed_first(pods) or newest(pods)
     problem, code = pod_problem(pod) if pod else (None, None)
     done = _condition(job, "Complete", "SuccessCriteriaMet")
     if done:
@@ -152,7 +176,8 @@ def observe(
         return Observed(RunStatus.RUNNING, None, None, None, started)
     # A pod that ended while the Job controller has not yet written its verdict.
     if phase == "Failed":
-        return Observed(RunStatus.RUNNING, problem, code, None, started)
+        named = _pod_named(job, pod or {}, problem) if problem else None
+        return Observed(RunStatus.RUNNING, named, code, None, started)
     if pod is None and not_created:
         return Observed(RunStatus.PENDING, f"pod not created: {not_created}", None, None, started)
     return Observed(RunStatus.PENDING, problem, None, None, started)

@@ -7,6 +7,10 @@ UV := $(TOOLS)/bin/uv
 COMPONENTS := gateway timm ultralytics huggingface
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := hardlink
+# Installed modules get their bytecode at install time: every process that imports torch and a
+# framework (each run, each service) then reads it instead of compiling the sources again, also
+# where PYTHONDONTWRITEBYTECODE keeps Python from caching it itself.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: setup run test lint fmt bench clean browser cluster
 

@@ -112,6 +112,7 @@ PLUGIN = FrameworkPlugin(
         "torch",
         "torchvision",
         "transformers",
+        "transformers.trainer",  # loaded lazily by `from transformers import Trainer`: ~2 s
         "trainyard_huggingface.build",
         "trainyard_huggingface.data",
         "trainyard_huggingface.checkpoint",

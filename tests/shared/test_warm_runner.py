@@ -20,7 +20,7 @@ from tests.shared.test_subprocess_executor import (
 from tests.support.processes import process_alive
 from trainyard_servicekit.executors import RunStatus
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
-from trainyard_servicekit.executors.warm_starter import WarmStarter
+from trainyard_servicekit.executors.warm_starter import WarmStarter, keep_log_bounded
 
 PROGRAMS = {
     "ok_prog": "print('hello'); print('bye')",
@@ -123,3 +123,14 @@ def test_switched_off_every_run_starts_cold(tmp_path, modules):
     launch(executor, "cold", "ok_prog")
     assert wait_finished(executor, "cold").status == RunStatus.SUCCEEDED
     executor.close()
+
+
+def test_the_runners_log_moves_aside_past_its_bound(tmp_path):
+    log = tmp_path / "warm-runner.log"
+    keep_log_bounded(log, max_bytes=10)  # no log yet: nothing to do
+    log.write_bytes(b"x" * 11)
+    keep_log_bounded(log, max_bytes=10)
+    assert not log.exists() and (tmp_path / "warm-runner.log.1").read_bytes() == b"x" * 11
+    log.write_bytes(b"y" * 5)
+    keep_log_bounded(log, max_bytes=10)  # under the bound: kept where it is
+    assert log.read_bytes() == b"y" * 5

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 RUNNER_MODULE = "trainyard_servicekit.executors.warm_runner"
 START_TIMEOUT = 30.0  # seconds for the runner to answer a start: it only forks
 MAX_BACKOFF = 60.0
+MAX_LOG_BYTES = 10 * 1024**2  # the runner's own log (its runs write theirs)
 # Read once when a process (or a library it imports) starts, so a forked run would keep the
 # runner's value: a run whose environment sets another is started cold.
 STARTUP_VARIABLES = (
@@ -50,6 +51,17 @@ STARTUP_VARIABLES = (
     "TRANSFORMERS_OFFLINE",
     "XDG_CACHE_HOME",
 )
+
+
+def keep_log_bounded(path: Path, max_bytes: int = MAX_LOG_BYTES) -> None:
+    """Each runner appends to the log its predecessors wrote: past `max_bytes` the log moves to
+    `<name>.1` (replacing the one before), so a service that replaces runners for months keeps
+    at most twice that."""
+    try:
+        if path.stat().st_size > max_bytes:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except FileNotFoundError:
+        pass
 
 
 def describe_returncode(code: int) -> str:
@@ -126,6 +138,7 @@ class WarmStarter:
         # The thread policy a cold run gets: libgomp reads it once, when torch is imported.
         env = {**os.environ, **thread_defaults(os.environ), "PYTHONUNBUFFERED": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        keep_log_bounded(self.log_path)
         with self.log_path.open("ab") as output:
             proc = subprocess.Popen(
                 [self.python, "-m", RUNNER_MODULE, str(theirs.fileno()), *self.imports],

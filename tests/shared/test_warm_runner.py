@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -20,6 +22,7 @@ from tests.shared.test_subprocess_executor import (
 from tests.support.processes import process_alive
 from trainyard_servicekit.executors import RunStatus
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
+from trainyard_servicekit.executors.warm_runner import EXIT_NOT_STARTED
 from trainyard_servicekit.executors.warm_starter import WarmStarter, keep_log_bounded
 
 PROGRAMS = {
@@ -134,3 +137,43 @@ def test_the_runners_log_moves_aside_past_its_bound(tmp_path):
     log.write_bytes(b"y" * 5)
     keep_log_bounded(log, max_bytes=10)  # under the bound: kept where it is
     assert log.read_bytes() == b"y" * 5
+
+
+CHILD_WITHOUT_GO = """
+import os, sys
+from pathlib import Path
+from trainyard_servicekit.executors.warm_runner import ChildRun
+folder, confirm = Path(sys.argv[1]), sys.argv[2] == "go"
+ready_read, ready_write = os.pipe()
+go_read, go_write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(ready_read); os.close(go_write)
+    request = {"log_path": str(folder / "out.log"), "cwd": str(folder), "env": {}}
+    ChildRun(request, ready_write, go_read).prepare()
+    (folder / "ran").write_text("the run's code ran")
+    os._exit(0)
+os.close(ready_write); os.close(go_read)
+os.read(ready_read, 1)
+if confirm:
+    os.write(go_write, b"1")
+os.close(go_write)  # without a "go": as when the runner dies before the service knows the pid
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.parametrize("confirm", ["go", "die"])
+def test_a_child_whose_runner_died_before_confirming_it_never_runs(tmp_path, confirm):
+    """Else the service, having no pid for the run, starts it cold and the job trains twice."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD_WITHOUT_GO, str(tmp_path), confirm],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    if confirm == "go":
+        assert done.stdout.strip() == "0" and (tmp_path / "ran").exists()
+    else:
+        assert done.stdout.strip() == str(EXIT_NOT_STARTED)
+        assert not (tmp_path / "ran").exists()

@@ -14,7 +14,9 @@ CUDA (a CUDA context does not survive a fork). It talks to the service over one 
   `{"run_id", "returncode"}` when that child ends (negative: killed by that signal).
 - from the service: `{"run_id", "module", "env", "cwd", "log_path", "status_path"}`.
 
-It reaps its children itself (a pidfd per child wakes it) and leaves each one's returncode in
+A child runs its module only once the runner has told the service its pid: where the runner
+dies in between, the service starts the run cold, and the child exits (EXIT_NOT_STARTED) without
+running it. It reaps its children itself (a pidfd per child wakes it) and leaves each one's returncode in
 `status_path` too, which a restarted service reads. When the service goes away (the socket
 ends) it starts nothing more and exits once its last child has ended.
 """
@@ -40,6 +42,8 @@ from typing import Any
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 
 CONTROL = "control"
+# How a forked child ends when its runner died before the service knew of it (EX_TEMPFAIL).
+EXIT_NOT_STARTED = 75
 
 
 def thread_count() -> int:
@@ -69,6 +73,7 @@ class ChildRun:
 
     request: dict[str, Any]
     ready_fd: int
+    go_fd: int  # the runner writes here once the service knows this child's pid
     inherited: list[int] = field(default_factory=list)  # the runner's own descriptors
 
     def prepare(self) -> None:
@@ -99,6 +104,12 @@ class ChildRun:
             numpy.random.seed()
         os.write(self.ready_fd, b"1")
         os.close(self.ready_fd)
+        # A runner that dies before it told the service about this child leaves the service to
+        # start the run cold: this copy must then never run, or the job would train twice.
+        go = os.read(self.go_fd, 1)
+        os.close(self.go_fd)
+        if not go:
+            os._exit(EXIT_NOT_STARTED)
 
     def run(self) -> None:
         """The train module as `python -m` runs it; an exception or exit ends the process as
@@ -153,20 +164,26 @@ class Runner:
 
     def start(self, request: dict[str, Any]) -> ChildRun | None:
         ready_read, ready_write = os.pipe()
+        go_read, go_write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             os.close(ready_read)
+            os.close(go_write)
             inherited = [self.control.fileno(), self.selector.fileno(), *self.children]
-            return ChildRun(request, ready_write, inherited)
+            return ChildRun(request, ready_write, go_read, inherited)
         os.close(ready_write)
+        os.close(go_read)
         os.read(ready_read, 1)  # set up (own session, log, folder) or failed trying
         os.close(ready_read)
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, request["run_id"], Path(request["status_path"]))
         self.selector.register(pidfd, selectors.EVENT_READ, pid)
         self.send({"run_id": request["run_id"], "pid": pid, "start_time": process_start_time(pid)})
+        with contextlib.suppress(OSError):  # a child that failed its setup has gone
+            os.write(go_write, b"1")
+        os.close(go_write)
         return None
 
     def reap(self, pidfd: int) -> None:

@@ -308,11 +308,35 @@ def evaluate(
         _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
+def split_images(arguments: list[str]) -> tuple[list[Path], list[str]]:
+    """Local files, and URIs (anything with a scheme) the gateway reads from its storage."""
+    files: list[Path] = []
+    urls: list[str] = []
+    for argument in arguments:
+        if "://" in argument:
+            urls.append(argument)
+        elif Path(argument).is_file():
+            files.append(Path(argument))
+        else:
+            raise typer.BadParameter(
+                f"{argument} is not a file: give image files or URIs of objects in the "
+                "platform's storage (s3://…)",
+                param_hint="IMAGES",
+            )
+    return files, urls
+
+
 @app.command()
 def predict(
     context: typer.Context,
     job_id: JobId,
-    images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
+    images: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files, or URIs of image objects in the platform's storage (s3://…).",
+            show_default=False,
+        ),
+    ],
     checkpoint: CheckpointOption = "best",
     top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
     conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
@@ -320,10 +344,14 @@ def predict(
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """Ask a succeeded training job's model about images: top classes, or boxes with class
-    and score (masks and keypoints in --json)."""
+    """Ask a succeeded training job's model about images (files, or objects in the platform's
+    storage by URI): top classes, or boxes with class and score (masks and keypoints in
+    --json)."""
+    files, urls = split_images(images)
     with connect(context, url, api_key) as client:
-        prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
+        prediction = client.predict(
+            job_id, files, urls=urls, checkpoint=checkpoint, top_k=top_k, conf=conf
+        )
     output.print_result(prediction, as_json, predictions_table)
 
 

@@ -93,16 +93,19 @@ class Client:
         state: str | None = None,
         framework: str | None = None,
         project: str | None = None,
+        kind: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> JobList:
-        """One page, newest first; pass its `next_cursor` back for the next one."""
+        """One page, newest first; pass its `next_cursor` back for the next one. `kind`:
+        train, export or evaluate."""
         return JobList.model_validate(
             self._get(
                 "/v1/jobs",
                 state=state,
                 framework=framework,
                 project=project,
+                kind=kind,
                 limit=limit,
                 cursor=cursor,
             ),
@@ -114,13 +117,19 @@ class Client:
         state: str | None = None,
         framework: str | None = None,
         project: str | None = None,
+        kind: str | None = None,
         page_size: int = 100,
     ) -> Iterator[JobView]:
         """Every matching job, newest first, fetching pages as they are needed."""
         cursor: str | None = None
         while True:
             page = self.list_jobs(
-                state=state, framework=framework, project=project, limit=page_size, cursor=cursor
+                state=state,
+                framework=framework,
+                project=project,
+                kind=kind,
+                limit=page_size,
+                cursor=cursor,
             )
             yield from page.items
             cursor = page.next_cursor

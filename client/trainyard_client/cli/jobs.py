@@ -165,6 +165,7 @@ def list_jobs(
     state: Annotated[str | None, typer.Option(help="queued, running, succeeded, …")] = None,
     framework: Annotated[str | None, typer.Option()] = None,
     project: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="train, export or evaluate.")] = None,
     limit: Annotated[int, typer.Option(help="Jobs per page.", min=1, max=200)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Every page, not just one.")] = False,
@@ -173,7 +174,7 @@ def list_jobs(
     api_key: ApiKeyOption = None,
 ) -> None:
     """List jobs, newest first."""
-    filters = {"state": state, "framework": framework, "project": project}
+    filters = {"state": state, "framework": framework, "project": project, "kind": kind}
     with connect(context, url, api_key) as client:
         if all_pages:
             jobs, next_cursor = list(client.iter_jobs(page_size=200, **filters)), None

@@ -7,24 +7,28 @@ and a batch a request, `POST /v1/models/{id}/predict` through the gateway to its
 (the service has the model loaded) and cold (a model not loaded: the service keeps one model at
 most, `PREDICT_CACHE_BYTES=1`, and is asked for the best and last checkpoints in turn). The
 baseline is the service's own predictor called in one Python process of the framework's
-environment (`bench/direct/predict_direct.py`), the same cases in the same order. That script
-also exports the model to ONNX with the export job's own exporter and times onnxruntime against
-the PyTorch model on the same preprocessed image.
+environment (`bench/direct/predict_direct.py`), the same cases in the same order, each call
+on one side followed by the same call on the other (the machine may be shared: both see the
+same load). That script also exports the model to ONNX with the export job's own exporter and
+times onnxruntime against the PyTorch model on the same preprocessed image.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.direct_run import run_direct_script
+from bench.direct.progress import PREFIX
+from bench.direct_run import DIRECT
 from bench.measure import ms, ratio, summary
 from bench.report import Table, progress
-from bench.stack import Stack
+from bench.stack import Stack, framework_python
 from trainyard_client import Client
 from trainyard_dev.synthetic import make_classification, make_yolo
 from trainyard_runtime.storage.layout import checkpoint_key
@@ -107,33 +111,84 @@ class Asker:
         self.client.close()
 
 
-def through_trainyard(
-    gateway: str, job_id: str, images: list[Path], n: dict[str, int]
-) -> dict[str, Any]:
-    """The direct script's cases, in its order, through the gateway and the service."""
+class Direct:
+    """The direct side: `bench/direct/predict_direct.py` in the framework's environment,
+    answering one command at a time, so each of its calls can follow one through the platform."""
+
+    def __init__(self, framework: str, config: dict[str, Any], out: Path) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config))
+        self.log = (out / "output.log").open("w")
+        self.proc = subprocess.Popen(
+            [
+                str(framework_python(framework)),
+                str(DIRECT / "predict_direct.py"),
+                str(out / "config.json"),
+                str(out),
+            ],
+            cwd=out,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._read()  # "ready", once it has imported what it needs before the first load
+
+    def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(PREFIX):
+                return json.loads(line.removeprefix(PREFIX))
+        raise RuntimeError(f"the direct predictor exited {self.proc.wait()}; see {self.log.name}")
+
+    def call(self, op: str, *args: str) -> Any:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, "args": list(args)}) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        self.log.close()
+
+
+def measure(
+    gateway: str, job_id: str, images: list[Path], n: dict[str, int], direct: Direct
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(through Trainyard, direct): each case on both sides, call after call in turn."""
     asker = Asker(gateway, job_id, images)
+    ours: dict[str, Any] = {"cold": [], "warm": [], "batches": []}
+    base: dict[str, Any] = {"cold": [], "warm": [], "batches": []}
     try:
-        started = time.perf_counter()
-        asker.ask(checkpoint="last")  # the service's first load: its imports, the file fetched
-        first = time.perf_counter() - started
+        # The service's first load (its imports, the file fetched from storage); the direct
+        # process's, with its imports.
+        ours["first_load"] = asker.ask(checkpoint="last")
+        base["first_load"] = direct.call("load", "last")
         asker.ask(checkpoint="best")  # best.pt fetched into the service's model folder
-        cold = [
-            asker.ask(checkpoint="last" if i % 2 == 0 else "best", cached=False)
-            for i in range(n["cold_runs"])
-        ]
-        for _ in range(3):
-            asker.ask()  # warm-up (the first loads best if the cold turns ended on last)
-        warm = [asker.ask(cached=True) for _ in range(n["warm_runs"])]
-        batches = [asker.ask(BATCH, cached=True) for _ in range(n["batches"])]
+        for i in range(n["cold_runs"]):
+            checkpoint = "last" if i % 2 == 0 else "best"
+            ours["cold"].append(asker.ask(checkpoint=checkpoint, cached=False))
+            base["cold"].append(direct.call("load", checkpoint))
+        direct.call("load", "best")
+        for _ in range(3):  # warm-up (the first loads best if the cold turns ended on last)
+            asker.ask()
+            direct.call("warm")
+        for _ in range(n["warm_runs"]):
+            ours["warm"].append(asker.ask(cached=True))
+            base["warm"].append(direct.call("warm"))
+        for _ in range(n["batches"]):
+            ours["batches"].append(asker.ask(BATCH, cached=True))
+            base["batches"].append(direct.call("batch"))
+        base.update(direct.call("onnx"))
     finally:
         asker.close()
-    return {
-        "first_load": first,
-        "cold": cold,
-        "warm": warm,
-        "batches": batches,
-        "surprises": asker.surprises,
-    }
+    ours["surprises"] = asker.surprises
+    return ours, base
 
 
 def images_per_s(times: list[float], per_request: int) -> str:
@@ -168,9 +223,7 @@ def run(work: Path, quick: bool) -> list[Table]:
                     raise RuntimeError(f"training {model} ended {done.state}: {done.error}")
         for framework, model, task, _ in CASES:
             images = data[task][1]
-            progress(f"{model}: through Trainyard")
-            platform[model] = through_trainyard(gateway.url, jobs[model], images, n)
-            progress(f"{model}: direct, and ONNX against PyTorch")
+            progress(f"{model}: through Trainyard and direct, in turn; then ONNX and PyTorch")
             config = {
                 "framework": framework,
                 "spec": specs[model],
@@ -181,17 +234,15 @@ def run(work: Path, quick: bool) -> list[Table]:
                 "top_k": TOP_K,
                 "conf": CONF,
                 "batch": BATCH,
-                **n,
+                "model_runs": n["model_runs"],
             }
-            ran = run_direct_script(
-                framework,
-                config,
-                work / f"direct-{framework}",
-                TIMEOUT,
-                f"{model} direct predictions",
-                script="predict_direct.py",
-            )
-            direct[model] = ran.reports[-1]
+            direct_side = Direct(framework, config, work / f"direct-{framework}")
+            try:
+                platform[model], direct[model] = measure(
+                    gateway.url, jobs[model], images, n, direct_side
+                )
+            finally:
+                direct_side.close()
         errors = stack.error_note()
     return [latency_table(platform, direct, n, errors), onnx_table(direct, n)]
 

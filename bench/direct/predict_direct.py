@@ -1,7 +1,8 @@
 """Predictions without Trainyard: the service's own predictor for a trained checkpoint, called in
 this one Python process (no HTTP, no base64, no gateway), and its exported ONNX file in
-onnxruntime next to the PyTorch model. Run in the framework's environment; prints one `BENCH`
-line of timings in seconds.
+onnxruntime next to the PyTorch model. Run in the framework's environment, it answers the
+benchmark's commands on stdin (`{"op": "load" | "warm" | "batch" | "onnx" | "quit"}`) with a
+`BENCH` line each: seconds, or the ONNX comparison.
 
 The predictor and the exporter are the service's (`PLUGIN.predictor`, `export.prepare`), so both
 sides load, preprocess and run exactly the same model; only the way a request reaches it differs.
@@ -50,66 +51,74 @@ def main(config_path: Path, out: Path) -> None:
     spec = JobSpec.model_validate(config["spec"])
     plugin = importlib.import_module(f"trainyard_{framework}.plugin").PLUGIN
     exporter = importlib.import_module(f"trainyard_{framework}.export")
-    best, last = Path(config["best"]), Path(config["last"])
+    paths = {"best": Path(config["best"]), "last": Path(config["last"])}
     blobs = [Path(path).read_bytes() for path in config["images"]]
     top_k, conf = config["top_k"], config["conf"]
+    loaded: list[Any] = []
+    sent = iter(range(10**9))
 
-    # The very first load imports the framework; the service paid that before it was asked.
-    started = time.perf_counter()
-    plugin.predictor(last, spec).predict([decode(blobs[0])], top_k, conf)
-    first = time.perf_counter() - started
-
-    # Cold: a model not loaded (best and last in turn, as the platform's side is asked).
-    cold = []
-    for i in range(config["cold_runs"]):
+    def load(checkpoint: str) -> float:
+        """A model not loaded: built from its checkpoint, then asked about one image (the
+        first load also imports the framework)."""
         started = time.perf_counter()
-        predictor = plugin.predictor(last if i % 2 == 0 else best, spec)
+        predictor = plugin.predictor(paths[checkpoint], spec)
         predictor.predict([decode(blobs[0])], top_k, conf)
-        cold.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        loaded[:] = [predictor]
+        return took
 
-    predictor = plugin.predictor(best, spec)
-    count = iter(range(10**9))
+    def warm() -> float:
+        started = time.perf_counter()
+        loaded[0].predict([decode(blobs[next(sent) % len(blobs)])], top_k, conf)
+        return time.perf_counter() - started
 
-    def one() -> object:
-        return predictor.predict([decode(blobs[next(count) % len(blobs)])], top_k, conf)
+    def batch() -> float:
+        started = time.perf_counter()
+        loaded[0].predict([decode(b) for b in blobs[: config["batch"]]], top_k, conf)
+        return time.perf_counter() - started
 
-    timed(one, 3)  # warm-up, as the platform's side has
-    warm = timed(one, config["warm_runs"])
-    batch = blobs[: config["batch"]]
-    batches = timed(
-        lambda: predictor.predict([decode(b) for b in batch], top_k, conf), config["batches"]
-    )
+    def exported() -> dict[str, Any]:
+        """The exported ONNX file (the export job's own exporter) against the PyTorch model it
+        came from, one preprocessed image each, model call only."""
+        prepared = exporter.prepare(paths["best"], spec, Path(config["dataset"]), 1)
+        written = prepared.export_to("onnx", out / "model.onnx")
+        run_onnx = onnx_runner(written)
+        image = prepared.inputs[0]
+        timed(lambda: prepared.run_reference(image), 3)
+        timed(lambda: run_onnx(image), 3)
+        torch_times, onnx_times = [], []
+        for _ in range(config["model_runs"]):  # alternating, so both see the same machine
+            torch_times += timed(lambda: prepared.run_reference(image), 1)
+            onnx_times += timed(lambda: run_onnx(image), 1)
+        torch.set_flush_denormal(True)
+        flushed = timed(lambda: prepared.run_reference(image), config["model_runs"])
+        torch.set_flush_denormal(False)
+        return {
+            "torch": torch_times,
+            "onnx": onnx_times,
+            "torch_flushed": flushed,
+            "onnx_bytes": written.stat().st_size,
+            "input_shape": list(image.shape),
+        }
 
-    # The exported ONNX file (the export job's own exporter) against the PyTorch model it came
-    # from, one preprocessed image each, model call only.
-    prepared = exporter.prepare(best, spec, Path(config["dataset"]), 1)
-    exported = prepared.export_to("onnx", out / "model.onnx")
-    run_onnx = onnx_runner(exported)
-    image = prepared.inputs[0]
-    timed(lambda: prepared.run_reference(image), 3)
-    timed(lambda: run_onnx(image), 3)
-    torch_times, onnx_times = [], []
-    for _ in range(config["model_runs"]):  # alternating, so both see the same machine
-        torch_times += timed(lambda: prepared.run_reference(image), 1)
-        onnx_times += timed(lambda: run_onnx(image), 1)
-
-    torch.set_flush_denormal(True)
-    flushed = timed(lambda: prepared.run_reference(image), config["model_runs"])
-    torch.set_flush_denormal(False)
-
-    report = {
-        "first_load": first,
-        "cold": cold,
+    # Driven line by line from stdin, so the benchmark can alternate each call with one through
+    # the platform and both sides see the same machine.
+    operations: dict[str, Callable[..., object]] = {
+        "load": load,
         "warm": warm,
-        "batch": len(batch),
-        "batches": batches,
-        "torch": torch_times,
-        "onnx": onnx_times,
-        "torch_flushed": flushed,
-        "onnx_bytes": exported.stat().st_size,
-        "input_shape": list(image.shape),
+        "batch": batch,
+        "onnx": exported,
     }
-    print(PREFIX + json.dumps(report), flush=True)
+    answer("ready")
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["op"] == "quit":
+            break
+        answer(operations[command["op"]](*command.get("args", [])))
+
+
+def answer(value: object) -> None:
+    print(PREFIX + json.dumps(value), flush=True)
 
 
 if __name__ == "__main__":

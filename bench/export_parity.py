@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -177,6 +178,7 @@ def parity_table(lines: list[dict[str, Any]], models: dict[str, str]) -> Table:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="also write the table here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (models, logs)")
     args = parser.parse_args()
     without_proxies()
     (REPO / "bench" / ".work").mkdir(parents=True, exist_ok=True)
@@ -185,6 +187,8 @@ def main() -> None:
     print(text)
     if args.output:
         args.output.write_text(text)
+    if not args.keep:  # kept after a failure, for its logs
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -307,6 +307,12 @@ def latency_table(
                 "case expects."
             )
     table.notes.append(
+        "On a machine other work keeps busy, torch's intra-op threads wait for each other at "
+        "every layer and a small model's latency grows many times over (see the load average "
+        "below). Both sides suffer it alike (each call is followed by the same call on the "
+        "other side), so read the ratios, and the absolute figures only from an idle machine."
+    )
+    table.notes.append(
         "Through Trainyard, a request also pays: the multipart upload to the gateway, the job's "
         "lookup in its database, the images base64-encoded in JSON to the service, the answer "
         "relayed back. A ratio near 1 means that is small beside the model."
@@ -331,7 +337,6 @@ def onnx_table(direct: dict[str, dict[str, Any]], n: dict[str, int]) -> Table:
             "ONNX p50",
             "ONNX p99",
             "ratio ONNX/PyTorch p50",
-            "PyTorch p50, denormals flushed",
             "ONNX file",
         ],
     )
@@ -345,15 +350,13 @@ def onnx_table(direct: dict[str, dict[str, Any]], n: dict[str, int]) -> Table:
             ms(onnx_times["p50"]),
             ms(onnx_times["p99"]),
             ratio(onnx_times["p50"], torch_times["p50"]),
-            ms(summary(base["torch_flushed"])["p50"]),
             f"{base['onnx_bytes'] / 2**20:.1f} MiB",
         )
     table.notes += [
         "For yolo11n the PyTorch side is the model's forward pass with its inference head (what "
         "the export writes); NMS is in neither.",
-        "Denormals flushed: the PyTorch model again with `torch.set_flush_denormal(True)`. "
-        "Briefly trained weights can hold subnormal floats that slow CPU kernels; where this "
-        "column is far below the PyTorch one, part of ONNX's lead is that, not the runtime.",
+        "Both run one call at a time in the same pool thread of one process, as the service "
+        "runs its predictor.",
     ]
     return table
 

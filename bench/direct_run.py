@@ -33,14 +33,20 @@ def run_direct_script(
     what: str,
     launcher: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    script: str | None = None,
 ) -> DirectRun:
     """Run `<framework env>/bin/python [launcher…] <framework>_direct.py SPEC OUT` in `out` (its
     output kept in output.log); `what` names the run in the error when it fails; `env` is added
-    to this process's environment."""
+    to this process's environment. `script`: another script under bench/direct/ in place of
+    `<framework>_direct.py`."""
     out.mkdir(parents=True)
     spec_path = out / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    argv = [str(framework_python(framework)), *launcher, str(DIRECT / f"{framework}_direct.py")]
+    argv = [
+        str(framework_python(framework)),
+        *launcher,
+        str(DIRECT / (script or f"{framework}_direct.py")),
+    ]
     started = time.time()
     proc = subprocess.run(
         [*argv, str(spec_path), str(out)],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -93,16 +93,19 @@ class Client:
         state: str | None = None,
         framework: str | None = None,
         project: str | None = None,
+        kind: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> JobList:
-        """One page, newest first; pass its `next_cursor` back for the next one."""
+        """One page, newest first; pass its `next_cursor` back for the next one. `kind`:
+        train, export or evaluate."""
         return JobList.model_validate(
             self._get(
                 "/v1/jobs",
                 state=state,
                 framework=framework,
                 project=project,
+                kind=kind,
                 limit=limit,
                 cursor=cursor,
             ),
@@ -114,13 +117,19 @@ class Client:
         state: str | None = None,
         framework: str | None = None,
         project: str | None = None,
+        kind: str | None = None,
         page_size: int = 100,
     ) -> Iterator[JobView]:
         """Every matching job, newest first, fetching pages as they are needed."""
         cursor: str | None = None
         while True:
             page = self.list_jobs(
-                state=state, framework=framework, project=project, limit=page_size, cursor=cursor
+                state=state,
+                framework=framework,
+                project=project,
+                kind=kind,
+                limit=page_size,
+                cursor=cursor,
             )
             yield from page.items
             cursor = page.next_cursor
@@ -166,17 +175,22 @@ class Client:
     def predict(
         self,
         job_id: str,
-        images: list[Path],
+        images: Sequence[Path] = (),
         *,
+        urls: Sequence[str] = (),
         checkpoint: str = "best",
         top_k: int = 5,
         conf: float = 0.25,
     ) -> Prediction:
-        """Ask a succeeded training job's model about image files (one answer per image)."""
+        """Ask a succeeded training job's model about image files and image objects in the
+        platform's storage (`urls`: s3://… under its STORAGE_URI); one answer per image, the
+        files first."""
         files = [("images", (path.name, path.read_bytes())) for path in images]
-        form = {"checkpoint": checkpoint, "top_k": str(top_k), "conf": str(conf)}
+        form: dict[str, Any] = {"checkpoint": checkpoint, "top_k": str(top_k), "conf": str(conf)}
+        if urls:
+            form["urls"] = list(urls)
         path = f"/v1/models/{_segment(job_id)}/predict"
-        response = self._transport.request("POST", path, safe=True, files=files, data=form)
+        response = self._transport.request("POST", path, safe=True, files=files or None, data=form)
         return Prediction.model_validate(response.json())
 
     def logs(self, job_id: str, tail: int = 100) -> Logs:

@@ -233,6 +233,7 @@ def list_jobs(
     state: str | None,
     framework: str | None,
     project: str | None,
+    kind: str | None,
     limit: int,
     cursor: str | None,
     columns: Sequence[Any] = (JOBS,),
@@ -246,6 +247,8 @@ def list_jobs(
         query = query.where(Job.framework == framework)
     if project:
         query = query.where(Job.project == project)
+    if kind:
+        query = query.where(Job.kind == kind)
     if cursor:
         created, job_id = decode_cursor(cursor)
         query = query.where(

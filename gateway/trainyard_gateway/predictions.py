@@ -36,19 +36,26 @@ MAX_PREDICT_BODY = MAX_PREDICT_IMAGES * MAX_PREDICT_IMAGE_BYTES + 1024 * 1024
 LIMITS = f"at most {MAX_PREDICT_IMAGES} images of {MAX_PREDICT_IMAGE_BYTES // 2**20} MiB each"
 
 
+def check_count(count: int) -> None:
+    """422 for no image or too many, counting uploaded files and storage URIs together."""
+    if 1 <= count <= MAX_PREDICT_IMAGES:
+        return
+    problem = "no images" if count == 0 else f"{count} images"
+    raise InvalidInput(
+        f"{problem} sent: one request takes {LIMITS}, as image files (images) or URIs of "
+        "image objects in storage (urls)",
+        [
+            {
+                "field": "images",
+                "message": problem,
+                "allowed": [f"1 to {MAX_PREDICT_IMAGES} images"],
+            }
+        ],
+    )
+
+
 def check_images(images: list[tuple[str, bytes]]) -> None:
-    """422 for too many images or an empty one, 413 for one too large; each says the limits."""
-    if len(images) > MAX_PREDICT_IMAGES:
-        raise InvalidInput(
-            f"{len(images)} images sent: one request takes {LIMITS}",
-            [
-                {
-                    "field": "images",
-                    "message": f"{len(images)} images",
-                    "allowed": [f"1 to {MAX_PREDICT_IMAGES} images"],
-                }
-            ],
-        )
+    """422 for an empty image, 413 for one too large; each says the limits."""
     for name, data in images:
         if len(data) > MAX_PREDICT_IMAGE_BYTES:
             raise TooLarge(f"{name} is larger than {MAX_PREDICT_IMAGE_BYTES} bytes: {LIMITS}")

@@ -16,7 +16,14 @@ from trainyard_gateway.models import Job
 from trainyard_wire.jobs import JobList
 
 BASE = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-FILTERS = {"state": None, "framework": None, "project": None, "limit": 50, "cursor": None}
+FILTERS = {
+    "state": None,
+    "framework": None,
+    "project": None,
+    "kind": None,
+    "limit": 50,
+    "cursor": None,
+}
 
 
 def _add(db: Database, job_id: str, minute: int, state: str, **columns) -> None:

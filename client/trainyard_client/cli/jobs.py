@@ -174,6 +174,7 @@ def list_jobs(
     state: Annotated[str | None, typer.Option(help="queued, running, succeeded, …")] = None,
     framework: Annotated[str | None, typer.Option()] = None,
     project: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="train, export or evaluate.")] = None,
     limit: Annotated[int, typer.Option(help="Jobs per page.", min=1, max=200)] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page.")] = None,
     all_pages: Annotated[bool, typer.Option("--all", help="Every page, not just one.")] = False,
@@ -182,7 +183,7 @@ def list_jobs(
     api_key: ApiKeyOption = None,
 ) -> None:
     """List jobs, newest first."""
-    filters = {"state": state, "framework": framework, "project": project}
+    filters = {"state": state, "framework": framework, "project": project, "kind": kind}
     with connect(context, url, api_key) as client:
         if all_pages:
             jobs, next_cursor = list(client.iter_jobs(page_size=200, **filters)), None
@@ -317,11 +318,35 @@ def evaluate(
         _show_or_finish(client, job, follow_job, as_json, timeout)
 
 
+def split_images(arguments: list[str]) -> tuple[list[Path], list[str]]:
+    """Local files, and URIs (anything with a scheme) the gateway reads from its storage."""
+    files: list[Path] = []
+    urls: list[str] = []
+    for argument in arguments:
+        if "://" in argument:
+            urls.append(argument)
+        elif Path(argument).is_file():
+            files.append(Path(argument))
+        else:
+            raise typer.BadParameter(
+                f"{argument} is not a file: give image files or URIs of objects in the "
+                "platform's storage (s3://…)",
+                param_hint="IMAGES",
+            )
+    return files, urls
+
+
 @app.command()
 def predict(
     context: typer.Context,
     job_id: JobId,
-    images: Annotated[list[Path], typer.Argument(help="Image files.", exists=True, dir_okay=False)],
+    images: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files, or URIs of image objects in the platform's storage (s3://…).",
+            show_default=False,
+        ),
+    ],
     checkpoint: CheckpointOption = "best",
     top_k: Annotated[int, typer.Option("--top-k", help="Classes per image.")] = 5,
     conf: Annotated[float, typer.Option(help="Smallest detection score shown.")] = 0.25,
@@ -329,10 +354,14 @@ def predict(
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """Ask a succeeded training job's model about images: top classes, or boxes with class
-    and score (masks and keypoints in --json)."""
+    """Ask a succeeded training job's model about images (files, or objects in the platform's
+    storage by URI): top classes, or boxes with class and score (masks and keypoints in
+    --json)."""
+    files, urls = split_images(images)
     with connect(context, url, api_key) as client:
-        prediction = client.predict(job_id, images, checkpoint=checkpoint, top_k=top_k, conf=conf)
+        prediction = client.predict(
+            job_id, files, urls=urls, checkpoint=checkpoint, top_k=top_k, conf=conf
+        )
     output.print_result(prediction, as_json, predictions_table)
 
 

@@ -30,7 +30,7 @@ from trainyard_runtime.storage import UnsafeKeyError
 from trainyard_wire.exports import EvaluateRequest, ExportRequest
 from trainyard_wire.jobs import Artifact, JobList, JobView, Logs, Metrics
 from trainyard_wire.registry import ModelVersion
-from trainyard_wire.spec import InitFromModel, JobSpec
+from trainyard_wire.spec import InitFromModel, JobKind, JobSpec
 from trainyard_wire.states import JobState
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -64,6 +64,7 @@ async def list_all(
     state: StateFilter = None,
     framework: Annotated[str | None, Query(max_length=32)] = None,
     project: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
@@ -75,6 +76,7 @@ async def list_all(
                 state=state.value if state else None,
                 framework=framework,
                 project=project,
+                kind=kind,
                 limit=limit,
                 cursor=cursor,
             )

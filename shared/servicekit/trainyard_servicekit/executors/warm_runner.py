@@ -15,10 +15,11 @@ CUDA (a CUDA context does not survive a fork). It talks to the service over one 
 - from the service: `{"run_id", "module", "env", "cwd", "log_path", "status_path"}`.
 
 A child runs its module only once the runner has told the service its pid: where the runner
-dies in between, the service starts the run cold, and the child exits (EXIT_NOT_STARTED) without
-running it. It reaps its children itself (a pidfd per child wakes it) and leaves each one's returncode in
-`status_path` too, which a restarted service reads. When the service goes away (the socket
-ends) it starts nothing more and exits once its last child has ended.
+dies in between, the service starts the run cold, and the child exits (EXIT_NOT_STARTED)
+without running it. The runner reaps its children itself (a pidfd per child wakes it) and
+leaves each one's returncode in `status_path` too, which a restarted service reads. When the
+service goes away (the socket ends) it starts nothing more and exits once its last child has
+ended.
 """
 
 from __future__ import annotations

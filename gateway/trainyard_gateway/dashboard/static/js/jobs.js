@@ -1,4 +1,4 @@
-// The jobs table: filters by state, framework and project, refreshed every few seconds; ticked
+// The jobs table: filters by state, framework, kind and project, refreshed every few seconds; ticked
 // jobs open side by side with Compare.
 
 import { api } from "./api.js";
@@ -8,6 +8,8 @@ import { STATES, el, jobDuration, progressBar, stateBadge, timeAgo } from "./ui.
 
 const REFRESH_MS = 3000;
 const PAGE_SIZE = 50;
+// What a job does (trainyard_wire.spec.JOB_KINDS); GET /v1/jobs?kind= filters by it.
+const KINDS = ["train", "export", "evaluate"];
 
 function filterBar(filters, frameworks, onChange) {
   const select = (name, label, options) =>
@@ -34,6 +36,7 @@ function filterBar(filters, frameworks, onChange) {
     { class: "filters" },
     select("state", "State", STATES),
     select("framework", "Framework", frameworks),
+    select("kind", "Kind", KINDS),
     el("label", { class: "field inline" }, el("span", {}, "Project"), project),
   );
 }
@@ -90,6 +93,7 @@ export function mount(root, { query }) {
   const filters = {
     state: query.get("state") || "",
     framework: query.get("framework") || "",
+    kind: query.get("kind") || "",
     project: query.get("project") || "",
   };
   const cursors = [null]; // the cursor of each page seen, to page back

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import uvicorn
 
 from trainyard_servicekit.app import create_service_app
+from trainyard_servicekit.executors.cpu_threads import thread_defaults
 from trainyard_servicekit.plugin import FrameworkPlugin
 from trainyard_servicekit.settings import ServiceSettings
 
 
 def serve(plugin: FrameworkPlugin) -> None:
+    # The service's own predictions run beside its runs on the same cores: their threads sleep
+    # when idle too (set before anything here imports torch, which reads it once).
+    os.environ.update(thread_defaults(os.environ))
     settings = ServiceSettings()
     app = create_service_app(plugin, settings)
     # One worker: runs are tracked in this process. log_config=None: uvicorn's lines go through

@@ -71,6 +71,7 @@ def export_spec(session: ReadSession, job: Job, request: ExportRequest) -> JobSp
         atol=request.atol,
         min_top1_agreement=request.min_top1_agreement,
         max_images=request.max_images,
+        max_map_diff=request.max_map_diff,
     )
     name = f"export of {job.name or job.id} to {request.format}"
     return JobSpec.model_validate(

@@ -48,6 +48,10 @@ def test_export_passes_its_parity_check(trained, task: str, fmt: str) -> None:
     # boxes with class scores; for segmentation also the mask prototypes
     assert len(parity["outputs"]) == (2 if task == "segmentation" else 1)
     assert parity["outputs"][0]["shape"][:2] == [2, 4 + 3 + (32 if task == "segmentation" else 0)]
+    # ultralytics' validator on the validation split: the file scores as the checkpoint does
+    scores = final["result"]["task_metrics"]
+    assert set(scores["pytorch"]) == {"mAP50", "mAP50-95"}
+    assert scores["exported"] == pytest.approx(scores["pytorch"], abs=0.01)
 
 
 def test_pose_export_passes_its_parity_check_with_the_keypoints(trained) -> None:

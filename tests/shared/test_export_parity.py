@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trainyard_runtime.export.parity import compare, require_parity
+from trainyard_runtime.export.parity import compare, require_parity, require_same_metrics
 from trainyard_runtime.training import TrainingError
 from trainyard_wire.failures import FailureReason
 
@@ -79,3 +79,14 @@ def test_another_shape_or_number_of_outputs_is_a_mismatch() -> None:
     extra = [[image[0], image[0]] for image in LOGITS]
     with pytest.raises(TrainingError, match="2 outputs"):
         compare(LOGITS, extra, fmt="onnx", atol=1e-3)
+
+
+def test_a_detector_scoring_otherwise_than_its_model_fails_with_export_mismatch() -> None:
+    same = {"mAP50": 0.61, "mAP50-95": 0.40}
+    require_same_metrics(same, {"mAP50": 0.615, "mAP50-95": 0.40}, 0.01)  # within: passes
+    with pytest.raises(TrainingError) as failed:
+        require_same_metrics(same, {"mAP50": 0.61, "mAP50-95": 0.37}, 0.01)
+    assert failed.value.reason == FailureReason.EXPORT_MISMATCH
+    assert "mAP50-95 0.4000 (PyTorch) vs 0.3700" in str(failed.value)
+    with pytest.raises(TrainingError):  # a metric the exported file lacks is no agreement
+        require_same_metrics(same, {"mAP50": 0.61}, 0.01)

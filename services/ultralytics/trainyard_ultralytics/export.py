@@ -5,7 +5,9 @@ Formats: the exporter's that need no GPU toolchain and that run here, ONNX (in o
 and TorchScript. The comparison is of the raw head outputs: the PyTorch model's inference
 answer (decoded boxes with class scores, plus mask prototypes for segmentation and keypoints for
 pose; class probabilities for classification) against the exported file's, image by image, on
-the job's validation images resized to the trained image size.
+the job's validation images resized to the trained image size. A detector, segmenter or pose
+model is then also validated with ultralytics' own validator, as the PyTorch checkpoint and as
+the exported file, on the job's validation split: the mAP of each must agree.
 """
 
 from __future__ import annotations
@@ -54,6 +56,47 @@ def _reference(model: Any):
     return run
 
 
+# What each task's exported model is validated as (ultralytics' names).
+VALIDATED_TASKS = {"detection": "detect", "segmentation": "segment", "pose": "pose"}
+
+
+def validated_map(weights: Path, task: str, data_yaml: Path, size: int) -> dict[str, float]:
+    """mAP50 and mAP50-95 (boxes) of a checkpoint or an exported file on the validation split,
+    one image at a time (an exported file takes a batch of one)."""
+    from ultralytics import YOLO
+
+    results = YOLO(str(weights), task=VALIDATED_TASKS[task]).val(
+        data=str(data_yaml),
+        imgsz=size,
+        batch=1,
+        device="cpu",
+        plots=False,
+        project=str(data_yaml.parent / "val"),
+        name=weights.stem,
+        exist_ok=True,
+        verbose=False,
+    )
+    return {"mAP50": float(results.box.map50), "mAP50-95": float(results.box.map)}
+
+
+def _task_metrics(checkpoint: Path, spec: JobSpec, dataset_dir: Path):
+    """The PyTorch checkpoint's and the exported file's mAP on the job's validation split."""
+    if spec.task not in VALIDATED_TASKS:
+        return None
+    from trainyard_runtime.training.datasets import yolo_data_file
+    from trainyard_ultralytics.data import write_yolo_yaml
+
+    named = yolo_data_file(spec.dataset.uri)
+    data_yaml = write_yolo_yaml(dataset_dir, spec.task, checkpoint.parent / "data.yaml", named)
+    size = spec.hyperparams.image_size
+
+    def measure(exported: Path) -> tuple[dict[str, float], dict[str, float]]:
+        reference = validated_map(checkpoint, spec.task, data_yaml, size)
+        return reference, validated_map(exported, spec.task, data_yaml, size)
+
+    return measure
+
+
 def prepare(checkpoint: Path, spec: JobSpec, dataset_dir: Path, limit: int) -> Prepared:
     prepare_offline(checkpoint.parent / "ultralytics-config")
     apply_offline_settings()
@@ -79,6 +122,7 @@ def prepare(checkpoint: Path, spec: JobSpec, dataset_dir: Path, limit: int) -> P
         export=export,
         reference=_reference(model),
         notes={"compared": "raw head outputs", "image_size": size},
+        task_metrics=_task_metrics(checkpoint, spec, dataset_dir),
     )
 
 

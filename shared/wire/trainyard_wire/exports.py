@@ -13,6 +13,9 @@ class ExportRequest(StrictModel):
     atol: float = Field(1e-3, gt=0, le=1, description="Largest output difference accepted.")
     min_top1_agreement: float = Field(1.0, ge=0, le=1)
     max_images: int = Field(32, ge=1, le=1000, description="Validation images compared.")
+    max_map_diff: float = Field(
+        0.01, ge=0, le=1, description="Detection/segmentation/pose: largest mAP difference."
+    )
 
 
 class EvaluateRequest(StrictModel):

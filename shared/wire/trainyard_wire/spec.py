@@ -220,6 +220,9 @@ class ExportSettings(StrictModel):
     # The share of validation images on which both must agree on the top class.
     min_top1_agreement: float = Field(1.0, ge=0, le=1)
     max_images: int = Field(32, ge=1, le=1000, description="Validation images compared.")
+    # Detection, segmentation and pose: the largest difference of mAP50 or mAP50-95 (boxes) on
+    # the validation split between the exported file and the PyTorch model.
+    max_map_diff: float = Field(0.01, ge=0, le=1)
 
 
 class JobSpec(StrictModel):

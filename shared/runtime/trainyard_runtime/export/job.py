@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from trainyard_runtime.export.parity import ParityReport, compare, require_parity
+from trainyard_runtime.export.parity import (
+    ParityReport,
+    compare,
+    require_parity,
+    require_same_metrics,
+)
 from trainyard_runtime.export.runners import (
     SUFFIXES,
     Runner,
@@ -43,6 +48,9 @@ class Prepared:
     export: Callable[[str, Path], Path] | None = None
     reference: Runner | None = None  # by default the model called on each image
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. which outputs are compared
+    # (exported file) -> the task's metrics of the PyTorch model and of the file on the
+    # validation split, e.g. a detector's mAP; compared within `max_map_diff`.
+    task_metrics: Callable[[Path], tuple[dict[str, float], dict[str, float]]] | None = None
 
     def export_to(self, fmt: str, path: Path) -> Path:
         if self.export is not None:
@@ -131,6 +139,10 @@ def run_export(ctx: TrainingContext, prepare: Prepare) -> dict[str, float]:
     }
     print(f"[trainyard] parity: {report.summary()}", flush=True)
     require_parity(report)
+    if prepared.task_metrics is not None:
+        reference, measured = prepared.task_metrics(exported)
+        ctx.result["task_metrics"] = {"pytorch": reference, "exported": measured}
+        require_same_metrics(reference, measured, settings.max_map_diff)
     stored = ctx.save_artifact(exported, f"model{SUFFIXES[settings.format]}", kind="export")
     ctx.result["artifact"] = {"name": PurePosixPath(stored.key).name, "uri": stored.uri}
     final = {

@@ -151,3 +151,24 @@ def require_parity(report: ParityReport) -> None:
             FailureReason.EXPORT_MISMATCH,
             f"the exported model does not answer like the trained one: {report.summary()}",
         )
+
+
+def require_same_metrics(
+    reference: dict[str, float], exported: dict[str, float], tolerance: float
+) -> None:
+    """Fail the export job (`export_mismatch`) when the exported file scores otherwise than the
+    PyTorch model on the same validation data (a detector's mAP, each within `tolerance`)."""
+    apart = {
+        name: abs(exported.get(name, float("nan")) - value) for name, value in reference.items()
+    }
+    off = {name: gap for name, gap in apart.items() if not gap <= tolerance}
+    if off:
+        shown = ", ".join(
+            f"{name} {reference[name]:.4f} (PyTorch) vs {exported.get(name, float('nan')):.4f}"
+            for name in off
+        )
+        raise TrainingError(
+            FailureReason.EXPORT_MISMATCH,
+            f"the exported model scores otherwise than the trained one on the validation data: "
+            f"{shown}; at most {tolerance} apart is accepted (max_map_diff)",
+        )

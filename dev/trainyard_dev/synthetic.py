@@ -19,6 +19,10 @@ from PIL import Image, ImageDraw
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = ((230, 60, 60), (60, 200, 80), (70, 110, 240))
+# Shapes only a detection set asked for them has: classes the default sets never show, for a
+# second task of the same domain (fine-tuning from a model trained on SHAPES).
+OTHER_SHAPES = ("diamond", "cross")
+OTHER_COLOURS = ((235, 200, 50), (200, 80, 220))
 # Pose: the four corners of a square, clockwise from top-left; a mirror swaps 0<->1 and 2<->3.
 POSE_KEYPOINTS = 4
 POSE_FLIP_IDX = [1, 0, 3, 2]
@@ -38,7 +42,22 @@ def _outline(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
         ]
     if shape == "square":
         return [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    if shape == "diamond":
+        return [(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)]
+    if shape == "cross":  # a plus sign, arms a third of the width
+        a = r / 3
+        return [
+            (cx - a, cy - r), (cx + a, cy - r), (cx + a, cy - a), (cx + r, cy - a),
+            (cx + r, cy + a), (cx + a, cy + a), (cx + a, cy + r), (cx - a, cy + r),
+            (cx - a, cy + a), (cx - r, cy + a), (cx - r, cy - a), (cx - a, cy - a),
+        ]  # fmt: skip
     return [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+
+
+def _colour(shape: str) -> tuple[int, int, int]:
+    if shape in SHAPES:
+        return COLOURS[SHAPES.index(shape)]
+    return OTHER_COLOURS[OTHER_SHAPES.index(shape)]
 
 
 def _place(rng: np.random.Generator, size: int, taken: list[tuple[float, float, float]]):
@@ -121,11 +140,16 @@ def make_yolo(
     val_images: int = 6,
     size: int = 64,
     seed: int = 0,
+    shapes: tuple[str, ...] = SHAPES,
 ) -> Path:
+    """A YOLO data set whose classes are `shapes` (pose: squares only)."""
     if task not in ("detection", "segmentation", "pose"):
         raise ValueError(f"YOLO datasets are for detection, segmentation or pose, not {task!r}")
+    unknown = set(shapes) - set(SHAPES + OTHER_SHAPES)
+    if unknown:
+        raise ValueError(f"unknown shapes {sorted(unknown)}: use {SHAPES + OTHER_SHAPES}")
     rng = np.random.default_rng(seed)
-    names = ["square"] if task == "pose" else list(SHAPES)
+    names = ["square"] if task == "pose" else list(shapes)
     for split, count in (("train", train_images), ("val", val_images)):
         (root / "images" / split).mkdir(parents=True, exist_ok=True)
         (root / "labels" / split).mkdir(parents=True, exist_ok=True)
@@ -141,7 +165,7 @@ def make_yolo(
                 cx, cy, r = placed
                 cls = int(rng.integers(0, len(names)))
                 shape = names[cls]
-                draw.polygon(_outline(shape, cx, cy, r), fill=COLOURS[SHAPES.index(shape)])
+                draw.polygon(_outline(shape, cx, cy, r), fill=_colour(shape))
                 lines.append(_yolo_label(task, cls, shape, cx, cy, r, size))
             image.save(root / "images" / split / f"{i:04d}.png")
             (root / "labels" / split / f"{i:04d}.txt").write_text("\n".join(lines) + "\n")

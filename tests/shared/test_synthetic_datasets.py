@@ -46,3 +46,17 @@ def test_same_seed_same_data(tmp_path):
     a = make_yolo(tmp_path / "a", "detection", train_images=2, val_images=1, seed=5)
     b = make_yolo(tmp_path / "b", "detection", train_images=2, val_images=1, seed=5)
     assert (a / "labels/train/0000.txt").read_text() == (b / "labels/train/0000.txt").read_text()
+
+
+def test_detection_with_other_shapes_has_those_classes_only(tmp_path):
+    root = make_yolo(tmp_path / "new", train_images=6, val_images=2, shapes=("diamond", "cross"))
+    assert yaml.safe_load((root / "data.yaml").read_text())["names"] == {0: "diamond", 1: "cross"}
+    classes = {
+        line.split()[0]
+        for label in (root / "labels" / "train").glob("*.txt")
+        for line in label.read_text().splitlines()
+        if line
+    }
+    assert classes == {"0", "1"}
+    with pytest.raises(ValueError, match="unknown shapes"):
+        make_yolo(tmp_path / "bad", shapes=("hexagon",))

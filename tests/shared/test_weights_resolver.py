@@ -3,6 +3,7 @@ storage (local and the real S3 server), and a hub source served by a local hub s
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ from tests.support.hub_server import HubServer
 from trainyard_runtime.storage import open_storage
 from trainyard_runtime.storage.layout import pretrained_key
 from trainyard_runtime.training.errors import TrainingError
-from trainyard_runtime.weights.hub import HubSource
+from trainyard_runtime.weights.hub import ANSWER_SECONDS, HubSource
 from trainyard_runtime.weights.local_cache import WeightsCache
 from trainyard_runtime.weights.manifest import MANIFEST_FILE, Manifest
 from trainyard_runtime.weights.resolver import Tier, resolve_weights
@@ -200,5 +201,40 @@ def test_the_hub_source_downloads_files_and_snapshots(tmp_path, weights_dir):
         assert f"{hub.url}/org/absent" in str(missing.value)
     finally:
         hub.stop()
-    with pytest.raises(SourceUnavailable):  # the hub is down
+
+
+def test_a_hub_that_refuses_connections_fails_the_tier_without_retrying(tmp_path, caplog):
+    hub = HubServer().start()
+    down = hub.url
+    hub.stop()  # nothing listens on its port any more: connections are refused
+    caplog.set_level(logging.INFO, logger="huggingface_hub")
+    sources = [
+        HubSource("org/tiny", ("model.safetensors",), endpoint=down),
+        HubSource("org/tiny", one_of=("pytorch_model.bin", "model.safetensors"), endpoint=down),
+        HubSource("org/tiny", allow_patterns=("*.safetensors",), endpoint=down),
+    ]
+    for source in sources:
+        with pytest.raises(SourceUnavailable) as failed:
+            source.fetch(tmp_path)
+        assert f"{down} is unreachable" in str(failed.value)
+        assert "Connection refused" in str(failed.value)
+    # huggingface_hub was never asked: none of its requests, retries or backoff waits.
+    assert [r.getMessage() for r in caplog.records if "requesting" in r.getMessage()] == []
+    with pytest.raises(TrainingError) as job:
+        resolve(tmp_path, None, sources[0])
+    assert job.value.reason == "pretrained_unavailable"
+    assert f"3) source: {down} is unreachable" in str(job.value)
+
+
+def test_a_slow_hub_still_serves(tmp_path, weights_dir):
+    hub = HubServer().start()
+    hub.delay = ANSWER_SECONDS + 0.5  # each answer comes later than the reachability check waits
+    try:
+        hub.add_repo("org/tiny", weights_dir)
         HubSource("org/tiny", ("model.safetensors",), endpoint=hub.url).fetch(tmp_path)
+    finally:
+        hub.stop()
+    assert (tmp_path / "model.safetensors").read_bytes() == b"weights" * 1000
+    # The check, then huggingface_hub's metadata request and download: each once, no retry.
+    file = "/org/tiny/resolve/main/model.safetensors"
+    assert hub.requests == [("HEAD", "/"), ("HEAD", file), ("GET", file)]

@@ -10,10 +10,12 @@ Hub protocol served: `GET /api/models/{repo}/revision/{rev}` (repo info with the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -30,6 +32,7 @@ class HubServer:
         self.assets: dict[str, Path] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.authorizations: list[str] = []
+        self.delay = 0.0  # seconds to wait before each answer: a slow but working hub
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
@@ -67,6 +70,12 @@ class HubServer:
                     hub.requests.append((self.command, path))
                     if self.headers.get("authorization"):
                         hub.authorizations.append(self.headers["authorization"])
+                time.sleep(hub.delay)
+                # The client may have stopped waiting for a slow answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._route(path, body)
+
+            def _route(self, path: str, body: bool) -> None:
                 if (m := _INFO.match(path)) and m["repo"] in hub.repos:
                     data = {"id": m["repo"], "sha": COMMIT, "siblings": self._siblings(m["repo"])}
                     return self._json(data, body)

@@ -4,6 +4,12 @@ The endpoint and token come from the run's environment (HF_ENDPOINT, HF_TOKEN) a
 to huggingface_hub explicitly. A run keeps the hub offline for everything else (see
 training/torch_env.py): the framework then loads the fetched files from disk, and only this
 fetch talks to the hub.
+
+huggingface_hub retries a file whose metadata request failed on the network five more times
+with backoff (about 23 s per file) before it gives up. Against a hub that is down, that only
+delays the job's `pretrained_unavailable` failure, so a fetch first asks the endpoint once, with
+a short connect timeout: nothing accepting the connection fails the tier at once. A hub that
+accepts it, however slowly it then answers, is left to huggingface_hub and its timeouts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,28 @@ from typing import Any
 from trainyard_runtime.weights.source import SourceUnavailable
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+# The reachability check: how long to wait for the connection, then for any answer. A slow
+# answer is no failure (the download has its own timeouts); a refused connection or none
+# within CONNECT_SECONDS is.
+CONNECT_SECONDS = 5.0
+ANSWER_SECONDS = 2.0
+
+
+def check_reachable(url: str) -> None:
+    """Raise SourceUnavailable when no server accepts a connection at `url` (refused, unknown
+    host, no route, a proxy that cannot connect, or no answer to the connect in time)."""
+    import httpx
+
+    timeout = httpx.Timeout(ANSWER_SECONDS, connect=CONNECT_SECONDS)
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            client.head(url)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+        raise SourceUnavailable(
+            f"{url} is unreachable ({type(exc).__name__}: {exc}); no download was tried"
+        ) from exc
+    except httpx.HTTPError:
+        pass  # it accepted the connection: slow or odd answers are the download's to judge
 
 
 @contextlib.contextmanager
@@ -60,6 +88,7 @@ class HubSource:
             import huggingface_hub
         except ImportError as exc:  # pragma: no cover - every hub framework installs it
             raise SourceUnavailable(f"huggingface_hub is not installed: {exc}") from exc
+        check_reachable(self.base_url)
         common: dict[str, Any] = {
             "repo_id": self.repo_id,
             "revision": self.revision,
@@ -95,13 +124,13 @@ class HubSource:
                 ) from exc
 
     def _first_of(self, hub: Any, cache: str, dest: Path, common: dict[str, Any]) -> None:
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.errors import RemoteEntryNotFoundError
 
         assert self.one_of is not None
         for name in self.one_of:
             try:
                 got = hub.hf_hub_download(filename=name, cache_dir=cache, **common)
-            except EntryNotFoundError:
+            except RemoteEntryNotFoundError:  # the hub says it has no such file (not: no answer)
                 continue
             shutil.copyfile(got, dest / name)
             return

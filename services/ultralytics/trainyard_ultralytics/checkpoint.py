@@ -87,8 +87,9 @@ def init_model(ctx: TrainingContext, point: InitPoint, data: str):
     """Fine-tuning (`spec.init_from`): the job's architecture with the source's weights.
 
     ultralytics' own transfer does the rest: training builds the model for this data set's
-    classes and takes every tensor whose name and shape fit, so the detection head's class
-    branch (its shape follows the class count) starts new and the backbone is kept.
+    classes and takes every tensor whose name and shape fit. With other classes the detection
+    head's class branch starts new (its shape follows the class count; with the same count, it
+    is reset here) and the backbone is kept; with the same classes the whole model is kept.
     """
     import torch
     from ultralytics import YOLO
@@ -104,8 +105,41 @@ def init_model(ctx: TrainingContext, point: InitPoint, data: str):
     names = getattr(source, "names", None)
     source_names = [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else None
     ours = _data_names(data)
-    if ours is not None:
-        head_changes(source_names, ours)
+    changed = ours is not None and head_changes(source_names, ours)
     model = YOLO(ctx.spec.model, task=task)
+    if ours is not None and len(ours) != getattr(model.model.model[-1], "nc", len(ours)):
+        # Built for this data set's class count (a config's own is 80): a source head of that
+        # count then fits, and training's transfer (by name and shape) keeps it.
+        model.model = model._smart_load("model")(model.model.yaml, nc=len(ours), verbose=False)
     model.load(str(point.checkpoint))
+    if changed and source_names is not None and ours is not None and len(source_names) == len(ours):
+        # Same count, other classes: the shapes fit, so the transfer would keep the source's
+        # class branch and its old meanings; it starts new, as the log says.
+        reset_class_branch(model.model)
     return model
+
+
+def class_branch(model: Any) -> list[Any]:
+    """The layers of the model's head whose outputs are its classes: each scale's last class
+    convolution of a detection (segmentation, pose) head, or a classifier's linear layer."""
+    import torch
+
+    head = model.model[-1]
+    classes = int(getattr(head, "nc", 0))
+    found = []
+    for name, module in head.named_modules():
+        top = name.split(".")[0]
+        if top in ("cv3", "one2one_cv3") and isinstance(module, torch.nn.Conv2d):
+            if module.out_channels == classes:
+                found.append(module)
+        elif name == "linear" and isinstance(module, torch.nn.Linear):
+            found.append(module)
+    return found
+
+
+def reset_class_branch(model: Any) -> None:
+    for layer in class_branch(model):
+        layer.reset_parameters()
+    head = model.model[-1]
+    if hasattr(head, "bias_init") and getattr(head, "stride", None) is not None:
+        head.bias_init()  # the class prior ultralytics gives a new detection head

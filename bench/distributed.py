@@ -174,7 +174,7 @@ def run(work: Path, quick: bool) -> list[Table]:
         "The final metric is the validation accuracy after the last epoch: 1 against 2 "
         "processes with the same global batch is the accuracy comparison (the sampler's order "
         "and the per-process batch norm statistics differ, so the figures need not be equal).",
-        "By hand runs with PyTorch's default OpenMP thread policy, Trainyard's runs with "
-        "sleeping idle threads (OMP_WAIT_POLICY=PASSIVE; see `shared-cores`).",
+        "By hand runs with PyTorch's default OpenMP wait policy, Trainyard's runs with "
+        "a short spin of idle threads (GOMP_SPINCOUNT=10000; see `shared-cores`).",
     ]
     return [table]

@@ -199,17 +199,18 @@ def test_the_run_gets_its_environment_and_workdir(executor, tmp_path):
     assert (run_dir / "work").is_dir()
 
 
-def test_the_run_threads_sleep_when_idle_unless_the_service_says_otherwise(executor, tmp_path):
-    """Spinning OpenMP threads of runs sharing cores slow each other down many times over:
-    a run gets OMP_WAIT_POLICY=PASSIVE, warm or cold, unless the service sets its own."""
+def test_the_run_threads_spin_briefly_unless_the_service_says_otherwise(executor, tmp_path):
+    """OpenMP threads of runs sharing cores that spin long slow each other down many times
+    over: a run gets GOMP_SPINCOUNT=10000, warm or cold, unless the service sets a policy."""
     (tmp_path / "modules" / "omp_prog.py").write_text(
-        "import os\nprint(os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
+        "import os\nprint(os.environ.get('GOMP_SPINCOUNT'), flush=True)\n"
     )
     launch(executor, "omp", "omp_prog")
     assert wait_finished(executor, "omp").status == RunStatus.SUCCEEDED
-    assert executor.logs("omp") == ["PASSIVE"]
-    assert thread_defaults({"OMP_WAIT_POLICY": "ACTIVE"}) == {}
-    assert thread_defaults({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert executor.logs("omp") == ["10000"]
+    assert thread_defaults({"OMP_WAIT_POLICY": "PASSIVE"}) == {}
+    assert thread_defaults({"GOMP_SPINCOUNT": "0"}) == {}
+    assert thread_defaults({}) == {"GOMP_SPINCOUNT": "10000"}
 
 
 def test_follow_logs_streams_lines_until_the_run_ends(executor, tmp_path):

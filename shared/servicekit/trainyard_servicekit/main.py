@@ -13,8 +13,8 @@ from trainyard_servicekit.settings import ServiceSettings
 
 
 def serve(plugin: FrameworkPlugin) -> None:
-    # The service's own predictions run beside its runs on the same cores: their threads sleep
-    # when idle too (set before anything here imports torch, which reads it once).
+    # The service's own predictions run beside its runs on the same cores: their threads spin
+    # as briefly (set before anything here imports torch, which reads it once).
     os.environ.update(thread_defaults(os.environ))
     settings = ServiceSettings()
     app = create_service_app(plugin, settings)

@@ -223,7 +223,9 @@ def test_a_hub_that_refuses_connections_fails_the_tier_without_retrying(tmp_path
     with pytest.raises(TrainingError) as job:
         resolve(tmp_path, None, sources[0])
     assert job.value.reason == "pretrained_unavailable"
-    assert f"3) source: {down} is unreachable" in str(job.value)
+    assert f"3) source: {down}/org/tiny (model.safetensors): {down} is unreachable" in str(
+        job.value
+    )
 
 
 def test_a_slow_hub_still_serves(tmp_path, weights_dir):

@@ -32,9 +32,10 @@ CONNECT_SECONDS = 5.0
 ANSWER_SECONDS = 2.0
 
 
-def check_reachable(url: str) -> None:
+def check_reachable(url: str, wanted: str) -> None:
     """Raise SourceUnavailable when no server accepts a connection at `url` (refused, unknown
-    host, no route, a proxy that cannot connect, or no answer to the connect in time)."""
+    host, no route, a proxy that cannot connect, or no answer to the connect in time); the
+    message names what was `wanted` from it first."""
     import httpx
 
     timeout = httpx.Timeout(ANSWER_SECONDS, connect=CONNECT_SECONDS)
@@ -43,7 +44,7 @@ def check_reachable(url: str) -> None:
             client.head(url)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
         raise SourceUnavailable(
-            f"{url} is unreachable ({type(exc).__name__}: {exc}); no download was tried"
+            f"{wanted}: {url} is unreachable ({type(exc).__name__}: {exc}); no download was tried"
         ) from exc
     except httpx.HTTPError:
         pass  # it accepted the connection: slow or odd answers are the download's to judge
@@ -88,7 +89,7 @@ class HubSource:
             import huggingface_hub
         except ImportError as exc:  # pragma: no cover - every hub framework installs it
             raise SourceUnavailable(f"huggingface_hub is not installed: {exc}") from exc
-        check_reachable(self.base_url)
+        check_reachable(self.base_url, self.describe())
         common: dict[str, Any] = {
             "repo_id": self.repo_id,
             "revision": self.revision,

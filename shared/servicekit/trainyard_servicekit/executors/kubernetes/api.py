@@ -53,6 +53,15 @@ def api_error(exc: ApiException) -> str:
     return f"{exc.status} {exc.reason}: {message or exc.body or ''}".strip()
 
 
+def exc_reason(exc: ApiException) -> str | None:
+    """The Status reason of a refusal (AlreadyExists, Conflict, …), where the body has one."""
+    try:
+        reason = json.loads(exc.body or "{}").get("reason")
+    except ValueError:
+        return None
+    return reason if isinstance(reason, str) else None
+
+
 def call(
     what: str,
     fn: Callable[..., Any],

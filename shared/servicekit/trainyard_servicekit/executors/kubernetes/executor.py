@@ -26,6 +26,7 @@ from trainyard_servicekit.executors.kubernetes.api import (
     ClusterUnreachable,
     api_error,
     call,
+    exc_reason,
     load_api_client,
 )
 from trainyard_servicekit.executors.kubernetes.distributed import build_service, speaking_pod
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 # Events carry no labels: the Job controller's failures to create a run's Pod (over the
 # namespace's quota, refused by admission) are told only there.
 POD_NOT_CREATED = "involvedObject.kind=Job,reason=FailedCreate"
+CONFLICT_RETRIES = 5  # creates refused by the API server's own races (409 Conflict)
 
 
 class KubernetesExecutor(Executor):
@@ -180,7 +182,7 @@ class KubernetesExecutor(Executor):
         namespace = self.settings.namespace
         job = build_job(launch, self.settings)
         try:
-            created = self._call("create Job", batch.create_namespaced_job, namespace, job)
+            created = self._create_job(job)
         except ApiException as exc:
             if exc.status != 409:
                 raise ClusterRefused(f"kubernetes refused the Job: {api_error(exc)}") from None
@@ -204,6 +206,24 @@ class KubernetesExecutor(Executor):
         if launch.spec.distributed.nodes > 1:
             self._create_service(build_service(launch, job, uid))
         return self.runs.started(launch.run_id, created)
+
+    def _create_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Create the Job. A 409 Conflict (not AlreadyExists) is the API server's own race, e.g.
+        its quota admission updating the namespace's ResourceQuota for a create beside this
+        one ("the object has been modified"): the create is tried again, as kubectl does."""
+        batch, _ = self._apis()
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return self._call(
+                    "create Job", batch.create_namespaced_job, self.settings.namespace, job
+                )
+            except ApiException as exc:
+                if exc.status != 409 or exc_reason(exc) != "Conflict":
+                    raise
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise ClusterRefused(f"kubernetes refused the Job: {api_error(exc)}") from None
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("the loop returns or raises")
 
     def _create_service(self, service: dict[str, Any]) -> None:
         """The headless Service of a run over several nodes; one left by an earlier attempt

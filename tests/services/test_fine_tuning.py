@@ -203,16 +203,17 @@ def test_ultralytics_fine_tuned_beats_scratch(tmp_path: Path, shapes: tuple[Path
     # The source learns to find shapes (mAP50 0.99 after 12 epochs). The target has other
     # classes, so the detection head's class branch starts new. Tried first: 3 epochs at 0.002
     # with a 1-epoch warmup (its bias rate starts at 0.1), fine-tuned mAP50 0.32-0.47 from epoch
-    # to epoch; a gentler rate without warmup climbs steadily.
+    # to epoch; a gentler rate without warmup climbs steadily. 5 epochs left the outcome to the
+    # new class branch's random start (fine-tuned 0.066 to 0.920 as it changed); 10 do not.
     scratch, tuned, output = compare(
         "ultralytics",
         tmp_path,
         detection_spec(source_data, 12, 0.002, warmup=1.0),
-        detection_spec(target_data, 5, 0.001, warmup=0.0),
+        detection_spec(target_data, 10, 0.001, warmup=0.0),
         "val/mAP50",
     )
-    print(f"ultralytics new shapes, 5 epochs: scratch mAP50 {scratch:.3f}, fine-tuned {tuned:.3f}")
+    print(f"ultralytics new shapes, 10 epochs: scratch mAP50 {scratch:.3f}, fine-tuned {tuned:.3f}")
     assert "head re-initialised: 3 classes → 2 classes" in output
-    # Measured on 2 busy cores: scratch 0.000 (no box found yet), fine-tuned 0.920. With seeds
-    # 1 and 2 for the target runs: scratch 0.000 both, fine-tuned 0.272 and 0.527.
+    # Measured on 2 cores: scratch 0.000 (no box found yet), fine-tuned 0.713; with seeds 1 and
+    # 2 for the target runs fine-tuned 0.995 and 0.662 (scratch 0.000).
     assert tuned > scratch + 0.2

@@ -52,7 +52,7 @@ cluster:
 test: setup browser cluster
 	.venv/bin/pytest -n 2 --dist loadfile
 
-# Every benchmark, tables printed and written to bench/results.md (under 15 minutes on 2 cores).
+# Every benchmark, tables printed and written to bench/results.md (about 25 minutes on 2 cores).
 # BENCH_ARGS="--quick" for a smoke run, "--only NAME" for one of them (see bench/README.md).
 bench: setup
 	.venv/bin/python -m bench.run_all $(BENCH_ARGS)

@@ -128,7 +128,7 @@ def run_platform(api: Client, spec: dict[str, Any]) -> Run:
     return Run(
         unix_time(done.finished_at) - started,
         unix_time(epochs[0].time) - started,
-        done["metrics"],
+        done.metrics or {},
     )
 
 

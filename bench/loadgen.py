@@ -38,6 +38,7 @@ class Window:
 
     def __init__(self, warmup: float, duration: float) -> None:
         now = time.perf_counter()
+        self.warmup = warmup
         self.opens = now + warmup
         self.closes = self.opens + duration
         self.latencies: list[float] = []
@@ -106,7 +107,10 @@ async def reporter(
         seq, number = seq + size, number + 1
 
 
-async def getter(client: aiohttp.ClientSession, window: Window, paths: list[str]) -> None:
+async def getter(
+    client: aiohttp.ClientSession, window: Window, paths: list[str], delay: float
+) -> None:
+    await asyncio.sleep(delay)
     while time.perf_counter() < window.closes:
         path = random.choice(paths)
         started = window.begin()
@@ -126,7 +130,13 @@ async def run(cfg: dict[str, Any]) -> dict[str, Any]:
             # One connection per reporter: two posting the same job would reuse its seqs.
             work = [reporter(client, window, job, cfg) for job in cfg["reporters"]]
         else:
-            work = [getter(client, window, cfg["paths"]) for _ in range(cfg["concurrency"])]
+            # Connections opened one after another during the warm-up: opened all at once, one
+            # server worker's accept loop takes most of them (asyncio accepts all it finds
+            # waiting), and the run measures one worker of two.
+            gap = window.warmup / 2 / cfg["concurrency"]
+            work = [
+                getter(client, window, cfg["paths"], i * gap) for i in range(cfg["concurrency"])
+            ]
         tasks = [asyncio.create_task(w) for w in work]
         # Bounded: what has no answer a little after the window closes counts as an error.
         _, late = await asyncio.wait(tasks, timeout=window.closes + GRACE - time.perf_counter())

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
 
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
@@ -139,9 +139,9 @@ def registered(job: JobRecord) -> RegisteredVersion | None:
     return RegisteredVersion.model_validate(job.registered)
 
 
-def derived_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+def derived_of(conn: Connection, job_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """The export and evaluation jobs made from each job, in one query."""
-    rows = session.connection().execute(_DERIVED, {"ids": job_ids})
+    rows = conn.execute(_DERIVED, {"ids": job_ids})
     found: dict[str, list[dict[str, Any]]] = {}
     for source, job_id, kind, state in rows:
         found.setdefault(str(source), []).append({"id": job_id, "kind": kind, "state": state})
@@ -149,7 +149,7 @@ def derived_of(session: ReadSession, job_ids: list[str]) -> dict[str, list[dict[
 
 
 def job_views(session: ReadSession, jobs: Sequence[JobRecord]) -> list[JobView]:
-    derived = derived_of(session, [job.id for job in jobs])
+    derived = derived_of(session.connection(), [job.id for job in jobs])
     return [job_view(session, job, derived.get(job.id, [])) for job in jobs]
 
 
@@ -198,7 +198,7 @@ def job_view(
         source_job_id=job.source_job_id,
         result=job.result,
         derived=(
-            derived_of(session, [job.id]).get(job.id, [])
+            derived_of(session.connection(), [job.id]).get(job.id, [])
             if known_derived is None
             else known_derived
         ),
@@ -227,8 +227,39 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from exc
 
 
+_PAGE_FILTERS = ("state", "framework", "project", "kind", "created")
+_PAGE_QUERIES: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _page_query(columns: tuple[Any, ...], filters: tuple[str, ...]) -> Select[Any]:
+    """The listing's statement for these columns and filters, built once (a few dozen
+    combinations): building one costs more than running it on SQLite."""
+    key = (columns, filters)
+    query = _PAGE_QUERIES.get(key)
+    if query is not None:
+        return query
+    query = (
+        select(*columns)
+        .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc())
+        .limit(bindparam("limit"))
+    )
+    for name in filters:
+        if name == "created":  # the cursor: after the previous page's last job
+            created = bindparam("created")
+            query = query.where(
+                or_(
+                    JOBS.c.created_at < created,
+                    and_(JOBS.c.created_at == created, JOBS.c.id < bindparam("after_id")),
+                )
+            )
+        else:
+            query = query.where(JOBS.c[name] == bindparam(name))
+    _PAGE_QUERIES[key] = query
+    return query
+
+
 def list_jobs(
-    session: ReadSession,
+    conn: Connection,
     *,
     state: str | None,
     framework: str | None,
@@ -240,21 +271,12 @@ def list_jobs(
 ) -> tuple[list[Row[Any]], str | None]:
     """A page of jobs, newest first, as rows to read (of `columns`: id and created_at among
     them, for the cursor)."""
-    query = select(*columns).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    if state:
-        query = query.where(Job.state == state)
-    if framework:
-        query = query.where(Job.framework == framework)
-    if project:
-        query = query.where(Job.project == project)
-    if kind:
-        query = query.where(Job.kind == kind)
+    values: dict[str, Any] = {"state": state, "framework": framework, "project": project}
+    values |= {"kind": kind, "limit": limit + 1}
     if cursor:
-        created, job_id = decode_cursor(cursor)
-        query = query.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
-        )
-    jobs = list(session.connection().execute(query).all())
+        values["created"], values["after_id"] = decode_cursor(cursor)
+    query = _page_query(tuple(columns), tuple(k for k in _PAGE_FILTERS if values.get(k)))
+    jobs = list(conn.execute(query, values).all())
     next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     return jobs[:limit], next_cursor
 

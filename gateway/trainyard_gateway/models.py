@@ -103,6 +103,9 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(16), default="train", server_default="train")
     source_job_id: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Counted up by the database itself on every change to the row (a trigger, migration
+    # 0011): what the API's kept views are keyed by. Never written by the gateway.
+    row_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_jobs_queue", "state", "framework", "priority", "created_at"),
@@ -110,6 +113,7 @@ class Job(Base):
         # The listing filtered by state or project, newest first (the cursor's order).
         Index("ix_jobs_state_listing", "state", "created_at", "id"),
         Index("ix_jobs_project_listing", "project", "created_at", "id"),
+        Index("ix_jobs_kind_listing", "kind", "created_at", "id"),
         Index("ix_jobs_dataset_id", "dataset_id"),
         Index("ix_jobs_source_job_id", "source_job_id"),
     )

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.encoded_views import EncodedViews, job_json, page_json
@@ -52,20 +53,18 @@ def _built(db: Database, job_id: str) -> bytes:
 
 def _built_page(db: Database) -> bytes:
     with db.read() as session:
-        jobs, cursor = list_jobs(session, **FILTERS)
+        jobs, cursor = list_jobs(session.connection(), **FILTERS)
         return (
             JobList(items=job_views(session, jobs), next_cursor=cursor).model_dump_json().encode()
         )
 
 
 def _kept(db: Database, views: EncodedViews, job_id: str) -> bytes:
-    with db.read() as session:
-        return job_json(views, session, job_id)
+    return job_json(views, db, job_id)
 
 
 def _kept_page(db: Database, views: EncodedViews, **filters) -> bytes:
-    with db.read() as session:
-        return page_json(views, session, **{**FILTERS, **filters})
+    return page_json(views, db, **{**FILTERS, **filters})
 
 
 def test_kept_views_are_the_built_ones_and_follow_every_change(job_store: Database) -> None:
@@ -126,3 +125,23 @@ def test_an_unknown_job_is_not_found_and_the_kept_answers_are_bounded(job_store)
         _add(db, f"job-{i}", i, "succeeded")
         _kept(db, views, f"job-{i}")
     assert len(views) == 2
+
+
+def test_a_change_made_outside_the_orm_changes_the_row_version_and_the_answer(
+    job_store: Database,
+) -> None:
+    """The database counts the version itself (a trigger): a plain UPDATE statement, as an
+    operator's SQL would make, is followed like the gateway's own writes."""
+    db, views = job_store, EncodedViews()
+    _add(db, "job-a", 1, "succeeded", metrics={"top1": 0.5})
+    assert _kept(db, views, "job-a") == _built(db, "job-a")
+    versions = []
+    for top1 in (0.6, 0.7):
+        with db.engine.begin() as conn:
+            conn.execute(
+                update(Job.__table__).where(Job.id == "job-a").values(metrics={"top1": top1})
+            )
+            versions.append(conn.scalar(select(Job.row_version).where(Job.id == "job-a")))
+        assert json.loads(_kept(db, views, "job-a"))["metrics"] == {"top1": top1}
+        assert _kept(db, views, "job-a") == _built(db, "job-a")
+    assert versions[1] == versions[0] + 1 and versions[0] >= 1

@@ -82,7 +82,7 @@ def _encoded(
     views: EncodedViews,
     db: Database,
     conn: Connection,
-    rows: Sequence[Row[Any]],
+    rows: Sequence[Row[Any]] | Sequence[Row[Any, Any, Any, Any, Any]],
     derived: dict[str, list[dict[str, Any]]],
 ) -> list[bytes]:
     """Each row's view, encoded: kept ones as they were, the others built now and kept."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, Connection, Row, Select, and_, bindparam, func, or_, select
 
 from trainyard_gateway.db import ReadSession
 from trainyard_gateway.errors import InvalidInput, JobNotFound
@@ -245,7 +245,7 @@ def _page_query(columns: tuple[Any, ...], filters: tuple[str, ...]) -> Select[An
     )
     for name in filters:
         if name == "created":  # the cursor: after the previous page's last job
-            created = bindparam("created")
+            created: BindParameter[datetime] = bindparam("created")
             query = query.where(
                 or_(
                     JOBS.c.created_at < created,

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from trainyard_gateway.db import Database
 from trainyard_gateway.errors import JobNotFound
@@ -70,11 +70,11 @@ class EncodedViews:
         return len(self._kept)
 
 
-def _key(row: Row[Any], derived: list[dict[str, Any]]) -> tuple[Any, ...]:
+def _key(row: Any, derived: list[dict[str, Any]]) -> tuple[Any, ...]:
     return (row.id, row.row_version, *(tuple(d.values()) for d in derived))
 
 
-def _keeps(row: Row[Any]) -> bool:
+def _keeps(row: Any) -> bool:
     return row.state != JobState.QUEUED  # a queued job's position changes with other jobs
 
 
@@ -82,7 +82,7 @@ def _encoded(
     views: EncodedViews,
     db: Database,
     conn: Connection,
-    rows: Sequence[Row[Any]] | Sequence[Row[Any, Any, Any, Any, Any]],
+    rows: Sequence[Any],  # rows of KEY_COLUMNS
     derived: dict[str, list[dict[str, Any]]],
 ) -> list[bytes]:
     """Each row's view, encoded: kept ones as they were, the others built now and kept."""

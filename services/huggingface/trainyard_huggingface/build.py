@@ -180,14 +180,23 @@ def _from_pretrained(source: str, classes: list[str], overrides: dict[str, Any])
 
 
 def save_checkpoint(
-    path: Path, built: Built, image_size: int, epoch: int, metrics: dict, **resume: Any
+    path: Path,
+    built: Built,
+    image_size: int,
+    epoch: int,
+    metrics: dict,
+    state_dict: dict[str, Any] | None = None,
+    **resume: Any,
 ) -> Path:
-    """Write a single-file checkpoint; `resume` adds what resuming needs (see checkpoint.py)."""
+    """Write a single-file checkpoint of the model's weights now, or of `state_dict` (weights
+    kept earlier); `resume` adds what resuming needs (see checkpoint.py)."""
     import torch
 
+    if state_dict is None:
+        state_dict = {k: v.detach().cpu() for k, v in built.model.state_dict().items()}
     payload = {
         "format": CHECKPOINT_FORMAT,
-        "state_dict": {k: v.detach().cpu() for k, v in built.model.state_dict().items()},
+        "state_dict": state_dict,
         "config": built.model.config.to_dict(),
         "id2label": {int(k): v for k, v in built.model.config.id2label.items()},
         "image_size": image_size,

@@ -25,6 +25,7 @@ from trainyard_huggingface.data import Collator, make_datasets
 from trainyard_huggingface.plugin import HuggingfaceOptions
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError, run_training
+from trainyard_runtime.training.best_weights import BestWeights
 from trainyard_runtime.training.torch_distributed import any_rank
 from trainyard_runtime.training.torch_env import choose_device, seed_everything
 from trainyard_wire.failures import FailureReason
@@ -59,8 +60,12 @@ def _make_callback(
 ):
     from transformers import TrainerCallback
 
+    def write_best(path: Path, state: dict[str, Any], kept: dict[str, Any]) -> None:
+        save_checkpoint(path, built, image_size, kept["epoch"], kept["metrics"], state)
+
     class EpochReporter(TrainerCallback):
-        """After each epoch's evaluation: report it, and write best.pt when accuracy improves.
+        """After each epoch's evaluation: report it, and keep the weights when accuracy
+        improves (written to best.pt before each upload).
 
         When a periodic last.pt is due, it has Trainer save its state and packs it in on_save.
         """
@@ -72,6 +77,7 @@ def _make_callback(
             self.last_epoch = 0
             self.last_metrics: dict[str, float] = {}
             self.best_path = checkpoint.best_path
+            self.best_weights = BestWeights(checkpoint.best_path, write_best)
             self.last_due: tuple[int, dict[str, float]] | None = None
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
@@ -93,7 +99,7 @@ def _make_callback(
             if self.best is None or score > self.best:
                 self.best, self.best_epoch = score, epoch
                 if ctx.is_main:
-                    save_checkpoint(self.best_path, built, image_size, epoch, values)
+                    self.best_weights.keep(built.model, epoch=epoch, metrics=values)
             due = ctx.checkpoint_due() if ctx.is_main else False
             if ctx.world_size > 1:  # Trainer's save runs on every rank, or on none
                 due = any_rank(due)
@@ -113,6 +119,7 @@ def _make_callback(
             save_checkpoint(
                 last_path, built, image_size, epoch, values, **checkpoint.state(), best=best
             )
+            self.best_weights.write()
             ctx.save_periodic(last_path, self.best_path)
 
     return EpochReporter()
@@ -209,6 +216,7 @@ def train(ctx: TrainingContext) -> dict[str, float]:
             reporter.last_epoch,
             reporter.last_metrics,
         )
+        reporter.best_weights.write()
         ctx.save_checkpoint(reporter.best_path, "best")
         ctx.save_checkpoint(last, "last")
     return {**reporter.last_metrics, "best_accuracy": reporter.best[0]}

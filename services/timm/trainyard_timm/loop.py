@@ -28,6 +28,7 @@ from timm.optim import create_optimizer_v2
 
 from trainyard_runtime.datasets.imagefolder import imagefolder_classes
 from trainyard_runtime.training import TrainingContext, TrainingError
+from trainyard_runtime.training.best_weights import BestWeights
 from trainyard_runtime.training.torch_distributed import (
     end_process_group,
     start_process_group,
@@ -125,42 +126,17 @@ def _versions() -> dict[str, str]:
     return package_versions("timm", "torch")
 
 
-def _weights(model) -> dict[str, torch.Tensor]:
-    """The model's weights as they are now, on the CPU: a copy the next step cannot change."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 def _save(path: Path, model, ctx: TrainingContext, extra: dict[str, Any]) -> Path:
-    return _save_weights(
-        path, {k: v.detach().cpu() for k, v in model.state_dict().items()}, ctx, extra
-    )
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return _save_weights(path, state, extra, ctx=ctx)
 
 
 def _save_weights(
-    path: Path, state: dict[str, torch.Tensor], ctx: TrainingContext, extra: dict[str, Any]
+    path: Path, state: dict[str, torch.Tensor], extra: dict[str, Any], *, ctx: TrainingContext
 ) -> Path:
     versions = _versions()
     torch.save({"state_dict": state, "model": ctx.spec.model, **extra, **versions}, path)
     return path
-
-
-class BestWeights:
-    """The best epoch's weights, kept in memory and written to best.pt only before an upload:
-    a run whose metric improves every epoch would otherwise write a whole model to disk each
-    epoch (~60 ms for resnet18 on a CPU) for a file nobody reads until the next upload."""
-
-    def __init__(self, path: Path, ctx: TrainingContext) -> None:
-        self.path, self.ctx = path, ctx
-        self._unwritten: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
-
-    def keep(self, model, extra: dict[str, Any]) -> None:
-        self._unwritten = (_weights(model), extra)
-
-    def write(self) -> None:
-        if self._unwritten is not None:
-            weights, extra = self._unwritten
-            _save_weights(self.path, weights, self.ctx, extra)
-            self._unwritten = None
 
 
 def train(ctx: TrainingContext) -> dict[str, float]:
@@ -223,7 +199,7 @@ def _train(ctx: TrainingContext) -> dict[str, float]:
     assert generator is not None  # build_loaders seeds one for the shuffles
     checkpoint = TimmCheckpoint(model, optimizer, scheduler, amp.scaler, generator, best_path)
     progress = checkpoint.resume(ctx)
-    best = BestWeights(best_path, ctx)
+    best = BestWeights(best_path, functools.partial(_save_weights, ctx=ctx))
 
     def save_last(epoch: int, metrics: dict[str, float]) -> None:
         training = checkpoint.state()
@@ -257,7 +233,7 @@ def _train(ctx: TrainingContext) -> dict[str, float]:
         if progress.best is None or score > progress.best:
             progress.best, progress.best_epoch = score, epoch
             if ctx.is_main:
-                best.keep(model, {**meta, "epoch": epoch, "metrics": metrics})
+                best.keep(model, **meta, epoch=epoch, metrics=metrics)
         if stop:  # spec.early_stopping: the metric stalled
             break
         if ctx.is_main and epoch < hp.epochs and ctx.checkpoint_due():

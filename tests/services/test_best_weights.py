@@ -1,6 +1,6 @@
-"""timm's best.pt is written only before an upload, from weights kept in memory at the best
-epoch: what it holds is that epoch's weights, not the ones later steps changed in place. Checked
-in the framework's environment; no training."""
+"""best.pt is written only before an upload, from weights kept in memory at the best epoch:
+what it holds is that epoch's weights, not the ones later steps changed in place. Checked with
+timm's model and checkpoint writer, in its environment; no training."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import subprocess
 from tests.support.processes import framework_python
 
 SCRIPT = """
-import json, sys, torch
+import functools, json, sys, torch
 from pathlib import Path
-from trainyard_timm.loop import BestWeights
+from trainyard_runtime.training.best_weights import BestWeights
 from trainyard_timm import model as models
+from trainyard_timm.loop import _save_weights
 
 class Spec:
     model = "test_resnet"
@@ -23,8 +24,8 @@ class Context:
 
 path = Path(sys.argv[1]) / "best.pt"
 model = models.create("test_resnet", 3, 0.0, None)
-best = BestWeights(path, Context)
-best.keep(model, {"epoch": 2})
+best = BestWeights(path, functools.partial(_save_weights, ctx=Context))
+best.keep(model, epoch=2)
 kept = {k: v.clone() for k, v in model.state_dict().items()}
 with torch.no_grad():  # what the next optimizer steps do: change the weights in place
     for p in model.parameters():

@@ -202,6 +202,11 @@ def test_export_opens_the_export_with_its_parity_report_and_file(stack, page):
     expect(report.locator("#parity [data-field='images'] dd")).to_have_text(str(parity["images"]))
     shown = float(report.locator("#parity [data-field='max_abs_diff'] dd").inner_text())
     assert shown == pytest.approx(parity["max_abs_diff"], rel=1e-3, abs=1e-12)
+    # The validation metrics of the model and of its export, side by side.
+    measured = export["result"]["task_metrics"]
+    assert measured["pytorch"] == measured["exported"] == {"accuracy": 1.0}
+    row = report.locator("#task-metrics tr[data-metric='accuracy'] td")
+    expect(row).to_have_text(["accuracy", "1", "1", "0"])
     link = report.locator("#export-file a.artifact-link")
     expect(link).to_have_text("model.torchscript")
     expect(link).to_have_attribute("href", f"/v1/jobs/{export_id}/artifacts/model.torchscript")

@@ -22,7 +22,7 @@ from tests.shared.test_subprocess_executor import (
 from tests.support.processes import process_alive
 from trainyard_servicekit.executors import RunStatus
 from trainyard_servicekit.executors.subprocess import SubprocessExecutor
-from trainyard_servicekit.executors.warm_runner import EXIT_NOT_STARTED
+from trainyard_servicekit.executors.warm_runner import EXIT_NOT_STARTED, NOT_STARTED_FILE
 from trainyard_servicekit.executors.warm_starter import WarmStarter, keep_log_bounded
 
 PROGRAMS = {
@@ -37,6 +37,18 @@ PROGRAMS = {
         "raise SystemExit(5)\n"
     ),
     "hash_seed": "import os; print(os.environ.get('PYTHONHASHSEED'))",
+    # Imported by a runner: it dies right after telling the service a child's pid, before it
+    # confirms the child (a window of one write in a real runner).
+    "runner_dies_before_go": (
+        "import os, sys\n"
+        "warm_runner = sys.modules['__main__']  # the runner runs as `python -m`\n"
+        "send = warm_runner.Runner.send\n"
+        "def dying_send(self, message):\n"
+        "    send(self, message)\n"
+        "    if 'run_id' in message and 'pid' in message:\n"
+        "        os._exit(9)\n"
+        "warm_runner.Runner.send = dying_send\n"
+    ),
 }
 
 
@@ -102,6 +114,25 @@ def test_a_killed_runner_is_replaced_and_its_running_run_still_ends(tmp_path, mo
         executor.close()
 
 
+def test_a_run_whose_runner_died_before_confirming_it_starts_cold_and_runs_once(
+    tmp_path, modules, monkeypatch
+):
+    monkeypatch.setenv("PYTHONPATH", modules["PYTHONPATH"])  # the runner imports from there
+    warm = ready_warm_starter(tmp_path, imports=("runner_dies_before_go",))
+    executor = make(tmp_path, modules, "runs", warm)
+    try:
+        forked = launch(executor, "run", "ok_prog")
+        assert forked.warm_start
+        forked_pid = forked.pid
+        done = wait_finished(executor, "run")
+        assert (done.status, done.exit_code) == (RunStatus.SUCCEEDED, 0)
+        assert not done.warm_start and done.pid != forked_pid  # started again, cold
+        assert executor.logs("run") == ["hello", "bye"]  # its code ran once
+        assert (executor.run_dir("run") / NOT_STARTED_FILE).exists()
+    finally:
+        executor.close()
+
+
 def test_a_run_whose_startup_environment_differs_starts_cold(tmp_path, modules, monkeypatch):
     """PYTHONHASHSEED is read as an interpreter starts: a fork would keep the runner's."""
     warm = ready_warm_starter(tmp_path)
@@ -149,7 +180,12 @@ go_read, go_write = os.pipe()
 pid = os.fork()
 if pid == 0:
     os.close(ready_read); os.close(go_write)
-    request = {"log_path": str(folder / "out.log"), "cwd": str(folder), "env": {}}
+    request = {
+        "log_path": str(folder / "out.log"),
+        "cwd": str(folder),
+        "env": {},
+        "status_path": str(folder / "exit_status"),
+    }
     ChildRun(request, ready_write, go_read).prepare()
     (folder / "ran").write_text("the run's code ran")
     os._exit(0)
@@ -177,3 +213,4 @@ def test_a_child_whose_runner_died_before_confirming_it_never_runs(tmp_path, con
     else:
         assert done.stdout.strip() == str(EXIT_NOT_STARTED)
         assert not (tmp_path / "ran").exists()
+        assert (tmp_path / NOT_STARTED_FILE).exists()  # the service starts the run cold

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from trainyard_servicekit.executors.launch_command import local_command, uses_la
 from trainyard_servicekit.executors.logfile import tail_lines, tail_start
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 from trainyard_servicekit.executors.run_registry import Retention, RunRecord, RunRegistry
+from trainyard_servicekit.executors.warm_runner import NOT_STARTED_FILE
 from trainyard_servicekit.executors.warm_starter import WarmChild, WarmStarter
 from trainyard_wire.spec import processes_per_node
 
@@ -70,6 +71,8 @@ class _Run:
     # None: adopted after a restart (or after its warm runner ended), or ended
     proc: subprocess.Popen[bytes] | WarmChild | None = None
     oom_kills_at_start: int | None = None
+    # A warm run's way to start cold instead, where its forked copy never ran.
+    start_cold: Callable[[], subprocess.Popen[bytes]] | None = None
 
     @property
     def info(self) -> RunInfo:
@@ -138,15 +141,11 @@ class SubprocessExecutor(Executor):
             env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
         oom_kills = self.oom_counter.read()
         log_path.touch()
-        handle: subprocess.Popen[bytes] | WarmChild | None = None
-        # A distributed run starts the group launcher (torchrun's agent), never a warm fork.
-        if self.warm is not None and not uses_launcher(launch):
-            handle = self.warm.start(
-                launch.run_id, launch.module, env, run_dir, log_path, status_file
-            )
-        if handle is None:
+        (run_dir / NOT_STARTED_FILE).unlink(missing_ok=True)
+
+        def start_cold() -> subprocess.Popen[bytes]:
             with log_path.open("ab") as log:
-                handle = subprocess.Popen(
+                return subprocess.Popen(
                     local_command(self.python, launch),
                     cwd=run_dir,
                     env=env,
@@ -155,6 +154,15 @@ class SubprocessExecutor(Executor):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: stop reaches its children
                 )
+
+        handle: subprocess.Popen[bytes] | WarmChild | None = None
+        # A distributed run starts the group launcher (torchrun's agent), never a warm fork.
+        if self.warm is not None and not uses_launcher(launch):
+            handle = self.warm.start(
+                launch.run_id, launch.module, env, run_dir, log_path, status_file
+            )
+        if handle is None:
+            handle = start_cold()
         assert handle.pid is not None
         warm = isinstance(handle, WarmChild)
         info = RunInfo(
@@ -177,7 +185,7 @@ class SubprocessExecutor(Executor):
         else:
             identity = ProcessIdentity.of(handle.pid)
         record = RunRecord(info, identity, handle.pid, log_path)
-        run = _Run(record, handle, oom_kills)
+        run = _Run(record, handle, oom_kills, start_cold if warm else None)
         with self._lock:
             self._runs[launch.run_id] = run
             self.registry.save(record)
@@ -236,9 +244,30 @@ class SubprocessExecutor(Executor):
         while run.alive():
             time.sleep(self.liveness_poll)
         _kill_group(run.record.pgid, signal.SIGKILL)
+        if self._restarted_cold(run):
+            return
         self._await_status_file(run)
         with self._lock:
             self._end_unobserved(run, ENDED_AFTER_RESTART)
+
+    def _restarted_cold(self, run: _Run) -> bool:
+        """A warm run whose runner died before confirming it: its copy never ran (it left
+        NOT_STARTED_FILE and exited), so it starts cold now, as if it had never been forked."""
+        if run.start_cold is None:
+            return False
+        if not (self.run_dir(run.info.run_id) / NOT_STARTED_FILE).exists():
+            return False
+        with self._lock:
+            if run.info.stop_requested:
+                return False  # stopped before it ran: it ends stopped
+            proc = run.start_cold()
+            run.proc, run.start_cold = proc, None
+            run.info.pid, run.info.warm_start = proc.pid, False
+            identity = ProcessIdentity.of(proc.pid)
+            run.record = RunRecord(run.info, identity, proc.pid, run.record.log_path)
+            self.registry.save(run.record)
+        self._reap(run)
+        return True
 
     def _await_status_file(self, run: _Run) -> None:
         """A warm run's runner, where it still runs, reaps it and says how it ended: give

@@ -14,12 +14,14 @@ CUDA (a CUDA context does not survive a fork). It talks to the service over one 
   `{"run_id", "returncode"}` when that child ends (negative: killed by that signal).
 - from the service: `{"run_id", "module", "env", "cwd", "log_path", "status_path"}`.
 
-A child runs its module only once the runner has told the service its pid: where the runner
-dies in between, the service starts the run cold, and the child exits (EXIT_NOT_STARTED)
-without running it. The runner reaps its children itself (a pidfd per child wakes it) and
-leaves each one's returncode in `status_path` too, which a restarted service reads. When the
-service goes away (the socket ends) it starts nothing more and exits once its last child has
-ended.
+A child runs its module only once the runner has told the service its pid and confirmed it:
+where the runner dies before it told the service, the service starts the run cold; where it
+dies after telling but before confirming, the child leaves a `not_started` file beside the
+run's exit status and exits (EXIT_NOT_STARTED) without running, and the service then starts the
+run cold. Either way the run's code runs once. The runner reaps its children itself (a pidfd
+per child wakes it) and leaves each one's returncode in `status_path` too, which a restarted
+service reads. When the service goes away (the socket ends) it starts nothing more and exits
+once its last child has ended.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ from typing import Any
 from trainyard_servicekit.executors.process_identity import ProcessIdentity
 
 CONTROL = "control"
-# How a forked child ends when its runner died before the service knew of it (EX_TEMPFAIL).
+# How a forked child ends when its runner died before confirming it (EX_TEMPFAIL), and the
+# file it leaves beside the run's exit status so the service starts the run cold instead.
 EXIT_NOT_STARTED = 75
+NOT_STARTED_FILE = "not_started"
 
 
 def thread_count() -> int:
@@ -115,6 +119,10 @@ class ChildRun:
         go = os.read(self.go_fd, 1)
         os.close(self.go_fd)
         if not go:
+            status_path = self.request.get("status_path")
+            if status_path:
+                with contextlib.suppress(OSError):
+                    Path(status_path).with_name(NOT_STARTED_FILE).write_text("runner died\n")
             os._exit(EXIT_NOT_STARTED)
 
     def run(self) -> None:

@@ -105,6 +105,31 @@ const PARITY_FIELDS = [
   ["worst_excess", "Worst excess over tolerance"],
 ];
 
+// A detector's (segmenter's, pose model's) validation metrics, measured on the PyTorch checkpoint
+// and on the exported file, side by side (`result.task_metrics`; compared within max_map_diff).
+function taskMetricsTable(taskMetrics) {
+  if (!taskMetrics) return null;
+  const pytorch = taskMetrics.pytorch || {};
+  const exported = taskMetrics.exported || {};
+  const names = [...new Set([...Object.keys(pytorch), ...Object.keys(exported)])];
+  if (!names.length) return null;
+  const difference = (name) =>
+    typeof pytorch[name] === "number" && typeof exported[name] === "number" ? formatNumber(Math.abs(pytorch[name] - exported[name])) : "";
+  return el(
+    "table",
+    { class: "task-metrics", id: "task-metrics" },
+    el("caption", {}, "Validation metrics: the model and its export"),
+    el("thead", {}, el("tr", {}, ["metric", "PyTorch", "exported", "|difference|"].map((h) => el("th", {}, h)))),
+    el(
+      "tbody",
+      {},
+      names.map((name) =>
+        el("tr", { dataset: { metric: name } }, el("td", {}, name), el("td", { class: "num" }, formatNumber(pytorch[name])), el("td", { class: "num" }, formatNumber(exported[name])), el("td", { class: "num" }, difference(name))),
+      ),
+    ),
+  );
+}
+
 export function exportResult(job, onProblem) {
   const result = job.result;
   if (!result) return null;
@@ -133,6 +158,7 @@ export function exportResult(job, onProblem) {
           el("tbody", {}, outputs.map((o) => el("tr", {}, outputKeys.map((key) => el("td", { class: "num" }, typeof o[key] === "object" ? JSON.stringify(o[key]) : formatNumber(o[key])))))),
         )
       : null,
+    taskMetricsTable(result.task_metrics),
     stored
       ? el("p", { id: "export-file" }, "Exported file: ", artifactLink(stored, onProblem), ` · ${stored.size.toLocaleString()} bytes · sha256 `, el("span", { class: "mono small" }, stored.sha256))
       : el("p", { class: "muted" }, parity.passed === false ? "No file stored: the export did not match the model." : "No file stored yet."),

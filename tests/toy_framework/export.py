@@ -1,8 +1,9 @@
 """The toy export job: the colour rule of `toy_framework.predict` as a torch module (the
 channel means of an image batch times `colour_weights`), exported and proven by the runtime
 like any framework's model, with its validation accuracy measured on the model and on the
-exported file (the task metrics a detector's export reports as mAP). Needs torch and onnxruntime: the toy service runs it with an
-interpreter that has them (the timm environment, in the dashboard tests)."""
+exported file (the task metrics a detector's export reports as mAP). Needs torch and
+onnxruntime: the toy service runs it with an interpreter that has them (the timm environment,
+in the dashboard tests)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ def prepare(checkpoint: Path, spec: JobSpec, dataset_dir: Path, limit: int) -> P
     from PIL import Image
 
     from trainyard_runtime.datasets.imagefolder import imagefolder_classes
-
     from trainyard_runtime.export.runners import exported_runner, torch_runner
 
     labels = imagefolder_classes(dataset_dir)

@@ -302,7 +302,7 @@ def create_service_app(
     )
     app.state.predictions = predictions
     install_error_handlers(app, StartRun)
-    install_service_metrics(app, service)
+    install_service_metrics(app, plugin.name, service.executors, service.capacity)
 
     def internal(request: Request) -> None:
         require_token(request, settings.internal_token)

@@ -7,8 +7,7 @@ they happen (a service is one process, so no multiprocess handling is needed).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Mapping
 
 from fastapi import FastAPI, Response
 from prometheus_client import (
@@ -21,11 +20,9 @@ from prometheus_client import (
 from prometheus_client import generate_latest as exposition
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from trainyard_servicekit.executors.base import Executor
 from trainyard_servicekit.executors.unavailable import ExecutorUnavailable
 from trainyard_wire.runs import RunView
-
-if TYPE_CHECKING:
-    from trainyard_servicekit.app import TrainingService
 
 log = logging.getLogger("trainyard.service.metrics")
 
@@ -44,14 +41,21 @@ def record_run_started(framework: str, run: RunView) -> None:
 class ExecutorCollector:
     """Runs active and capacity of each executor, asked on each scrape."""
 
-    def __init__(self, service: TrainingService) -> None:
-        self.service = service
+    def __init__(
+        self,
+        framework: str,
+        executors: Mapping[str, Executor],
+        capacity: Callable[[Executor], int],
+    ) -> None:
+        self.framework = framework
+        self.executors = executors
+        self.capacity = capacity
 
     def describe(self) -> list[Metric]:
         return []  # asking an executor may reach a cluster: scrape time only
 
     def collect(self) -> Iterator[Metric]:
-        framework = self.service.plugin.name
+        framework = self.framework
         labels = ["framework", "executor"]
         active = GaugeMetricFamily(
             "trainyard_service_runs_active", "Runs running now", labels=labels
@@ -61,8 +65,8 @@ class ExecutorCollector:
             "What this service takes at once: processes on this machine, Jobs on a cluster",
             labels=labels,
         )
-        for name, executor in self.service.executors.items():
-            capacity.add_metric([framework, name], self.service.capacity(executor))
+        for name, executor in self.executors.items():
+            capacity.add_metric([framework, name], self.capacity(executor))
             try:
                 active.add_metric([framework, name], executor.running_count())
             except ExecutorUnavailable as exc:  # left out: unknown is not zero
@@ -70,14 +74,18 @@ class ExecutorCollector:
         yield from (active, capacity)
 
 
-def install_service_metrics(app: FastAPI, service: TrainingService) -> None:
-    """Serve `/metrics` (open, like `/health`)."""
+def install_service_metrics(
+    app: FastAPI,
+    framework: str,
+    executors: Mapping[str, Executor],
+    capacity: Callable[[Executor], int],
+) -> None:
+    """Serve `/metrics` (open, like `/health`): `capacity` says what an executor takes at
+    once."""
     disable_created_metrics()  # `_created` series only add noise to every counter
-    executors = CollectorRegistry()
-    executors.register(ExecutorCollector(service))
+    registry = CollectorRegistry()
+    registry.register(ExecutorCollector(framework, executors, capacity))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        return Response(
-            exposition(REGISTRY) + exposition(executors), media_type=CONTENT_TYPE_LATEST
-        )
+        return Response(exposition(REGISTRY) + exposition(registry), media_type=CONTENT_TYPE_LATEST)

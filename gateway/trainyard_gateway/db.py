@@ -8,6 +8,7 @@ function that only reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -122,13 +123,18 @@ class Database:
         read)."""
         return self._readers(bind=conn)
 
-    @property
+    @functools.cached_property
     def reads_block_briefly(self) -> bool:
         """Whether a short read may run on the server's event loop: SQLite reads a local file
         in well under a millisecond and, in WAL mode, never waits for a writer, so handing the
-        read to a worker thread costs more than the read. PostgreSQL answers over the network:
-        its reads go to worker threads."""
-        return self.engine.dialect.name == "sqlite"
+        read to a worker thread costs more than the read. Where the file could not be put in
+        WAL mode (a file system without shared memory) a reader waits for writers, and
+        PostgreSQL answers over the network: their reads go to worker threads."""
+        if self.engine.dialect.name != "sqlite":
+            return False
+        with self.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        return str(mode).lower() == "wal"
 
     @contextmanager
     def write(self) -> Iterator[WriteSession]:

@@ -145,3 +145,16 @@ def test_a_change_made_outside_the_orm_changes_the_row_version_and_the_answer(
         assert json.loads(_kept(db, views, "job-a"))["metrics"] == {"top1": top1}
         assert _kept(db, views, "job-a") == _built(db, "job-a")
     assert versions[1] == versions[0] + 1 and versions[0] >= 1
+
+
+def test_reads_run_on_the_event_loop_only_on_a_sqlite_file_in_wal_mode(job_store) -> None:
+    """A reader of a WAL-mode SQLite file never waits for a writer; PostgreSQL answers over the
+    network: its reads go to worker threads."""
+    with job_store.engine.connect() as conn:
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar() if _sqlite(conn) else None
+    assert job_store.reads_block_briefly is (mode == "wal")
+    assert job_store.reads_block_briefly is (job_store.engine.dialect.name == "sqlite")
+
+
+def _sqlite(conn) -> bool:
+    return conn.dialect.name == "sqlite"
